@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: GPL-2.0-only
+
+#include "affinity/plan.h"
+
+#include <array>
+#include <numeric>
+
+#include "affinity/group_cpus.h"
+#include "affinity/irq_affinity.h"
+#include "affinity/layouts.h"
+
+namespace irqd {
+namespace {
+
+constexpr std::array<PlannerInfo, 5> kPlanners{{
+    {PlannerKind::kKernel, "kernel",
+     "Linux v6.18 managed-interrupt spreading (irq_create_affinity_masks + group_cpus_evenly): CPUs split "
+     "evenly into groups, NUMA nodes in proportion to their CPUs, SMT siblings together, present CPUs first."},
+    {PlannerKind::kCompact, "compact",
+     "One CPU per vector, filling a core's siblings before the next core and a NUMA node before the next node."},
+    {PlannerKind::kPerCore, "per-core",
+     "All SMT siblings of one physical core per vector, cores dealt round-robin across NUMA nodes."},
+    {PlannerKind::kSingle, "single", "Every vector on one CPU, the lowest-numbered present one."},
+    {PlannerKind::kRoundRobin, "round-robin", "Vector i on present CPU i mod n, CPUs in id order."},
+}};
+
+std::string join(std::span<const unsigned> values) {
+  std::string out;
+  for (unsigned v : values) out += (out.empty() ? "" : ",") + std::to_string(v);
+  return out;
+}
+
+GroupCpusFn grouping_for(const Topology& topo, PlannerKind kind) {
+  using Fn = std::vector<CpuMask> (*)(const Topology&, unsigned, unsigned*);
+  Fn fn = nullptr;
+  switch (kind) {
+    case PlannerKind::kKernel: fn = group_cpus_evenly; break;
+    case PlannerKind::kCompact: fn = group_compact; break;
+    case PlannerKind::kPerCore: fn = group_per_core; break;
+    case PlannerKind::kSingle: fn = group_single; break;
+    case PlannerKind::kRoundRobin: fn = group_round_robin; break;
+  }
+  return [&topo, fn](unsigned numgrps, unsigned* nummasks) { return fn(topo, numgrps, nummasks); };
+}
+
+VectorRole role_of(unsigned index, const PlanRequest& req, unsigned filled_end) {
+  if (index < req.pre_vectors) return VectorRole::kPre;
+  if (req.pre_vectors + req.post_vectors >= req.vectors || index >= req.vectors - req.post_vectors)
+    return VectorRole::kPost;
+  return index < filled_end ? VectorRole::kSpread : VectorRole::kUnfilled;
+}
+
+// The matrix allocator's choice for a managed vector on x86: of the present
+// CPUs the vector may use, the one serving the fewest vectors so far, the
+// lowest id on a tie.
+int pick_serving_cpu(const Topology& topo, const CpuMask& cpus, const std::vector<unsigned>& served) {
+  int best = -1;
+  cpus.for_each([&](unsigned cpu) {
+    if (!topo.present().test_cpu(cpu)) return;
+    if (best < 0 || served[cpu] < served[static_cast<unsigned>(best)]) best = static_cast<int>(cpu);
+  });
+  return best;
+}
+
+}  // namespace
+
+std::span<const PlannerInfo> all_planners() { return kPlanners; }
+
+Result<PlannerKind> planner_from_name(std::string_view name) {
+  std::string names;
+  for (const PlannerInfo& p : kPlanners) {
+    if (p.name == name) return p.kind;
+    names += (names.empty() ? "" : ", ") + std::string(p.name);
+  }
+  return Error{"unknown planner '" + std::string(name) + "' (accepted: " + names + ")"};
+}
+
+std::string_view planner_name(PlannerKind kind) {
+  for (const PlannerInfo& p : kPlanners)
+    if (p.kind == kind) return p.name;
+  return "?";
+}
+
+Status validate_request(const Topology& topo, const PlanRequest& req) {
+  (void)topo;
+  if (req.vectors == 0 || req.vectors > kMaxVectors)
+    return Error{"vectors " + std::to_string(req.vectors) + " is out of range (accepted: 1.." +
+                 std::to_string(kMaxVectors) + ")"};
+  if (req.pre_vectors > req.vectors || req.post_vectors > req.vectors)
+    return Error{"pre-vectors " + std::to_string(req.pre_vectors) + " / post-vectors " +
+                 std::to_string(req.post_vectors) + " exceed vectors " + std::to_string(req.vectors) +
+                 " (accepted: 0.." + std::to_string(req.vectors) + " each)"};
+  if (req.sets.empty()) return ok_status();
+  if (req.sets.size() > kIrqAffinityMaxSets)
+    return Error{"sets '" + join(req.sets) + "' has " + std::to_string(req.sets.size()) + " sets (accepted: 1.." +
+                 std::to_string(kIrqAffinityMaxSets) + ", IRQ_AFFINITY_MAX_SETS)"};
+  for (unsigned size : req.sets)
+    if (size == 0) return Error{"sets '" + join(req.sets) + "' has an empty set (accepted: every set >= 1)"};
+  unsigned long long sum = std::accumulate(req.sets.begin(), req.sets.end(), 0ULL);
+  long long affvecs = static_cast<long long>(req.vectors) - req.pre_vectors - req.post_vectors;
+  if (static_cast<long long>(sum) != affvecs)
+    return Error{"sets '" + join(req.sets) + "' sum to " + std::to_string(sum) + " but vectors - pre - post = " +
+                 std::to_string(affvecs) + " (accepted: sizes summing to exactly that)"};
+  return ok_status();
+}
+
+Result<Plan> make_plan(const Topology& topo, const PlanRequest& req) {
+  if (Status s = validate_request(topo, req); !s) return s.error();
+
+  IrqAffinity affd;
+  affd.pre_vectors = req.pre_vectors;
+  affd.post_vectors = req.post_vectors;
+  affd.nr_sets = static_cast<unsigned>(req.sets.size());
+  for (std::size_t i = 0; i < req.sets.size(); ++i) affd.set_size[i] = req.sets[i];
+
+  Plan plan;
+  plan.planner = req.planner;
+  auto masks = irq_create_affinity_masks(topo, req.vectors, affd, grouping_for(topo, req.planner), &plan.masks_per_set);
+
+  // Where each set's filled masks start: right after the previous set's.
+  std::vector<unsigned> set_start;
+  unsigned filled_end = req.pre_vectors;
+  for (unsigned n : plan.masks_per_set) {
+    set_start.push_back(filled_end);
+    filled_end += n;
+  }
+
+  plan.served_per_cpu.assign(topo.nr_cpu_ids(), 0);
+  plan.vectors.reserve(req.vectors);
+  for (unsigned i = 0; i < req.vectors; ++i) {
+    VectorPlacement v;
+    v.index = i;
+    if (masks) {
+      v.cpus = (*masks)[i].mask;
+      // Only the kernel's own spreading is managed; the other layouts are
+      // what a user (or irqbalance) would write to smp_affinity_list.
+      v.managed = (*masks)[i].is_managed && req.planner == PlannerKind::kKernel;
+      v.role = role_of(i, req, filled_end);
+    } else {
+      v.cpus = topo.possible();  // irq_create_affinity_masks() gave NULL
+      v.role = i < req.pre_vectors ? VectorRole::kPre : VectorRole::kPost;
+    }
+    if (v.role == VectorRole::kSpread) {
+      for (std::size_t s = 0; s < set_start.size(); ++s)
+        if (i >= set_start[s]) v.set = static_cast<int>(s);
+    }
+    v.serving_cpu = pick_serving_cpu(topo, v.cpus, plan.served_per_cpu);
+    if (v.serving_cpu >= 0) {
+      plan.served_per_cpu[static_cast<unsigned>(v.serving_cpu)]++;
+      v.serving_node = static_cast<int>(topo.cpu_to_node(static_cast<unsigned>(v.serving_cpu)));
+    }
+    plan.vectors.push_back(std::move(v));
+  }
+  return plan;
+}
+
+}  // namespace irqd
