@@ -2,6 +2,7 @@
 
 #include "affinity/cpumask.h"
 
+#include <algorithm>
 #include <bit>
 #include <cassert>
 
@@ -43,7 +44,7 @@ void CpuMask::clear_all() {
 unsigned CpuMask::first() const { return next(-1); }
 
 unsigned CpuMask::next(int n) const {
-  unsigned start = static_cast<unsigned>(n + 1);
+  auto start = static_cast<unsigned>(n + 1);
   if (start >= nbits_) return nbits_;
   std::size_t word = start / kBitsPerWord;
   std::uint64_t bits = words_[word] & (~std::uint64_t{0} << (start % kBitsPerWord));
@@ -64,9 +65,7 @@ unsigned CpuMask::weight() const {
 }
 
 bool CpuMask::empty() const {
-  for (auto w : words_)
-    if (w != 0) return false;
-  return true;
+  return std::all_of(words_.begin(), words_.end(), [](std::uint64_t w) { return w == 0; });
 }
 
 bool CpuMask::intersects(const CpuMask& other) const {

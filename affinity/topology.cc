@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -83,7 +82,8 @@ Result<Topology> load_live() {
   HwlocTopology topo(raw);
   // The kernel spreads over every CPU, whatever cgroup irqd runs in.
   hwloc_topology_set_flags(raw, HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED);
-  if (hwloc_topology_load(raw) != 0) return Error{std::string("hwloc could not read this machine: ") + strerror(errno)};
+  if (hwloc_topology_load(raw) != 0)
+    return Error{std::string("hwloc could not read this machine: ") + errno_string(errno)};
   auto result = from_hwloc(raw, "live");
   if (!result) return result;
 
@@ -115,7 +115,7 @@ Result<Topology> load_synthetic(const std::string& text, const std::string& spec
 Result<Topology> load_xml(const std::string& path, const std::string& spec) {
   // hwloc's own message for a missing file is generic; say which and why.
   std::ifstream probe(path);
-  if (!probe) return Error{"cannot read topology XML '" + path + "': " + strerror(errno)};
+  if (!probe) return Error{"cannot read topology XML '" + path + "': " + errno_string(errno)};
   hwloc_topology_t raw = nullptr;
   if (hwloc_topology_init(&raw) != 0) return Error{"hwloc_topology_init failed"};
   HwlocTopology topo(raw);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <string>
+#include <system_error>
 #include <utility>
 #include <variant>
 
@@ -47,5 +48,8 @@ struct Ok {};
 using Status = Result<Ok>;
 
 inline Status ok_status() { return Ok{}; }
+
+// strerror() without its shared buffer (safe from any thread).
+inline std::string errno_string(int err) { return std::error_code(err, std::generic_category()).message(); }
 
 }  // namespace irqd

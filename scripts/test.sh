@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Quick start, every test: install what is missing, build the debug preset
+# and run the whole suite with CTest. PRESET=asan runs it under ASan+UBSan.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+preset=${PRESET:-debug}
+scripts/setup.sh
+cmake --preset "$preset" >/dev/null
+cmake --build --preset "$preset"
+ctest --preset "$preset"
