@@ -131,7 +131,7 @@ Result<Plan> make_plan(const Topology& topo, const PlanRequest& req) {
     VectorPlacement v;
     v.index = i;
     if (masks) {
-      v.cpus = (*masks)[i].mask;
+      v.cpus = std::move((*masks)[i].mask);
       // Only the kernel's own spreading is managed; the other layouts are
       // what a user (or irqbalance) would write to smp_affinity_list.
       v.managed = (*masks)[i].is_managed && req.planner == PlannerKind::kKernel;

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <iostream>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "daemon/plan_command.h"
 
@@ -15,23 +17,46 @@ namespace {
 
 constexpr int kExitUsage = 2;
 
-int fail(const std::string& message) {
+constexpr std::string_view kPlanUsage =
+    "irqd plan --topology SPEC --vectors N [--pre-vectors A] [--post-vectors B] [--sets S1,S2,...] "
+    "[--offline-cpus LIST] [--planner NAME] [--format table|json]";
+
+// One line, whatever the message holds: a newline from a library's text
+// would otherwise split it.
+int fail(std::string message) {
+  for (char& c : message)
+    if (c == '\n' || c == '\r') c = ' ';
   std::cerr << "irqd: error: " << message << "\n";
   return kExitUsage;
 }
 
-void add_plan_command(CLI::App& app, irqd::PlanFlags& flags) {
+std::string accepted_plan_usage() { return " (accepted: " + std::string(kPlanUsage) + "; see irqd plan --help)"; }
+
+CLI::App* add_plan_command(CLI::App& app, irqd::PlanFlags& flags) {
   CLI::App* plan = app.add_subcommand("plan", "Plan which CPUs serve each interrupt vector of a device");
   plan->footer(irqd::planner_help());
+  // Unknown arguments are kept and reported by main() with the accepted
+  // form; CLI11's own text for them names no accepted form.
+  plan->allow_extras();
   plan->add_option("--topology", flags.topology,
-                   "live | synthetic:<hwloc synthetic string> | xml:<path> (default live)");
-  plan->add_option("--vectors", flags.vectors, "Vectors of the device, 1..65536")->required();
-  plan->add_option("--pre-vectors", flags.pre_vectors, "Leading vectors not spread (irq_affinity.pre_vectors)");
-  plan->add_option("--post-vectors", flags.post_vectors, "Trailing vectors not spread (irq_affinity.post_vectors)");
-  plan->add_option("--sets", flags.sets, "Sizes of up to 4 vector sets, summing to vectors - pre - post");
-  plan->add_option("--offline-cpus", flags.offline_cpus, "CPUs possible but not present, e.g. 4-7,12");
-  plan->add_option("--planner", flags.planner, "kernel | compact | per-core | single | round-robin (default kernel)");
-  plan->add_option("--format", flags.format, "table | json (default table)");
+                   "live | synthetic:<hwloc synthetic string> | xml:<path> (default live)")
+      ->type_name("SPEC");
+  // Required, but checked by parse_plan_options() so that the error says
+  // what is accepted.
+  plan->add_option("--vectors", flags.vectors, "Vectors of the device, 1..65536 (required)")->type_name("N");
+  plan->add_option("--pre-vectors", flags.pre_vectors, "Leading vectors not spread (irq_affinity.pre_vectors)")
+      ->type_name("A");
+  plan->add_option("--post-vectors", flags.post_vectors, "Trailing vectors not spread (irq_affinity.post_vectors)")
+      ->type_name("B");
+  // Given but empty is malformed (main() checks), unlike not given (one set).
+  plan->add_option("--sets", flags.sets, "Sizes of up to 4 vector sets, summing to vectors - pre - post")
+      ->type_name("S1,S2,...");
+  plan->add_option("--offline-cpus", flags.offline_cpus, "CPUs possible but not present, e.g. 4-7,12")
+      ->type_name("LIST");
+  plan->add_option("--planner", flags.planner, "kernel | compact | per-core | single | round-robin (default kernel)")
+      ->type_name("NAME");
+  plan->add_option("--format", flags.format, "table | json (default table)")->type_name("table|json");
+  return plan;
 }
 
 int run_plan(const irqd::PlanFlags& flags) {
@@ -45,13 +70,16 @@ int run_plan(const irqd::PlanFlags& flags) {
   return std::cout.flush() ? 0 : 1;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   CLI::App app{"irqd: userspace interrupt host and benchmark daemon"};
   app.require_subcommand(1);
   irqd::PlanFlags plan_flags;
-  add_plan_command(app, plan_flags);
+  CLI::App* plan = add_plan_command(app, plan_flags);
+
+  // CLI11 reports a misspelt subcommand as "a subcommand is required",
+  // which does not name it.
+  if (argc > 1 && argv[1][0] != '-' && std::string_view(argv[1]) != "plan")
+    return fail("unknown subcommand '" + std::string(argv[1]) + "' (accepted: plan)");
 
   try {
     app.parse(argc, argv);
@@ -61,9 +89,27 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::string what = e.what();
-    return fail(what.empty() ? e.get_name() : what);
+    return fail((app.got_subcommand(plan) ? "irqd plan: " : "") + (what.empty() ? e.get_name() : what) +
+                accepted_plan_usage());
   }
 
-  if (app.got_subcommand("plan")) return run_plan(plan_flags);
-  return fail("no subcommand (accepted: plan)");
+  if (!app.got_subcommand(plan)) return fail("no subcommand (accepted: plan)");
+  if (std::vector<std::string> extras = plan->remaining(); !extras.empty())
+    return fail("irqd plan: unexpected argument '" + extras.front() + "'" + accepted_plan_usage());
+  if (plan->count("--sets") > 0 && plan_flags.sets.empty())
+    return fail("irqd plan: --sets '' is malformed (accepted: comma-separated set sizes >= 1, e.g. 8,8)");
+  return run_plan(plan_flags);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Errors travel as Result values; an exception reaching here is a bug or
+  // std::bad_alloc, and still gets one line and a non-zero exit.
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "irqd: fatal: " << e.what() << "\n";
+  }
+  return 1;
 }
