@@ -83,7 +83,8 @@ Result<Topology> load_live() {
   // The kernel spreads over every CPU, whatever cgroup irqd runs in.
   hwloc_topology_set_flags(raw, HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED);
   if (hwloc_topology_load(raw) != 0)
-    return Error{std::string("hwloc could not read this machine: ") + errno_string(errno)};
+    return Error{"hwloc could not read this machine (" + errno_string(errno) +
+                 "); try xml:<path> with an lstopo --of xml dump (" + std::string(kSpecForms) + ")"};
   auto result = from_hwloc(raw, "live");
   if (!result) return result;
 
@@ -115,13 +116,16 @@ Result<Topology> load_synthetic(const std::string& text, const std::string& spec
 Result<Topology> load_xml(const std::string& path, const std::string& spec) {
   // hwloc's own message for a missing file is generic; say which and why.
   std::ifstream probe(path);
-  if (!probe) return Error{"cannot read topology XML '" + path + "': " + errno_string(errno)};
+  if (!probe)
+    return Error{"cannot read topology XML '" + path + "': " + errno_string(errno) + " (" + std::string(kSpecForms) +
+                 ")"};
   hwloc_topology_t raw = nullptr;
   if (hwloc_topology_init(&raw) != 0) return Error{"hwloc_topology_init failed"};
   HwlocTopology topo(raw);
   hwloc_topology_set_flags(raw, HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED);
   if (hwloc_topology_set_xml(raw, path.c_str()) != 0 || hwloc_topology_load(raw) != 0)
-    return Error{"cannot load topology XML '" + path + "': not a hwloc XML topology hwloc 2.x can read"};
+    return Error{"cannot load topology XML '" + path + "': not a hwloc XML topology hwloc 2.x can read (" +
+                 std::string(kSpecForms) + ")"};
   return from_hwloc(raw, spec);
 }
 
@@ -210,7 +214,8 @@ Status Topology::mark_not_present(const std::vector<unsigned>& cpus) {
   }
   if (present.empty())
     return Error{"marking CPUs " + cpumask_of(nr_cpu_ids_, cpus).to_list() +
-                 " not present leaves no present CPU (at least one of " + possible_.to_list() + " must stay)"};
+                 " not present leaves no present CPU (accepted: CPUs of " + possible_.to_list() +
+                 " that leave at least one present)"};
   present_ = std::move(present);
   return ok_status();
 }
