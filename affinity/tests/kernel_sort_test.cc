@@ -30,6 +30,7 @@ std::vector<unsigned> sorted_ids(std::vector<unsigned> keys) {
   for (unsigned i = 0; i < keys.size(); ++i) items.push_back({i, keys[i]});
   kernel_sort(std::span<Item>(items), by_key);
   std::vector<unsigned> ids;
+  ids.reserve(items.size());
   for (const Item& it : items) ids.push_back(it.id);
   return ids;
 }
@@ -61,6 +62,7 @@ TEST(KernelSort, SortsRandomInputsLikeStdSortByKey) {
     for (unsigned i = 0; i < keys.size(); ++i) items.push_back({i, keys[i]});
     kernel_sort(std::span<Item>(items), by_key);
     std::vector<unsigned> got;
+    got.reserve(items.size());
     for (const Item& it : items) got.push_back(it.key);
     std::sort(keys.begin(), keys.end());
     ASSERT_EQ(got, keys);

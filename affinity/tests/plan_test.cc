@@ -63,7 +63,7 @@ TEST(Plan, MoreVectorsThanCpusLeavesUnfilledManagedVectors) {
 
 TEST(Plan, NothingLeftToSpreadMeansNothingManaged) {
   Topology t = load("synthetic:core:4 pu:1");
-  for (PlanRequest req :
+  for (const PlanRequest& req :
        {PlanRequest{2, 1, 1, {}, PlannerKind::kKernel}, PlanRequest{2, 2, 2, {}, PlannerKind::kKernel}}) {
     auto plan = make_plan(t, req);
     ASSERT_TRUE(plan.ok()) << plan.error().message;
@@ -93,7 +93,7 @@ TEST(Plan, SetsAreNumberedAndEachCoversEveryCpu) {
 
 TEST(Plan, ValidationNamesTheValueAndTheRange) {
   Topology t = load("synthetic:core:4 pu:1");
-  auto expect_error = [&](PlanRequest req, const std::string& message) {
+  auto expect_error = [&](const PlanRequest& req, const std::string& message) {
     Status s = validate_request(t, req);
     ASSERT_FALSE(s.ok());
     EXPECT_EQ(s.error().message, message);

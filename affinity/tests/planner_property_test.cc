@@ -78,7 +78,10 @@ Ids cpu_numbering(Rng& rng, unsigned n, unsigned mode) {
 // A symmetric machine from hwloc's synthetic syntax.
 std::string random_synthetic(Rng& rng) {
   static const unsigned kThreads[] = {1, 1, 2, 2, 3, 4};
-  unsigned p = rng.between(1, 4), n = rng.between(1, 3), l = rng.between(1, 3), c = rng.between(1, 6);
+  unsigned p = rng.between(1, 4);
+  unsigned n = rng.between(1, 3);
+  unsigned l = rng.between(1, 3);
+  unsigned c = rng.between(1, 6);
   unsigned t = kThreads[rng.below(6)];
   std::string shape;
   unsigned above_core = 1;
@@ -196,7 +199,7 @@ Case make_case(unsigned index) {
   }
   Topology& t = *c.topo;
   const Ids cpus = t.cpu_ids();
-  const unsigned ncpus = static_cast<unsigned>(cpus.size());
+  const auto ncpus = static_cast<unsigned>(cpus.size());
 
   // Possible but not present: none, random CPUs, a whole node, or whole cores.
   std::set<unsigned> off;
@@ -286,7 +289,7 @@ void check_stage(const Topology& t, unsigned G, unsigned start, const std::vecto
                  bool present_stage, const std::string& what, Stats* stats) {
   SCOPED_TRACE(std::string(present_stage ? "present" : "not-present") + " stage");
   const Ids nodes = nodes_of(t, cpus);
-  const unsigned nr_nodes = static_cast<unsigned>(nodes.size());
+  const auto nr_nodes = static_cast<unsigned>(nodes.size());
   const unsigned total = cpus.weight();
   std::vector<CpuMask> node_part(t.nr_node_ids(), CpuMask(t.nr_cpu_ids()));
   for (unsigned n : nodes) node_part[n].assign_and(cpus, t.node_cpus(n));
@@ -328,12 +331,13 @@ void check_stage(const Topology& t, unsigned G, unsigned start, const std::vecto
   // The runs come in the order the kernel took the nodes, so its share
   // rule can be replayed along them exactly: each node gets
   // max(1, floor(groups left * its CPUs / CPUs left)).
-  unsigned groups_left = used, cpus_left = total;
+  unsigned groups_left = used;
+  unsigned cpus_left = total;
   unsigned prev_cpus = 0;
   for (const auto& [node, groups] : runs) {
     SCOPED_TRACE("node " + std::to_string(node));
     const unsigned c = node_part[node].weight();
-    const unsigned g = static_cast<unsigned>(groups.size());
+    const auto g = static_cast<unsigned>(groups.size());
     EXPECT_GE(c, prev_cpus) << "nodes with fewer CPUs get their groups first";
     prev_cpus = c;
     EXPECT_GE(g, 1U);
@@ -442,7 +446,8 @@ void check_set(const Topology& t, unsigned G, const std::vector<CpuMask>& filled
 
   // The two stages, each on its own part of the masks; masks past the
   // filled ones are empty.
-  std::vector<CpuMask> present_parts(G, CpuMask(t.nr_cpu_ids())), absent_parts(G, CpuMask(t.nr_cpu_ids()));
+  std::vector<CpuMask> present_parts(G, CpuMask(t.nr_cpu_ids()));
+  std::vector<CpuMask> absent_parts(G, CpuMask(t.nr_cpu_ids()));
   for (std::size_t j = 0; j < filled.size(); ++j) {
     present_parts[j].assign_and(filled[j], present);
     absent_parts[j].assign_and(filled[j], absent);
@@ -526,7 +531,7 @@ void check_kernel_plan(const Case& c, const PlanRequest& req, Stats* stats) {
     // present has no one to serve it.
     if (v.cpus.intersects(t.present())) {
       ASSERT_GE(v.serving_cpu, 0);
-      const unsigned cpu = static_cast<unsigned>(v.serving_cpu);
+      const auto cpu = static_cast<unsigned>(v.serving_cpu);
       EXPECT_TRUE(v.cpus.test_cpu(cpu));
       EXPECT_TRUE(t.present().test_cpu(cpu));
       EXPECT_EQ(v.serving_node, static_cast<int>(t.cpu_to_node(cpu)));
@@ -584,7 +589,13 @@ TEST(KernelPlannerProperties, NodeShareBoundIsNearlyReached) {
 // branches they describe; this keeps the generator honest.
 TEST(KernelPlannerProperties, CasesReachEveryBranch) {
   Stats stats = run_all_cases();
-  unsigned synthetic = 0, handmade = 0, with_offline = 0, cpuless = 0, sparse_nodes = 0, holes = 0, far_apart = 0;
+  unsigned synthetic = 0;
+  unsigned handmade = 0;
+  unsigned with_offline = 0;
+  unsigned cpuless = 0;
+  unsigned sparse_nodes = 0;
+  unsigned holes = 0;
+  unsigned far_apart = 0;
   for (unsigned i = 0; i < kCases; ++i) {
     Case c = make_case(i);
     ASSERT_TRUE(c.topo.has_value());

@@ -28,7 +28,7 @@ namespace {
 
 using Ids = std::vector<unsigned>;
 
-const std::string kTopologyDir = IRQD_SHARED_DIR "/topologies";
+constexpr const char* kTopologyDir = IRQD_SHARED_DIR "/topologies";
 
 Ids range(unsigned first, unsigned last) {
   Ids out;
@@ -61,6 +61,7 @@ void expect_no_smt(const Topology& t) {
 
 // The 18 files, listed one by one: a file missing from the shared folder
 // fails its tests instead of quietly shrinking the suite.
+// NOLINTNEXTLINE(cert-err58-cpp): plain data and captureless lambdas; nothing here throws.
 const Machine kMachines[] = {
     {"16em64t-4s2c2t.xml", 16, 8, 1, 16, 1,
      [](const Topology& t) {
@@ -245,7 +246,7 @@ void check_common(const Topology& t, const PlanRequest& req, const Plan& plan) {
       EXPECT_EQ(v.cpus, t.possible());
     }
     ASSERT_GE(v.serving_cpu, 0);  // every mask here holds a present CPU
-    unsigned cpu = static_cast<unsigned>(v.serving_cpu);
+    auto cpu = static_cast<unsigned>(v.serving_cpu);
     EXPECT_TRUE(v.cpus.test_cpu(cpu));
     EXPECT_TRUE(t.present().test_cpu(cpu));
     EXPECT_EQ(v.serving_node, static_cast<int>(t.cpu_to_node(cpu)));
@@ -272,7 +273,7 @@ void check_kernel(const Topology& t, const PlanRequest& req, const Plan& plan) {
   check_common(t, req, plan);
   if (::testing::Test::HasFatalFailure()) return;
   const Ids nodes = nodes_of(t, t.possible());
-  const unsigned nr_nodes = static_cast<unsigned>(nodes.size());
+  const auto nr_nodes = static_cast<unsigned>(nodes.size());
   unsigned filled_end = req.pre_vectors;
   ASSERT_EQ(plan.masks_per_set.size(), std::max<std::size_t>(1, req.sets.size()));
 
@@ -337,7 +338,7 @@ void check_kernel(const Topology& t, const PlanRequest& req, const Plan& plan) {
 // The vector counts each machine is planned with: the edges around the
 // node count, cores and CPUs, and a common queue count.
 Ids vector_counts(const Topology& t) {
-  unsigned nodes = static_cast<unsigned>(t.node_ids().size());
+  auto nodes = static_cast<unsigned>(t.node_ids().size());
   unsigned with_cpus = static_cast<unsigned>(nodes_of(t, t.possible()).size());
   std::set<unsigned> counts{1,
                             2,
@@ -352,7 +353,7 @@ Ids vector_counts(const Topology& t) {
                             t.nr_possible() + 3,
                             64};
   counts.erase(0);
-  return Ids(counts.begin(), counts.end());
+  return {counts.begin(), counts.end()};
 }
 
 // One set; one set with a pre and a post vector; two sets behind a pre
@@ -372,7 +373,7 @@ class RealTopology : public ::testing::TestWithParam<Machine> {
     if (!std::filesystem::is_directory(kTopologyDir))
       GTEST_SKIP() << "no " << kTopologyDir << ": the real machines' topologies live in ../shared/topologies "
                    << "beside the clone";
-    auto t = Topology::load("xml:" + kTopologyDir + "/" + GetParam().file);
+    auto t = Topology::load(std::string("xml:") + kTopologyDir + "/" + GetParam().file);
     ASSERT_TRUE(t.ok()) << t.error().message;
     topo_.emplace(std::move(t).value());
   }
@@ -415,7 +416,7 @@ TEST_P(RealTopology, KernelPlannerInvariants) {
 TEST_P(RealTopology, KernelNodeShares) {
   const Topology& t = *topo_;
   const Ids nodes = nodes_of(t, t.possible());
-  const unsigned nr_nodes = static_cast<unsigned>(nodes.size());
+  const auto nr_nodes = static_cast<unsigned>(nodes.size());
   for (unsigned n : vector_counts(t)) {
     if (n <= nr_nodes) continue;
     Plan p = plan(PlanRequest{n, 0, 0, {}, PlannerKind::kKernel});
@@ -439,14 +440,14 @@ TEST_P(RealTopology, KernelNodeShares) {
 TEST_P(RealTopology, KernelWholeCoresWhenGroupsAllowIt) {
   const Topology& t = *topo_;
   const Ids nodes = nodes_of(t, t.possible());
-  unsigned threads = static_cast<unsigned>(t.cores().front().size());
+  auto threads = static_cast<unsigned>(t.cores().front().size());
   for (const Ids& core : t.cores())
     if (core.size() != threads) GTEST_SKIP() << "cores of unequal sizes";
   unsigned per_node = t.node_cpus(nodes.front()).weight();
   for (unsigned n : nodes)
     if (t.node_cpus(n).weight() != per_node) GTEST_SKIP() << "nodes of unequal sizes";
   // One group per core: each group is exactly one core.
-  unsigned ncores = static_cast<unsigned>(t.cores().size());
+  auto ncores = static_cast<unsigned>(t.cores().size());
   Plan p = plan(PlanRequest{ncores, 0, 0, {}, PlannerKind::kKernel});
   ASSERT_EQ(p.vectors.size(), ncores);
   std::set<Ids> seen;
@@ -463,7 +464,7 @@ TEST_P(RealTopology, KernelWholeCoresWhenGroupsAllowIt) {
 // present CPU.
 void check_compact(const Topology& t, const std::vector<CpuMask>& masks) {
   const Ids present = t.present().to_vector();
-  const unsigned np = static_cast<unsigned>(present.size());
+  const auto np = static_cast<unsigned>(present.size());
   Ids seq;
   for (const CpuMask& m : masks) {
     ASSERT_EQ(m.weight(), 1U) << m.to_list();
@@ -510,7 +511,7 @@ void check_compact(const Topology& t, const std::vector<CpuMask>& masks) {
 void check_per_core(const Topology& t, const std::vector<CpuMask>& masks) {
   std::set<int> present_cores;
   t.present().for_each([&](unsigned cpu) { present_cores.insert(t.core_of(cpu)); });
-  const unsigned kc = static_cast<unsigned>(present_cores.size());
+  const auto kc = static_cast<unsigned>(present_cores.size());
   const unsigned nodes_with_cores = static_cast<unsigned>(nodes_of(t, t.present()).size());
   std::set<int> seen;
   for (unsigned i = 0; i < masks.size(); ++i) {
@@ -595,7 +596,7 @@ class OfflineCpus : public ::testing::Test {
     if (!std::filesystem::is_directory(kTopologyDir))
       GTEST_SKIP() << "no " << kTopologyDir << ": the real machines' topologies live in ../shared/topologies "
                    << "beside the clone";
-    auto t = Topology::load("xml:" + kTopologyDir + "/16em64t-4s2c2t.xml");
+    auto t = Topology::load(std::string("xml:") + kTopologyDir + "/16em64t-4s2c2t.xml");
     ASSERT_TRUE(t.ok()) << t.error().message;
     ASSERT_TRUE(t->mark_not_present({3, 6, 11, 14, 15}).ok());
     topo_.emplace(std::move(t).value());

@@ -15,14 +15,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <poll.h>
-#include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -34,10 +35,9 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <utility>
 #include <vector>
-
-extern char** environ;
 
 namespace {
 
@@ -47,7 +47,9 @@ using ::testing::HasSubstr;
 // ---------------------------------------------------------------------------
 // Child process helper.
 
-[[noreturn]] void throw_errno(const std::string& what) { throw std::runtime_error(what + ": " + std::strerror(errno)); }
+[[noreturn]] void throw_errno(const std::string& what) {
+  throw std::runtime_error(what + ": " + std::error_code(errno, std::generic_category()).message());
+}
 
 // An owned file descriptor, closed on destruction.
 class Fd {
@@ -182,6 +184,7 @@ RunResult run_irqd(const std::vector<std::string>& args) {
   std::vector<Stream> open_streams{{&out.read, &result.out}, {&err.read, &result.err}};
   while (!open_streams.empty()) {
     std::vector<pollfd> fds;
+    fds.reserve(open_streams.size());
     for (const Stream& s : open_streams) fds.push_back({s.fd->get(), POLLIN, 0});
     if (::poll(fds.data(), fds.size(), -1) < 0) {
       if (errno == EINTR) continue;
@@ -216,7 +219,7 @@ std::string describe(const std::vector<std::string>& args) {
 
 // Two packages, each its own NUMA node, two cores of two PUs each: node 0
 // has CPUs 0-3 (cores {0,1} and {2,3}), node 1 has CPUs 4-7 ({4,5}, {6,7}).
-const std::string kTwoNodes = "synthetic:pack:2 [numa] core:2 pu:2";
+constexpr const char* kTwoNodes = "synthetic:pack:2 [numa] core:2 pu:2";
 
 // Runs a plan that must succeed and returns its JSON.
 json plan_json(std::vector<std::string> args) {
@@ -454,7 +457,7 @@ TEST_P(CliPlanJsonInvariants, EveryVectorOnceInOrderCpusAscendingServingWithinCp
     EXPECT_EQ(v.at("managed").get<bool>(), kernel && (role == "spread" || role == "unfilled")) << role;
 
     if (v.at("serving_cpu").is_null()) {
-      EXPECT_TRUE(std::none_of(cpus.begin(), cpus.end(), [&](unsigned cpu) { return present.count(cpu) > 0; }))
+      EXPECT_TRUE(std::none_of(cpus.begin(), cpus.end(), [&](unsigned cpu) { return present.contains(cpu); }))
           << "a vector with a present CPU has no serving CPU";
       EXPECT_TRUE(v.at("node").is_null());
     } else {
@@ -472,7 +475,7 @@ TEST_P(CliPlanJsonInvariants, EveryVectorOnceInOrderCpusAscendingServingWithinCp
   }
 }
 
-const std::string kFourNodes = "synthetic:pack:4 [numa] core:3 pu:2";  // 24 CPUs, 6 per node
+constexpr const char* kFourNodes = "synthetic:pack:4 [numa] core:3 pu:2";  // 24 CPUs, 6 per node
 
 INSTANTIATE_TEST_SUITE_P(
     Requests, CliPlanJsonInvariants,
@@ -547,10 +550,10 @@ TEST(CliPlanTable, IsTheDefaultFormatAndEqualsExplicitTable) {
 // ---------------------------------------------------------------------------
 // Planners and help.
 
-const std::vector<std::string> kPlannerNames{"kernel", "compact", "per-core", "single", "round-robin"};
+constexpr std::array<const char*, 5> kPlannerNames{"kernel", "compact", "per-core", "single", "round-robin"};
 
 TEST(CliPlanners, EveryPlannerSucceedsInBothFormats) {
-  for (const std::string& planner : kPlannerNames) {
+  for (const std::string planner : kPlannerNames) {
     for (const char* format : {"table", "json"}) {
       std::vector<std::string> args{"plan",      "--topology", kFourNodes, "--vectors", "16",
                                     "--planner", planner,      "--format", format};
@@ -574,7 +577,7 @@ TEST(CliHelp, PlanHelpListsEveryPlannerWithASentence) {
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_EQ(r.err, "");
   std::vector<std::string> lines = lines_of(r.out);
-  for (const std::string& planner : kPlannerNames) {
+  for (const std::string planner : kPlannerNames) {
     // "  NAME   A sentence ending in a full stop."
     const std::regex row("^  " + planner + " +[A-Z].{20,}\\.$");
     EXPECT_EQ(std::count_if(lines.begin(), lines.end(), [&](const std::string& l) { return std::regex_match(l, row); }),

@@ -1,0 +1,69 @@
+#!/bin/busybox sh
+# PID 1 of the kernel lab guest (baked into the cached base initramfs as /init
+# by run.sh). Loads the NVMe driver, waits for its queues, and prints the
+# kernel's view of CPUs, NUMA nodes and every nvme interrupt's affinity as
+# "KLAB ..." lines on the serial console, then powers off.
+#
+# nvme module parameters are taken from the kernel command line
+# (nvme.write_queues=K, nvme.poll_queues=K), as modprobe would: insmod does
+# not read /proc/cmdline itself.
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+
+k() { echo "KLAB $*"; }
+k begin
+k kernel "$(uname -r)"
+k cmdline "$(cat /proc/cmdline)"
+
+NVME_ARGS=
+NVME_CORE_ARGS=
+for w in $(cat /proc/cmdline); do
+    case $w in
+    nvme.*) NVME_ARGS="$NVME_ARGS ${w#nvme.}" ;;
+    nvme_core.*) NVME_CORE_ARGS="$NVME_CORE_ARGS ${w#nvme_core.}" ;;
+    esac
+done
+# Dependency order (modinfo depends): t10-pi needs crc-t10dif (which asks the
+# crypto API for "crct10dif": load the generic one first) and crc64-rocksoft.
+for m in crct10dif_common crct10dif_generic crc-t10dif crc64 crc64_rocksoft_generic crc64-rocksoft t10-pi; do
+    insmod /lib/modules/$m.ko 2>/dev/null || k warn "insmod $m failed"
+done
+insmod /lib/modules/nvme-core.ko $NVME_CORE_ARGS || k error "insmod nvme-core failed"
+insmod /lib/modules/nvme.ko $NVME_ARGS || k error "insmod nvme failed"
+
+# The controller is reset asynchronously; the I/O queue interrupts exist
+# once the namespace block device shows up (queues are set up before the scan).
+i=0
+while [ ! -e /sys/block/nvme0n1 ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+[ -e /sys/block/nvme0n1 ] || k error "nvme0n1 did not appear within 60 s"
+sleep 0.2
+
+for f in possible present online offline; do k "cpu_$f" "$(cat /sys/devices/system/cpu/$f)"; done
+for f in possible online has_cpu has_memory; do k "node_$f" "$(cat /sys/devices/system/node/$f 2>/dev/null)"; done
+for d in /sys/devices/system/node/node[0-9]*; do
+    [ -d "$d" ] && k node "${d##*node}" cpulist "$(cat $d/cpulist)" distance "$(cat $d/distance)"
+done
+for d in /sys/devices/system/cpu/cpu[0-9]*; do
+    c=${d##*cpu}
+    n=-
+    for l in $d/node[0-9]*; do [ -e "$l" ] && n=${l##*node}; done
+    t=$d/topology
+    k cpu "$c" node "$n" pkg "$(cat $t/physical_package_id 2>/dev/null)" core "$(cat $t/core_id 2>/dev/null)" \
+        siblings "$(cat $t/thread_siblings_list 2>/dev/null)" online "$(cat $d/online 2>/dev/null || echo 1)"
+done
+for p in /sys/module/nvme/parameters/*; do k nvme_param "${p##*/}" "$(cat $p 2>/dev/null)"; done
+dmesg | grep -E 'nvme|SRAT|smpboot: Allowing|NUMA' | sed 's/^/KLAB dmesg /'
+
+# /proc/interrupts: " 24:  0 0 ...  PCI-MSI 65536-edge  nvme0q0" -> irq number, name.
+awk '$NF ~ /^nvme[0-9]+q[0-9]+$/ { sub(":", "", $1); print $1, $NF }' /proc/interrupts | while read irq name; do
+    k irq "$irq" name "$name" smp "$(cat /proc/irq/$irq/smp_affinity_list)" \
+        eff "$(cat /proc/irq/$irq/effective_affinity_list 2>/dev/null)" node "$(cat /proc/irq/$irq/node 2>/dev/null)"
+done
+for h in /sys/block/nvme0n1/mq/*; do
+    [ -d "$h" ] && k hctx "${h##*/}" cpus "$(cat $h/cpu_list)"
+done
+k end
+sync
+poweroff -f
