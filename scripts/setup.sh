@@ -9,6 +9,8 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libhwloc-dev hwloc
   libcli11-dev libfmt-dev nlohmann-json3-dev
+  liburing-dev libboost-dev
+  python3 python3-matplotlib
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format clang-tidy
 )

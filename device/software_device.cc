@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: GPL-2.0-only
+
+#include "device/software_device.h"
+
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cassert>
+#include <cerrno>
+#include <string>
+
+namespace irqd {
+namespace {
+
+// Largest ring we accept: 2048 vectors x 65536 stamps x 8 bytes is 1 GiB,
+// already far more than any backlog worth measuring.
+constexpr unsigned kMaxRingSize = 65536;
+
+// Owns one file descriptor.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  ~UniqueFd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept {
+    if (this != &other) {
+      if (fd_ >= 0) ::close(fd_);
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+};
+
+// Adds 1 to an eventfd's count. Returns 0 or errno.
+int eventfd_add_one(int fd) {
+  const std::uint64_t one = 1;
+  while (true) {
+    ssize_t n = ::write(fd, &one, sizeof one);
+    if (n == static_cast<ssize_t>(sizeof one)) return 0;
+    if (n < 0 && errno == EINTR) continue;
+    return n < 0 ? errno : EIO;  // an eventfd write is all or nothing
+  }
+}
+
+}  // namespace
+
+// The firing thread writes `fired` (and its cached view of `consumed`); the
+// reader writes `consumed`. Each lives on its own cache line so that a fire
+// does not evict the line the reader is about to update and vice versa;
+// the fd and the ring pointer, read by both and written by neither, get a
+// third line.
+struct SoftwareDevice::Vector {
+  Vector(UniqueFd fd_in, unsigned ring_size)
+      : fd(std::move(fd_in)), ring(std::make_unique<std::uint64_t[]>(ring_size)) {}
+
+  alignas(64) std::atomic<std::uint64_t> fired{0};
+  // The producer's last look at `consumed`. While it shows room, fire() does
+  // not touch the reader's line at all; it reloads only when the ring looks
+  // full.
+  std::uint64_t consumed_seen = 0;
+
+  alignas(64) std::atomic<std::uint64_t> consumed{0};
+
+  alignas(64) UniqueFd fd;
+  std::unique_ptr<std::uint64_t[]> ring;  // stamps; slot = fire index & mask
+};
+
+Result<std::unique_ptr<SoftwareDevice>> SoftwareDevice::create(unsigned nvectors, unsigned ring_size) {
+  if (nvectors < 1 || nvectors > kMaxSoftwareVectors)
+    return Error{"vector count " + std::to_string(nvectors) + " is not valid (accepted: 1 to " +
+                 std::to_string(kMaxSoftwareVectors) + ")"};
+  if (ring_size < 1 || ring_size > kMaxRingSize || !std::has_single_bit(ring_size))
+    return Error{"ring size " + std::to_string(ring_size) + " is not valid (accepted: a power of two from 1 to " +
+                 std::to_string(kMaxRingSize) + ")"};
+
+  std::unique_ptr<SoftwareDevice> device(new SoftwareDevice());
+  device->ring_mask_ = ring_size - 1;
+  device->vectors_.reserve(nvectors);
+  for (unsigned v = 0; v < nvectors; ++v) {
+    // Blocking on purpose (see eventfd() in the header); close-on-exec so a
+    // spawned helper does not keep the device's vectors alive.
+    UniqueFd fd(::eventfd(0, EFD_CLOEXEC));
+    if (fd.get() < 0) {
+      int err = errno;
+      std::string message = "cannot create the eventfd of vector " + std::to_string(v) + " (of " +
+                            std::to_string(nvectors) + "): " + errno_string(err);
+      // Running out of descriptors is the likely failure with many vectors;
+      // say which limit so the user knows what to raise.
+      if (rlimit lim{}; (err == EMFILE) && ::getrlimit(RLIMIT_NOFILE, &lim) == 0)
+        message += " (RLIMIT_NOFILE soft limit " + std::to_string(lim.rlim_cur) + ")";
+      return Error{std::move(message)};  // the fds made so far close with `device`
+    }
+    device->vectors_.push_back(std::make_unique<Vector>(std::move(fd), ring_size));
+  }
+  return device;
+}
+
+SoftwareDevice::~SoftwareDevice() = default;  // each Vector's UniqueFd closes its eventfd
+
+unsigned SoftwareDevice::nvectors() const { return static_cast<unsigned>(vectors_.size()); }
+
+int SoftwareDevice::eventfd(unsigned vector) const {
+  assert(vector < vectors_.size());
+  return vectors_[vector]->fd.get();
+}
+
+bool SoftwareDevice::fire(unsigned vector, std::uint64_t stamp_ns) {
+  assert(vector < vectors_.size());
+  Vector& v = *vectors_[vector];
+  const std::uint64_t f = v.fired.load(std::memory_order_relaxed);  // only this thread writes it
+  if (f - v.consumed_seen > ring_mask_) {
+    // Acquire: the reader has finished reading the slots it released, so
+    // overwriting them below is safe.
+    v.consumed_seen = v.consumed.load(std::memory_order_acquire);
+    if (f - v.consumed_seen > ring_mask_) {
+      refused_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+  }
+  v.ring[f & ring_mask_] = stamp_ns;
+  // Publish before the write: a reader that sees the eventfd count must
+  // find the stamp of every fire in it.
+  v.fired.store(f + 1, std::memory_order_release);
+  if (eventfd_add_one(v.fd.get()) != 0) {
+    // The count never reached the eventfd, so no reader can consume this
+    // fire: taking it back keeps fired == sum of eventfd counts.
+    v.fired.store(f, std::memory_order_release);
+    write_errors_.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  return true;
+}
+
+std::uint64_t SoftwareDevice::consume(unsigned vector, std::uint64_t count) {
+  assert(vector < vectors_.size());
+  Vector& v = *vectors_[vector];
+  const std::uint64_t c = v.consumed.load(std::memory_order_relaxed);  // only this thread writes it
+  // Acquire pairs with fire()'s release: the eventfd read already told us
+  // the fires happened, but only this makes their stamps visible in the
+  // C++ memory model (and to ThreadSanitizer).
+  const std::uint64_t f = v.fired.load(std::memory_order_acquire);
+  assert(count <= f - c);
+  // Never step past what was fired, even if a caller over-counts: the slots
+  // beyond hold stale stamps the producer may be rewriting.
+  count = std::min(count, f - c);
+  if (count == 0) return 0;
+  const std::uint64_t oldest = v.ring[c & ring_mask_];
+  v.consumed.store(c + count, std::memory_order_release);
+  return oldest;
+}
+
+std::uint64_t SoftwareDevice::fired(unsigned vector) const {
+  assert(vector < vectors_.size());
+  return vectors_[vector]->fired.load(std::memory_order_relaxed);
+}
+
+std::uint64_t SoftwareDevice::consumed(unsigned vector) const {
+  assert(vector < vectors_.size());
+  return vectors_[vector]->consumed.load(std::memory_order_relaxed);
+}
+
+std::uint64_t SoftwareDevice::total_fired() const {
+  std::uint64_t total = 0;
+  for (const auto& v : vectors_) total += v->fired.load(std::memory_order_relaxed);
+  return total;
+}
+
+std::uint64_t SoftwareDevice::refused() const { return refused_.load(std::memory_order_relaxed); }
+
+std::uint64_t SoftwareDevice::write_errors() const { return write_errors_.load(std::memory_order_relaxed); }
+
+}  // namespace irqd

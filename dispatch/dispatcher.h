@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// The dispatch path: per serving CPU, one reactor thread pinned to that CPU
+// reads the eventfds of the vectors it serves and hands (vector, count,
+// stamp) to that CPU's worker through its own lock-free SPSC queue, or runs
+// the handler itself (inline). Nothing is shared between CPUs; the only
+// cross-thread traffic is each reactor's queue to its worker.
+//
+// Three reactors behind one interface, picked by name:
+//   io_uring  one ring per CPU, registered files, read SQEs re-armed in
+//             batches or multishot poll + read(), optional busy-poll;
+//   epoll     one epoll thread per CPU, read() per ready fd (what DPDK's
+//             EAL interrupt thread does);
+//   thread    one blocking thread per vector (the naive host).
+
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "dispatch/histogram.h"
+
+namespace irqd {
+
+enum class ReactorKind { kIoUring, kEpoll, kThread };
+Result<ReactorKind> reactor_from_name(std::string_view name);
+std::string_view reactor_name(ReactorKind kind);
+
+enum class Handoff { kQueue, kInline };
+// What a reactor does when its worker's queue is full: wait for room
+// (counted as a back-off) or drop the interrupts (counted, reason queue_full).
+enum class FullPolicy { kBackoff, kDrop };
+// How the io_uring reactor learns of a signalled eventfd.
+enum class UringMethod { kReadSqe, kPollMultishot };
+std::string_view uring_method_name(UringMethod method);
+
+struct DispatchOptions {
+  ReactorKind reactor = ReactorKind::kIoUring;
+  Handoff handoff = Handoff::kQueue;
+  FullPolicy when_full = FullPolicy::kBackoff;
+  unsigned queue_capacity = 4096;
+  UringMethod uring_method = UringMethod::kReadSqe;
+  // io_uring: spin on the completion ring this long before sleeping in the
+  // kernel; 0 sleeps at once.
+  std::uint64_t busy_poll_ns = 0;
+  // Where a read's trigger stamp comes from: consume(vector, count) returns
+  // the CLOCK_MONOTONIC time of the oldest of those interrupts, 0 if not
+  // known. Called on the reactor thread that read the eventfd.
+  std::function<std::uint64_t(unsigned vector, std::uint64_t count)> consume_stamp;
+  // The driver's handler, on the worker (queue) or the reactor (inline)
+  // thread of the vector's CPU. May be empty: counting only.
+  std::function<void(unsigned vector, std::uint64_t count, std::uint64_t stamp)> handler;
+};
+
+// A vector to host: its number, its eventfd (blocking), its serving CPU.
+struct VectorBinding {
+  unsigned vector = 0;
+  int fd = -1;
+  unsigned cpu = 0;
+};
+
+struct CpuStats {
+  unsigned cpu = 0;
+  int reactor_ran_on = -1;        // sched_getcpu() seen by the reactor thread(s)
+  int worker_ran_on = -1;         // and by the worker; -1 inline
+  std::uint64_t reads = 0;        // eventfd reads that returned a count
+  std::uint64_t handled = 0;      // sum of counts that reached the handler
+  std::uint64_t invocations = 0;  // handler calls
+  std::uint64_t dropped_queue_full = 0;
+  std::uint64_t backoffs = 0;  // times a reactor waited for queue room
+  // Invocations whose trigger stamp was after the handler started: a clock
+  // or stamp bug; expected to stay 0.
+  std::uint64_t negative_latency = 0;
+  std::uint64_t reactor_cpu_ns = 0;
+  std::uint64_t worker_cpu_ns = 0;
+  LatencyHistogram latency;  // trigger -> handler start, per invocation
+};
+
+struct DispatchStats {
+  std::vector<CpuStats> cpus;  // one per serving CPU, ascending
+  // Indexed by vector number (size = highest vector + 1).
+  std::vector<std::uint64_t> handled_per_vector;
+  std::vector<std::uint64_t> invocations_per_vector;
+  std::vector<std::uint64_t> dropped_per_vector;
+  LatencyHistogram latency;  // all CPUs merged
+  std::uint64_t handled() const;
+  std::uint64_t invocations() const;
+  std::uint64_t dropped_queue_full() const;
+  std::uint64_t cpu_ns() const;  // reactors + workers
+};
+
+class Dispatcher {
+ public:
+  // Starts one reactor (and, with Handoff::kQueue, one worker) per serving
+  // CPU, pinned there. Fails, starting nothing, if a CPU cannot be used or
+  // a ring cannot be set up.
+  static Result<std::unique_ptr<Dispatcher>> start(std::vector<VectorBinding> vectors, DispatchOptions options);
+  ~Dispatcher();
+  Dispatcher(const Dispatcher&) = delete;
+  Dispatcher& operator=(const Dispatcher&) = delete;
+
+  // Stops arming new reads, drains what is already signalled (every count
+  // still in an eventfd is read and dispatched or dropped with a reason),
+  // drains the queues, joins every thread and returns the totals. Call once
+  // the device stopped firing; idempotent (a second call returns the same).
+  const DispatchStats& stop();
+
+  // Which io_uring method is in use (for reports).
+  ReactorKind reactor() const;
+
+ private:
+  struct Impl;
+  explicit Dispatcher(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace irqd

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// A reactor: the thread(s) of one CPU that read that CPU's eventfds and
+// feed the hand-off. Each kind implements run(); the base class does the
+// pinning, the start-up handshake and the bookkeeping they share.
+
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "dispatch/dispatcher.h"
+#include "dispatch/lane.h"
+
+namespace irqd {
+
+class Reactor {
+ public:
+  struct Context {
+    unsigned cpu;
+    std::vector<VectorBinding> vectors;  // the ones this CPU serves
+    const DispatchOptions* options;
+    unsigned nvectors;   // highest vector number + 1, sizes per-vector arrays
+    Worker* worker;      // null when inline
+    unsigned producers;  // hand-off queues this reactor feeds (one per thread)
+  };
+
+  // Creates the producers (and so the worker's queues) up front: the worker
+  // starts before any reactor thread and never sees its queue list change.
+  explicit Reactor(Context ctx);
+  virtual ~Reactor() = default;
+  Reactor(const Reactor&) = delete;
+  Reactor& operator=(const Reactor&) = delete;
+
+  // Starts the thread(s); returns once each is pinned and armed, or the
+  // first error (then nothing keeps running).
+  virtual Status start() = 0;
+  // Stop arming, drain what is signalled, exit; then join.
+  virtual void stop_and_join() = 0;
+
+  const std::vector<std::unique_ptr<Producer>>& producers() const { return producers_; }
+  std::uint64_t cpu_ns() const { return cpu_ns_.load(); }
+  int ran_on() const { return ran_on_.load(); }
+  unsigned cpu() const { return ctx_.cpu; }
+
+ protected:
+  // Delivers one read's count for a binding, taking its stamp.
+  void deliver(Producer& p, const VectorBinding& b, std::uint64_t count);
+  // Reads every vector's eventfd until empty and delivers what it finds:
+  // the last step of every reactor once arming has stopped.
+  void drain(Producer& p, const std::vector<VectorBinding>& vectors);
+  // Called by each reactor thread first; records where it runs.
+  Status pin();
+  void add_cpu_ns(std::uint64_t ns) { cpu_ns_ += ns; }
+
+  Context ctx_;
+  std::vector<std::unique_ptr<Producer>> producers_;
+
+ private:
+  std::atomic<std::uint64_t> cpu_ns_{0};
+  std::atomic<int> ran_on_{-1};
+};
+
+std::unique_ptr<Reactor> make_epoll_reactor(Reactor::Context ctx);
+std::unique_ptr<Reactor> make_thread_reactor(Reactor::Context ctx);
+std::unique_ptr<Reactor> make_uring_reactor(Reactor::Context ctx);
+
+}  // namespace irqd

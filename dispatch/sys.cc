@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: GPL-2.0-only
+
+#include "dispatch/sys.h"
+
+#include <sched.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <ctime>
+#include <string>
+
+namespace irqd {
+
+std::uint64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+std::uint64_t thread_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+Status pin_to_cpu(unsigned cpu) {
+  if (cpu >= CPU_SETSIZE) return Error{"CPU " + std::to_string(cpu) + " is above CPU_SETSIZE"};
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (sched_setaffinity(0, sizeof(set), &set) != 0)
+    return Error{"cannot pin a thread to CPU " + std::to_string(cpu) + ": " + errno_string(errno)};
+  int now = sched_getcpu();
+  if (now != static_cast<int>(cpu))
+    return Error{"thread pinned to CPU " + std::to_string(cpu) + " runs on CPU " + std::to_string(now)};
+  return ok_status();
+}
+
+std::int64_t eventfd_read_nowait(int fd) {
+  std::uint64_t value = 0;
+  iovec iov{&value, sizeof(value)};
+  for (;;) {
+    ssize_t n = preadv2(fd, &iov, 1, -1, RWF_NOWAIT);
+    if (n == sizeof(value)) return static_cast<std::int64_t>(value);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return 0;
+    return n < 0 ? -errno : -EIO;
+  }
+}
+
+std::int64_t eventfd_read_blocking(int fd) {
+  std::uint64_t value = 0;
+  for (;;) {
+    ssize_t n = read(fd, &value, sizeof(value));
+    if (n == sizeof(value)) return static_cast<std::int64_t>(value);
+    if (n < 0 && errno == EINTR) continue;
+    return n < 0 ? -errno : -EIO;
+  }
+}
+
+int eventfd_add(int fd, std::uint64_t value) {
+  for (;;) {
+    ssize_t n = write(fd, &value, sizeof(value));
+    if (n == sizeof(value)) return 0;
+    if (n < 0 && errno == EINTR) continue;
+    return n < 0 ? -errno : -EIO;
+  }
+}
+
+}  // namespace irqd
