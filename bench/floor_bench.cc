@@ -1,0 +1,998 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// floor_bench: the floor irqd's reactors are judged against. Bare loops, no
+// irqd code, no hand-off, no accounting beyond a few counters: 64 eventfds,
+// one writer pinned to CPU 0 writing 1 to them round-robin as fast as it can
+// (or paced), one reader pinned to CPU 1. Whatever a reactor adds on top of
+// these numbers is its own cost.
+//
+//   throughput (each method, saturated and paced at 100k/s):
+//     write_alone            eventfd write with nobody waiting
+//     epoll_read             level-triggered epoll, read() each ready fd
+//     uring_read/<flags>     one 8-byte IORING_OP_READ per fd (fixed files),
+//                            all CQEs reaped, all re-armed, one submit_and_wait
+//     uring_poll/<flags>     multishot POLLIN per fd, read() on each CQE
+//     threads64              one thread per fd blocked in read()
+//     busy_poll/<how>        non-blocking reads spinning over 64 fds
+//   <flags>: none, coop_taskrun, single_issuer+defer_taskrun
+//   latency:
+//     wake/cross_cpu, wake/same_cpu   eventfd write -> blocked read() returns
+//     busy_poll_latency               eventfd write -> spinning read sees it
+//     spsc                            boost::lockfree::spsc_queue between CPUs
+//
+// Counters: irq/s (sum of eventfd counts read), reads/s (read completions),
+// events/s (epoll events or CQEs: shows how much each wait batches),
+// empty/s (reads that found nothing), cpu_ns/irq (reader threads' CPU clocks),
+// writes/s and writer_ns/write (writer's CPU clock), other_ns/irq (process
+// CPU outside the reader, writer and main threads: io-wq workers, if any).
+//
+// Every benchmark is one fixed window (Iterations(1), manual time = the
+// window): --benchmark_min_time has no effect on it. Pass --floor_seconds=S
+// (default 1.5) to change the window, and take medians over repetitions:
+//
+//   cmake --preset release && cmake --build --preset release --target floor_bench
+//   build/release/bench/floor_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+//
+// The host must be otherwise quiet: on a 2-CPU machine anything else running
+// lands on the writer's or the reader's CPU.
+
+#include <benchmark/benchmark.h>
+#include <liburing.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <boost/lockfree/spsc_queue.hpp>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace {
+
+constexpr int kFds = 64;
+constexpr int kWriterCpu = 0;
+constexpr int kReaderCpu = 1;
+// Written by the main thread once the writer has stopped, to wake whatever
+// the reader sleeps in. Far above any count the writer can reach in a run, so
+// the reader can tell it apart and subtract it.
+constexpr uint64_t kStop = uint64_t{1} << 62;
+// Steady state only: thread start-up, ring set-up and first faults stay out.
+constexpr double kWarmupSeconds = 0.2;
+constexpr uint64_t kPaced = 100'000;
+
+double g_window_seconds = 1.5;
+
+int64_t now_ns(clockid_t clock = CLOCK_MONOTONIC) {
+  timespec ts{};
+  clock_gettime(clock, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+int64_t thread_cpu_ns(pthread_t thread) {
+  clockid_t clock;
+  if (pthread_getcpuclockid(thread, &clock) != 0) return 0;
+  return now_ns(clock);
+}
+
+void cpu_relax() { __builtin_ia32_pause(); }
+
+std::string errno_text(std::string_view what, int err) { return std::string(what) + ": " + std::strerror(err); }
+
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() { reset(); }
+  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  Fd& operator=(Fd&& other) noexcept {
+    if (this != &other) {
+      reset();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  void reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+class Ring {
+ public:
+  Ring() = default;
+  ~Ring() {
+    if (live_) io_uring_queue_exit(&ring_);
+  }
+  Ring(const Ring&) = delete;
+  Ring& operator=(const Ring&) = delete;
+  int init(unsigned entries, unsigned flags) {
+    io_uring_params params{};
+    params.flags = flags;
+    const int r = io_uring_queue_init_params(entries, &ring_, &params);
+    live_ = r == 0;
+    return r;
+  }
+  io_uring* get() { return &ring_; }
+
+ private:
+  io_uring ring_{};
+  bool live_ = false;
+};
+
+// The first error any thread hits; the benchmark reports it and skips.
+class Failure {
+ public:
+  void set(std::string what) {
+    std::lock_guard lock(mu_);
+    if (what_.empty()) what_ = std::move(what);
+    failed_.store(true, std::memory_order_release);
+  }
+  bool failed() const { return failed_.load(std::memory_order_acquire); }
+  std::string what() {
+    std::lock_guard lock(mu_);
+    return what_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::string what_;
+  std::atomic<bool> failed_{false};
+};
+
+bool pin_self(int cpu, Failure& fail) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  const int err = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+  if (err != 0) fail.set(errno_text("pthread_setaffinity_np(CPU " + std::to_string(cpu) + ")", err));
+  return err == 0;
+}
+
+bool have_both_cpus(benchmark::State& state) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0 || !CPU_ISSET(kWriterCpu, &set) || !CPU_ISSET(kReaderCpu, &set)) {
+    state.SkipWithError("needs CPUs 0 and 1: this machine (or this process's affinity) has fewer");
+    return false;
+  }
+  return true;
+}
+
+std::vector<Fd> make_eventfds(int n, int extra_flags, Failure& fail) {
+  std::vector<Fd> fds;
+  for (int i = 0; i < n; ++i) {
+    const int fd = eventfd(0, EFD_CLOEXEC | extra_flags);
+    if (fd < 0) {
+      fail.set(errno_text("eventfd", errno));
+      break;
+    }
+    fds.emplace_back(fd);
+  }
+  return fds;
+}
+
+std::vector<int> raw(const std::vector<Fd>& fds) {
+  std::vector<int> out;
+  for (const Fd& fd : fds) out.push_back(fd.get());
+  return out;
+}
+
+// What one thread has done so far. Each thread stores its running totals with
+// relaxed stores to its own cache line; the main thread loads them twice per
+// run (window start and end), so the line does not bounce.
+struct alignas(64) Progress {
+  std::atomic<uint64_t> irqs{0};
+  std::atomic<uint64_t> reads{0};
+  std::atomic<uint64_t> events{0};
+  std::atomic<uint64_t> empty{0};
+  std::atomic<uint64_t> writes{0};
+};
+
+struct Tally {
+  uint64_t irqs = 0, reads = 0, events = 0, empty = 0;
+  void publish(Progress& p) const {
+    p.irqs.store(irqs, std::memory_order_relaxed);
+    p.reads.store(reads, std::memory_order_relaxed);
+    p.events.store(events, std::memory_order_relaxed);
+    p.empty.store(empty, std::memory_order_relaxed);
+  }
+  // Counts one read that returned `v`; true when it carried the stop token.
+  bool count(uint64_t v) {
+    ++reads;
+    if (v >= kStop) {
+      irqs += v - kStop;
+      return true;
+    }
+    irqs += v;
+    return false;
+  }
+};
+
+// What a reader body gets: where to publish, whom to tell it is set up, and
+// where to put an error.
+struct ReaderCtx {
+  Progress& progress;
+  std::function<void()> ready;
+  Failure& fail;
+};
+
+using ReaderBody = std::function<void(ReaderCtx&)>;
+
+// One throughput run: reader threads (set up by their bodies), one writer,
+// a warm-up, one measured window, then stop: writer first, then the stop
+// token on every fd, then the readers. Threads are jthreads, joined by the
+// destructor even if a step fails; stop() runs from the destructor too so a
+// reader blocked in read() is always woken.
+class Rig {
+ public:
+  struct Window {
+    double seconds = 0;
+    uint64_t irqs = 0, reads = 0, events = 0, empty = 0, writes = 0;
+    double reader_cpu_ns = 0, writer_cpu_ns = 0, other_cpu_ns = 0;
+  };
+
+  Rig(std::vector<int> write_fds, uint64_t rate) : write_fds_(std::move(write_fds)), rate_(rate) {}
+  ~Rig() { stop(); }
+  Rig(const Rig&) = delete;
+  Rig& operator=(const Rig&) = delete;
+
+  Failure& fail() { return fail_; }
+
+  void add_reader(int cpu, ReaderBody body) {
+    Progress& progress = progress_.emplace_back();
+    ++expected_ready_;
+    readers_.emplace_back([this, cpu, body = std::move(body), &progress] {
+      bool signalled = false;
+      ReaderCtx cx{progress,
+                   [&] {
+                     signalled = true;
+                     signal_ready();
+                   },
+                   fail_};
+      if (pin_self(cpu, fail_)) body(cx);
+      if (!signalled) signal_ready();
+    });
+  }
+
+  // Starts the writer, waits for everyone, measures one window.
+  Window run() {
+    ++expected_ready_;
+    writer_ = std::jthread([this] { write_loop(); });
+    for (int n = ready_.load(); n < expected_ready_; n = ready_.load()) ready_.wait(n);
+    Window w;
+    if (fail_.failed()) return w;
+    go_.store(true);
+    go_.notify_all();
+    sleep_seconds(kWarmupSeconds);
+    const Snapshot a = snapshot();
+    sleep_seconds(g_window_seconds);
+    const Snapshot b = snapshot();
+    stop();
+    w.seconds = static_cast<double>(b.t - a.t) * 1e-9;
+    w.irqs = b.irqs - a.irqs;
+    w.reads = b.reads - a.reads;
+    w.events = b.events - a.events;
+    w.empty = b.empty - a.empty;
+    w.writes = b.writes - a.writes;
+    w.reader_cpu_ns = static_cast<double>(b.reader_cpu - a.reader_cpu);
+    w.writer_cpu_ns = static_cast<double>(b.writer_cpu - a.writer_cpu);
+    w.other_cpu_ns = static_cast<double>((b.proc_cpu - a.proc_cpu) - (b.reader_cpu - a.reader_cpu) -
+                                         (b.writer_cpu - a.writer_cpu) - (b.main_cpu - a.main_cpu));
+    return w;
+  }
+
+ private:
+  struct Snapshot {
+    int64_t t = 0;
+    uint64_t irqs = 0, reads = 0, events = 0, empty = 0, writes = 0;
+    int64_t reader_cpu = 0, writer_cpu = 0, proc_cpu = 0, main_cpu = 0;
+  };
+
+  static void sleep_seconds(double s) {
+    std::this_thread::sleep_for(std::chrono::nanoseconds(static_cast<int64_t>(s * 1e9)));
+  }
+
+  void signal_ready() {
+    ready_.fetch_add(1);
+    ready_.notify_all();
+  }
+
+  Snapshot snapshot() {
+    Snapshot s;
+    s.t = now_ns();
+    s.proc_cpu = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+    s.main_cpu = now_ns(CLOCK_THREAD_CPUTIME_ID);
+    s.writer_cpu = thread_cpu_ns(writer_.native_handle());
+    s.writes = writer_progress_.writes.load(std::memory_order_relaxed);
+    for (std::jthread& t : readers_) s.reader_cpu += thread_cpu_ns(t.native_handle());
+    for (const Progress& p : progress_) {
+      s.irqs += p.irqs.load(std::memory_order_relaxed);
+      s.reads += p.reads.load(std::memory_order_relaxed);
+      s.events += p.events.load(std::memory_order_relaxed);
+      s.empty += p.empty.load(std::memory_order_relaxed);
+    }
+    return s;
+  }
+
+  void write_loop() {
+    const bool pinned = pin_self(kWriterCpu, fail_);
+    signal_ready();
+    go_.wait(false);
+    if (!pinned) return;
+    const uint64_t one = 1;
+    uint64_t writes = 0;
+    size_t i = 0;
+    const int64_t period = rate_ ? static_cast<int64_t>(1'000'000'000 / rate_) : 0;
+    int64_t next = now_ns();
+    while (!stop_.load(std::memory_order_relaxed)) {
+      if (period) {
+        // Spin, not sleep: a timer wake-up would cost more than the gap.
+        while (now_ns() < next) cpu_relax();
+        next += period;
+      }
+      if (::write(write_fds_[i], &one, sizeof one) != sizeof one) {
+        if (errno == EINTR) continue;
+        fail_.set(errno_text("writer: write", errno));
+        break;
+      }
+      writer_progress_.writes.store(++writes, std::memory_order_relaxed);
+      if (++i == write_fds_.size()) i = 0;
+    }
+  }
+
+  void stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    stop_.store(true);
+    go_.store(true);  // a writer still waiting for go must see stop, not hang
+    go_.notify_all();
+    if (writer_.joinable()) writer_.join();
+    // Only now: with the writer gone nothing else raises the counts, so the
+    // token cannot push a count past the eventfd maximum and block.
+    for (int fd : write_fds_) {
+      const uint64_t token = kStop;
+      if (::write(fd, &token, sizeof token) != sizeof token) fail_.set(errno_text("stop token: write", errno));
+    }
+    for (std::jthread& t : readers_) t.join();
+  }
+
+  std::vector<int> write_fds_;
+  uint64_t rate_;
+  Failure fail_;
+  std::atomic<int> ready_{0};
+  int expected_ready_ = 0;
+  std::atomic<bool> go_{false};
+  std::atomic<bool> stop_{false};
+  bool stopped_ = false;
+  Progress writer_progress_;
+  std::deque<Progress> progress_;  // a deque: readers hold references into it
+  std::vector<std::jthread> readers_;
+  std::jthread writer_;
+};
+
+void report(benchmark::State& state, Rig& rig, const Rig::Window& w) {
+  state.SetIterationTime(w.seconds > 0 ? w.seconds : 1e-9);
+  if (rig.fail().failed()) {
+    state.SkipWithError(rig.fail().what().c_str());
+    return;
+  }
+  // Rates are divided by the manual time, i.e. the window.
+  using benchmark::Counter;
+  const double irqs = static_cast<double>(w.irqs ? w.irqs : 1);
+  state.counters["irq/s"] = Counter(static_cast<double>(w.irqs), Counter::kIsRate);
+  state.counters["reads/s"] = Counter(static_cast<double>(w.reads), Counter::kIsRate);
+  state.counters["events/s"] = Counter(static_cast<double>(w.events), Counter::kIsRate);
+  state.counters["empty/s"] = Counter(static_cast<double>(w.empty), Counter::kIsRate);
+  state.counters["writes/s"] = Counter(static_cast<double>(w.writes), Counter::kIsRate);
+  state.counters["cpu_ns/irq"] = w.reader_cpu_ns / irqs;
+  state.counters["writer_ns/write"] = w.writer_cpu_ns / static_cast<double>(w.writes ? w.writes : 1);
+  state.counters["other_ns/irq"] = w.other_cpu_ns / irqs;
+}
+
+using Setup = std::function<void(Rig&, const std::vector<int>& fds)>;
+
+// Runs one throughput benchmark: 64 eventfds (blocking unless `fd_flags`
+// says otherwise), readers added by `setup`, one window.
+void throughput(benchmark::State& state, int fd_flags, uint64_t rate, const Setup& setup) {
+  if (!have_both_cpus(state)) return;
+  for (auto _ : state) {
+    Failure fd_fail;
+    std::vector<Fd> fds = make_eventfds(kFds, fd_flags, fd_fail);
+    if (fd_fail.failed()) {
+      state.SkipWithError(fd_fail.what().c_str());
+      break;
+    }
+    const std::vector<int> raw_fds = raw(fds);
+    Rig rig(raw_fds, rate);
+    if (setup) setup(rig, raw_fds);
+    const Rig::Window w = rig.run();
+    report(state, rig, w);
+  }
+}
+
+// ---- readers ---------------------------------------------------------------
+
+void epoll_reader(const std::vector<int>& fds, ReaderCtx& cx) {
+  Fd ep(epoll_create1(EPOLL_CLOEXEC));
+  if (ep.get() < 0) return cx.fail.set(errno_text("epoll_create1", errno));
+  for (int i = 0; i < kFds; ++i) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;  // level-triggered
+    ev.data.u32 = static_cast<uint32_t>(i);
+    if (epoll_ctl(ep.get(), EPOLL_CTL_ADD, fds[i], &ev) != 0) return cx.fail.set(errno_text("epoll_ctl", errno));
+  }
+  cx.ready();
+  std::array<epoll_event, kFds> evs;
+  Tally t;
+  for (bool done = false; !done;) {
+    const int n = epoll_wait(ep.get(), evs.data(), kFds, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return cx.fail.set(errno_text("epoll_wait", errno));
+    }
+    t.events += static_cast<uint64_t>(n);
+    for (int i = 0; i < n; ++i) {
+      // Level-triggered epoll reported it readable and this is its only
+      // reader, so the blocking read returns at once.
+      uint64_t v;
+      if (::read(fds[evs[i].data.u32], &v, sizeof v) != sizeof v) return cx.fail.set(errno_text("read", errno));
+      done |= t.count(v);
+    }
+    t.publish(cx.progress);
+  }
+}
+
+constexpr unsigned kFlagVariants[] = {0, IORING_SETUP_COOP_TASKRUN,
+                                      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN};
+constexpr const char* kFlagNames[] = {"none", "coop_taskrun", "single_issuer+defer_taskrun"};
+
+// The ring is created here, in the reader thread: SINGLE_ISSUER binds it to
+// the task that creates it.
+void uring_read_reader(const std::vector<int>& fds, unsigned flags, ReaderCtx& cx) {
+  Ring ring;
+  if (const int r = ring.init(2 * kFds, flags); r < 0) return cx.fail.set(errno_text("io_uring_queue_init_params", -r));
+  io_uring* ring_p = ring.get();
+  if (const int r = io_uring_register_files(ring_p, fds.data(), kFds); r < 0)
+    return cx.fail.set(errno_text("io_uring_register_files", -r));
+  alignas(64) std::array<uint64_t, kFds> bufs{};
+  auto arm = [&](unsigned i) {
+    io_uring_sqe* sqe = io_uring_get_sqe(ring_p);  // never null: at most kFds in flight, 2*kFds entries
+    io_uring_prep_read(sqe, static_cast<int>(i), &bufs[i], sizeof bufs[i], 0);
+    sqe->flags |= IOSQE_FIXED_FILE;
+    io_uring_sqe_set_data64(sqe, i);
+  };
+  for (unsigned i = 0; i < kFds; ++i) arm(i);
+  cx.ready();
+  std::array<unsigned, kFds> rearm;
+  Tally t;
+  for (bool done = false; !done;) {
+    if (const int r = io_uring_submit_and_wait(ring_p, 1); r < 0) {
+      if (r == -EINTR) continue;
+      return cx.fail.set(errno_text("io_uring_submit_and_wait", -r));
+    }
+    unsigned head, seen = 0, nrearm = 0;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(ring_p, head, cqe) {
+      ++seen;
+      const auto i = static_cast<unsigned>(cqe->user_data);
+      if (cqe->res != sizeof(uint64_t)) {
+        cx.fail.set(errno_text("IORING_OP_READ", cqe->res < 0 ? -cqe->res : EIO));
+        done = true;
+        continue;
+      }
+      done |= t.count(bufs[i]);
+      rearm[nrearm++] = i;
+    }
+    io_uring_cq_advance(ring_p, seen);
+    t.events += seen;
+    t.publish(cx.progress);
+    if (!done)
+      for (unsigned j = 0; j < nrearm; ++j) arm(rearm[j]);
+  }
+}
+
+// A multishot poll posts a CQE per wake-up it sees, so one fd can have
+// several CQEs pending and a later one can be stale (the count already read
+// on the first). A plain read() would then block on a blocking fd; so each
+// batch reads each signalled fd once, with RWF_NOWAIT, which makes this one
+// read return -EAGAIN instead of sleeping (same read path, same cost). The
+// stale ones are counted in empty/s: how often read() would have blocked.
+void uring_poll_reader(const std::vector<int>& fds, unsigned flags, ReaderCtx& cx) {
+  Ring ring;
+  if (const int r = ring.init(2 * kFds, flags); r < 0) return cx.fail.set(errno_text("io_uring_queue_init_params", -r));
+  io_uring* ring_p = ring.get();
+  auto arm = [&](unsigned i) {
+    io_uring_sqe* sqe = io_uring_get_sqe(ring_p);
+    io_uring_prep_poll_multishot(sqe, fds[i], POLLIN);
+    io_uring_sqe_set_data64(sqe, i);
+  };
+  for (unsigned i = 0; i < kFds; ++i) arm(i);
+  cx.ready();
+  Tally t;
+  for (bool done = false; !done;) {
+    if (const int r = io_uring_submit_and_wait(ring_p, 1); r < 0) {
+      if (r == -EINTR) continue;
+      return cx.fail.set(errno_text("io_uring_submit_and_wait", -r));
+    }
+    unsigned head, seen = 0;
+    uint64_t ready = 0, rearm = 0;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(ring_p, head, cqe) {
+      ++seen;
+      const auto i = static_cast<unsigned>(cqe->user_data);
+      if (cqe->res < 0) {
+        cx.fail.set(errno_text("multishot poll", -cqe->res));
+        done = true;
+        continue;
+      }
+      ready |= uint64_t{1} << i;
+      if (!(cqe->flags & IORING_CQE_F_MORE)) rearm |= uint64_t{1} << i;
+    }
+    io_uring_cq_advance(ring_p, seen);
+    t.events += seen;
+    for (; ready; ready &= ready - 1) {
+      const int i = __builtin_ctzll(ready);
+      uint64_t v;
+      iovec iov{&v, sizeof v};
+      const ssize_t n = preadv2(fds[i], &iov, 1, -1, RWF_NOWAIT);
+      if (n == sizeof v) {
+        done |= t.count(v);
+      } else if (n < 0 && errno == EAGAIN) {
+        ++t.empty;
+      } else {
+        cx.fail.set(errno_text("preadv2(RWF_NOWAIT)", n < 0 ? errno : EIO));
+        done = true;
+      }
+    }
+    t.publish(cx.progress);
+    if (!done)
+      for (; rearm; rearm &= rearm - 1) arm(static_cast<unsigned>(__builtin_ctzll(rearm)));
+  }
+}
+
+void blocking_reader(int fd, ReaderCtx& cx) {
+  cx.ready();
+  Tally t;
+  for (bool done = false; !done;) {
+    uint64_t v;
+    if (::read(fd, &v, sizeof v) != sizeof v) {
+      if (errno == EINTR) continue;
+      return cx.fail.set(errno_text("read", errno));
+    }
+    ++t.events;
+    done = t.count(v);
+    t.publish(cx.progress);
+  }
+}
+
+// fds are O_NONBLOCK. use_poll: poll() with timeout 0 first and read only
+// what it reports, instead of reading all 64 every sweep.
+void busy_reader(const std::vector<int>& fds, bool use_poll, ReaderCtx& cx) {
+  std::array<pollfd, kFds> pfds{};
+  for (int i = 0; i < kFds; ++i) pfds[i] = pollfd{fds[i], POLLIN, 0};
+  cx.ready();
+  Tally t;
+  for (bool done = false; !done;) {
+    if (use_poll) {
+      const int n = ::poll(pfds.data(), kFds, 0);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return cx.fail.set(errno_text("poll", errno));
+      }
+      if (n == 0) ++t.empty;
+    }
+    for (int i = 0; i < kFds; ++i) {
+      if (use_poll && !(pfds[i].revents & POLLIN)) continue;
+      uint64_t v;
+      if (::read(fds[i], &v, sizeof v) == sizeof v) {
+        ++t.events;
+        done |= t.count(v);
+      } else if (errno == EAGAIN) {
+        ++t.empty;
+      } else {
+        return cx.fail.set(errno_text("read", errno));
+      }
+    }
+    t.publish(cx.progress);
+  }
+}
+
+// ---- latency ---------------------------------------------------------------
+
+struct Percentiles {
+  double p50 = 0, p99 = 0, p999 = 0, max = 0;
+};
+
+Percentiles percentiles(std::vector<int64_t>& v) {
+  Percentiles p;
+  if (v.empty()) return p;
+  std::sort(v.begin(), v.end());
+  auto at = [&](double q) {
+    return static_cast<double>(v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))]);
+  };
+  p.p50 = at(0.50);
+  p.p99 = at(0.99);
+  p.p999 = at(0.999);
+  p.max = static_cast<double>(v.back());
+  return p;
+}
+
+void report_latency(benchmark::State& state, std::vector<int64_t>& samples) {
+  const Percentiles p = percentiles(samples);
+  state.counters["samples"] = static_cast<double>(samples.size());
+  state.counters["p50_ns"] = p.p50;
+  state.counters["p99_ns"] = p.p99;
+  state.counters["p999_ns"] = p.p999;
+  state.counters["max_ns"] = p.max;
+}
+
+// xorshift64: gaps between fires, so the reader is not always caught at the
+// same point of its loop.
+uint64_t next_random(uint64_t& s) {
+  s ^= s << 13;
+  s ^= s >> 7;
+  s ^= s << 17;
+  return s;
+}
+
+// Sleeping, not spinning, between fires: on one CPU the reader must get the
+// CPU back and block in read() before the next fire.
+void sleep_gap(uint64_t& rng) {
+  const timespec gap{0, static_cast<long>(10'000 + next_random(rng) % 30'000)};
+  clock_nanosleep(CLOCK_MONOTONIC, 0, &gap, nullptr);
+}
+
+// Shared by the latency benchmarks: a window of fires, one in flight at a
+// time, each stamped (CLOCK_MONOTONIC) in `stamp` just before the write.
+struct Pingpong {
+  Failure fail;
+  std::atomic<int> ready{0};
+  std::atomic<bool> go{false}, stop{false}, measuring{false};
+  alignas(64) std::atomic<int64_t> stamp{0};
+  alignas(64) std::atomic<uint64_t> acked{0};
+  std::vector<int64_t> samples;
+
+  Pingpong() { samples.reserve(1 << 20); }
+  void signal_ready() {
+    ready.fetch_add(1);
+    ready.notify_all();
+  }
+  void record(int64_t t) {
+    const int64_t lat = t - stamp.load(std::memory_order_acquire);
+    if (measuring.load(std::memory_order_relaxed) && samples.size() < samples.capacity()) samples.push_back(lat);
+  }
+  // Warm-up, window, stop: writer joined first, then `wake` sends the token.
+  double run(std::jthread& writer, std::jthread& reader, const std::function<void()>& wake) {
+    for (int n = ready.load(); n < 2; n = ready.load()) ready.wait(n);
+    go.store(true);
+    go.notify_all();
+    std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(kWarmupSeconds * 1000)));
+    measuring.store(true);
+    const int64_t t0 = now_ns();
+    std::this_thread::sleep_for(std::chrono::nanoseconds(static_cast<int64_t>(g_window_seconds * 1e9)));
+    measuring.store(false);
+    const int64_t t1 = now_ns();
+    stop.store(true);
+    writer.join();
+    wake();
+    reader.join();
+    return static_cast<double>(t1 - t0) * 1e-9;
+  }
+};
+
+// eventfd write -> blocked read() returns. The writer waits for the reader's
+// ack on a second eventfd (blocking: on one CPU the reader needs the CPU).
+void wake_latency(benchmark::State& state, bool same_cpu) {
+  if (!have_both_cpus(state)) return;
+  for (auto _ : state) {
+    Pingpong pp;
+    std::vector<Fd> fds = make_eventfds(2, 0, pp.fail);
+    if (pp.fail.failed()) {
+      state.SkipWithError(pp.fail.what().c_str());
+      break;
+    }
+    const int fire = fds[0].get(), ack = fds[1].get();
+    std::jthread reader([&] {
+      const bool ok = pin_self(kReaderCpu, pp.fail);
+      pp.signal_ready();
+      const uint64_t one = 1;
+      for (; ok;) {
+        uint64_t v;
+        if (::read(fire, &v, sizeof v) != sizeof v) {
+          if (errno == EINTR) continue;
+          return pp.fail.set(errno_text("read", errno));
+        }
+        const int64_t t = now_ns();
+        if (v >= kStop) return;
+        pp.record(t);
+        if (::write(ack, &one, sizeof one) != sizeof one) return pp.fail.set(errno_text("ack write", errno));
+      }
+    });
+    std::jthread writer([&] {
+      const bool ok = pin_self(same_cpu ? kReaderCpu : kWriterCpu, pp.fail);
+      pp.signal_ready();
+      pp.go.wait(false);
+      uint64_t rng = 0x9e3779b97f4a7c15ULL;
+      const uint64_t one = 1;
+      while (ok && !pp.stop.load(std::memory_order_relaxed) && !pp.fail.failed()) {
+        sleep_gap(rng);
+        pp.stamp.store(now_ns(), std::memory_order_release);
+        if (::write(fire, &one, sizeof one) != sizeof one) return pp.fail.set(errno_text("write", errno));
+        uint64_t v;
+        while (::read(ack, &v, sizeof v) != sizeof v) {
+          if (errno != EINTR) return pp.fail.set(errno_text("ack read", errno));
+        }
+      }
+    });
+    const double seconds = pp.run(writer, reader, [&] {
+      const uint64_t token = kStop;
+      if (::write(fire, &token, sizeof token) != sizeof token) pp.fail.set(errno_text("stop token", errno));
+    });
+    state.SetIterationTime(seconds);
+    if (pp.fail.failed()) {
+      state.SkipWithError(pp.fail.what().c_str());
+      break;
+    }
+    report_latency(state, pp.samples);
+  }
+}
+
+// eventfd write -> a reader spinning over 64 O_NONBLOCK eventfds sees it.
+// The writer spins for the ack (an atomic): the reader never sleeps.
+void busy_poll_latency(benchmark::State& state) {
+  if (!have_both_cpus(state)) return;
+  for (auto _ : state) {
+    Pingpong pp;
+    std::vector<Fd> fds = make_eventfds(kFds, EFD_NONBLOCK, pp.fail);
+    if (pp.fail.failed()) {
+      state.SkipWithError(pp.fail.what().c_str());
+      break;
+    }
+    const std::vector<int> raw_fds = raw(fds);
+    std::jthread reader([&] {
+      const bool ok = pin_self(kReaderCpu, pp.fail);
+      pp.signal_ready();
+      uint64_t acked = 0;
+      for (bool done = !ok; !done;) {
+        for (int fd : raw_fds) {
+          uint64_t v;
+          if (::read(fd, &v, sizeof v) != sizeof v) {
+            if (errno == EAGAIN) continue;
+            return pp.fail.set(errno_text("read", errno));
+          }
+          const int64_t t = now_ns();
+          if (v >= kStop) {
+            done = true;
+            break;
+          }
+          pp.record(t);
+          pp.acked.store(++acked, std::memory_order_release);
+        }
+      }
+    });
+    std::jthread writer([&] {
+      const bool ok = pin_self(kWriterCpu, pp.fail);
+      pp.signal_ready();
+      pp.go.wait(false);
+      uint64_t rng = 0x9e3779b97f4a7c15ULL, sent = 0;
+      const uint64_t one = 1;
+      for (size_t i = 0; ok && !pp.stop.load(std::memory_order_relaxed) && !pp.fail.failed();
+           i = (i + 1) % raw_fds.size()) {
+        sleep_gap(rng);
+        pp.stamp.store(now_ns(), std::memory_order_release);
+        if (::write(raw_fds[i], &one, sizeof one) != sizeof one) return pp.fail.set(errno_text("write", errno));
+        ++sent;
+        while (pp.acked.load(std::memory_order_acquire) != sent && !pp.fail.failed()) cpu_relax();
+      }
+    });
+    const double seconds = pp.run(writer, reader, [&] {
+      const uint64_t token = kStop;
+      if (::write(raw_fds[0], &token, sizeof token) != sizeof token) pp.fail.set(errno_text("stop token", errno));
+    });
+    state.SetIterationTime(seconds);
+    if (pp.fail.failed()) {
+      state.SkipWithError(pp.fail.what().c_str());
+      break;
+    }
+    report_latency(state, pp.samples);
+  }
+}
+
+struct Item {
+  uint32_t vector;
+  uint64_t count;
+  uint64_t stamp;
+};
+
+// Producer on CPU 0 pushing stamped items, consumer on CPU 1 popping. rate 0:
+// as fast as the producer can (the consumer reads the clock only every 16th item, so it
+// stays ahead and the queue stays short); otherwise paced, one item every
+// 1/rate s, for the unloaded one-way latency.
+void spsc(benchmark::State& state, uint64_t rate) {
+  if (!have_both_cpus(state)) return;
+  for (auto _ : state) {
+    using Queue = boost::lockfree::spsc_queue<Item, boost::lockfree::capacity<4096>>;
+    auto queue = std::make_unique<Queue>();
+    Pingpong pp;
+    std::atomic<bool> producer_done{false};
+    Progress popped_progress, pushed_progress;
+    std::jthread consumer([&] {
+      const bool ok = pin_self(kReaderCpu, pp.fail);
+      pp.signal_ready();
+      if (!ok) return;
+      uint64_t popped = 0, sum = 0;
+      Item item;
+      for (;;) {
+        if (queue->pop(item)) {
+          ++popped;
+          sum += item.count;
+          if (rate || (popped & 15) == 0) {
+            const int64_t lat = now_ns() - static_cast<int64_t>(item.stamp);
+            if (pp.measuring.load(std::memory_order_relaxed) && pp.samples.size() < pp.samples.capacity())
+              pp.samples.push_back(lat);
+          }
+          popped_progress.reads.store(popped, std::memory_order_relaxed);
+        } else if (producer_done.load(std::memory_order_acquire)) {
+          while (queue->pop(item)) ++popped;  // what was pushed before done
+          break;
+        } else {
+          cpu_relax();
+        }
+      }
+      benchmark::DoNotOptimize(sum);
+    });
+    std::jthread producer([&] {
+      const bool ok = pin_self(kWriterCpu, pp.fail);
+      pp.signal_ready();
+      pp.go.wait(false);
+      const int64_t period = rate ? static_cast<int64_t>(1'000'000'000 / rate) : 0;
+      int64_t next = now_ns();
+      uint64_t pushed = 0;
+      Item item{0, 1, 0};
+      while (ok && !pp.stop.load(std::memory_order_relaxed)) {
+        if (period) {
+          while (now_ns() < next) cpu_relax();
+          next += period;
+        }
+        item.vector = static_cast<uint32_t>(pushed % kFds);
+        // Re-stamped on every try: latency starts at the push that succeeds.
+        do item.stamp = static_cast<uint64_t>(now_ns());
+        while (!queue->push(item) && !pp.stop.load(std::memory_order_relaxed));
+        pushed_progress.writes.store(++pushed, std::memory_order_relaxed);
+      }
+    });
+    // The window's counts: taken between the run's warm-up and stop.
+    uint64_t pops0 = 0, pops1 = 0, pushes0 = 0, pushes1 = 0;
+    for (int n = pp.ready.load(); n < 2; n = pp.ready.load()) pp.ready.wait(n);
+    pp.go.store(true);
+    pp.go.notify_all();
+    std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(kWarmupSeconds * 1000)));
+    pp.measuring.store(true);
+    const int64_t t0 = now_ns();
+    pops0 = popped_progress.reads.load(std::memory_order_relaxed);
+    pushes0 = pushed_progress.writes.load(std::memory_order_relaxed);
+    std::this_thread::sleep_for(std::chrono::nanoseconds(static_cast<int64_t>(g_window_seconds * 1e9)));
+    pp.measuring.store(false);
+    const int64_t t1 = now_ns();
+    pops1 = popped_progress.reads.load(std::memory_order_relaxed);
+    pushes1 = pushed_progress.writes.load(std::memory_order_relaxed);
+    pp.stop.store(true);
+    producer.join();
+    producer_done.store(true, std::memory_order_release);
+    consumer.join();
+    state.SetIterationTime(static_cast<double>(t1 - t0) * 1e-9);
+    if (pp.fail.failed()) {
+      state.SkipWithError(pp.fail.what().c_str());
+      break;
+    }
+    using benchmark::Counter;
+    state.counters["ops/s"] = Counter(static_cast<double>(pops1 - pops0), Counter::kIsRate);
+    state.counters["pushes/s"] = Counter(static_cast<double>(pushes1 - pushes0), Counter::kIsRate);
+    report_latency(state, pp.samples);
+  }
+}
+
+// ---- registration ----------------------------------------------------------
+
+void configure(benchmark::internal::Benchmark* b) { b->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond); }
+
+void register_all() {
+  const std::pair<const char*, uint64_t> rates[] = {{"saturate", 0}, {"paced_100k", kPaced}};
+
+  configure(benchmark::RegisterBenchmark("write_alone", [](benchmark::State& s) { throughput(s, 0, 0, nullptr); }));
+
+  for (const auto& [rate_name, rate] : rates) {
+    const std::string suffix = std::string("/") + rate_name;
+    configure(benchmark::RegisterBenchmark(("epoll_read" + suffix).c_str(), [rate](benchmark::State& s) {
+      throughput(s, 0, rate, [](Rig& rig, const std::vector<int>& fds) {
+        rig.add_reader(kReaderCpu, [fds](ReaderCtx& cx) { epoll_reader(fds, cx); });
+      });
+    }));
+    for (size_t v = 0; v < std::size(kFlagVariants); ++v) {
+      const unsigned flags = kFlagVariants[v];
+      configure(benchmark::RegisterBenchmark(
+          (std::string("uring_read/") + kFlagNames[v] + suffix).c_str(), [rate, flags](benchmark::State& s) {
+            throughput(s, 0, rate, [flags](Rig& rig, const std::vector<int>& fds) {
+              rig.add_reader(kReaderCpu, [fds, flags](ReaderCtx& cx) { uring_read_reader(fds, flags, cx); });
+            });
+          }));
+    }
+    for (size_t v = 0; v < std::size(kFlagVariants); ++v) {
+      const unsigned flags = kFlagVariants[v];
+      configure(benchmark::RegisterBenchmark(
+          (std::string("uring_poll/") + kFlagNames[v] + suffix).c_str(), [rate, flags](benchmark::State& s) {
+            throughput(s, 0, rate, [flags](Rig& rig, const std::vector<int>& fds) {
+              rig.add_reader(kReaderCpu, [fds, flags](ReaderCtx& cx) { uring_poll_reader(fds, flags, cx); });
+            });
+          }));
+    }
+    configure(benchmark::RegisterBenchmark(("threads64" + suffix).c_str(), [rate](benchmark::State& s) {
+      throughput(s, 0, rate, [](Rig& rig, const std::vector<int>& fds) {
+        for (int fd : fds) rig.add_reader(kReaderCpu, [fd](ReaderCtx& cx) { blocking_reader(fd, cx); });
+      });
+    }));
+  }
+  // Busy polling burns its CPU whatever the rate; only saturated is useful.
+  for (const bool use_poll : {false, true}) {
+    configure(benchmark::RegisterBenchmark(
+        use_poll ? "busy_poll/poll0+read/saturate" : "busy_poll/read_all/saturate", [use_poll](benchmark::State& s) {
+          throughput(s, EFD_NONBLOCK, 0, [use_poll](Rig& rig, const std::vector<int>& fds) {
+            rig.add_reader(kReaderCpu, [fds, use_poll](ReaderCtx& cx) { busy_reader(fds, use_poll, cx); });
+          });
+        }));
+  }
+
+  configure(benchmark::RegisterBenchmark("wake/cross_cpu", [](benchmark::State& s) { wake_latency(s, false); }));
+  configure(benchmark::RegisterBenchmark("wake/same_cpu", [](benchmark::State& s) { wake_latency(s, true); }));
+  configure(benchmark::RegisterBenchmark("busy_poll_latency", [](benchmark::State& s) { busy_poll_latency(s); }));
+  configure(benchmark::RegisterBenchmark("spsc/saturate", [](benchmark::State& s) { spsc(s, 0); }));
+  configure(benchmark::RegisterBenchmark("spsc/paced_500k", [](benchmark::State& s) { spsc(s, 500'000); }));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // --floor_seconds=S is ours; strip it before benchmark sees the flags.
+  int kept = 1;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg.starts_with("--floor_seconds=")) {
+      g_window_seconds = std::atof(argv[i] + std::strlen("--floor_seconds="));
+      if (!(g_window_seconds > 0)) g_window_seconds = 1.5;
+    } else {
+      argv[kept++] = argv[i];
+    }
+  }
+  argc = kept;
+  register_all();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
