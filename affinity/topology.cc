@@ -89,7 +89,14 @@ Result<Topology> load_live() {
   if (!result) return result;
 
   // Hot-pluggable slots: possible, not present, not known to hwloc. They
-  // get no siblings and the lowest node: nothing tells us better.
+  // get no siblings (no sibling map before a CPU first comes online) and the
+  // node x86 gives them: numa_init_array() (arch/x86/mm/numa.c) deals every
+  // CPU id out over the online nodes round-robin, node_online_map[cpu % n],
+  // before init_cpu_to_node() moves the CPUs with an APIC id to their SRAT
+  // node; a slot that was never present keeps the round-robin one. The
+  // nodes online then are those with memory; hwloc's NUMA nodes (all of the
+  // machine's, in id order) stand in for them. Checked in a QEMU guest:
+  // affinity/tests/kernel_lab, shapes b8, b4 and b6.
   std::vector<unsigned> possible = read_sysfs_cpulist("/sys/devices/system/cpu/possible");
   std::vector<unsigned> extra;
   for (unsigned cpu : possible)
@@ -97,7 +104,8 @@ Result<Topology> load_live() {
   if (extra.empty()) return result;
   std::vector<CpuDesc> cpus;
   for (unsigned cpu : result->cpu_ids()) cpus.push_back(result->cpu(cpu));
-  for (unsigned cpu : extra) cpus.push_back(CpuDesc{cpu, result->node_ids().front(), -1, -1, -1});
+  const std::vector<unsigned>& nodes = result->node_ids();  // ascending
+  for (unsigned cpu : extra) cpus.push_back(CpuDesc{cpu, nodes[cpu % nodes.size()], -1, -1, -1});
   auto widened = Topology::from_cpus(std::move(cpus), result->node_ids(), "live");
   if (!widened) return widened;
   if (Status s = widened->mark_not_present(extra); !s) return s.error();
@@ -199,6 +207,24 @@ Result<Topology> Topology::from_cpus(std::vector<CpuDesc> cpus, std::vector<unsi
   for (auto& core : t.cores_) std::sort(core.begin(), core.end());
   t.packages_ = group_by(cpus, &CpuDesc::package);
   t.l3_groups_ = group_by(cpus, &CpuDesc::l3);
+  return t;
+}
+
+Result<Topology> Topology::restrict_to(const std::vector<unsigned>& cpus) const {
+  std::vector<CpuDesc> kept;
+  std::vector<unsigned> absent;
+  for (unsigned cpu : cpus) {
+    if (!possible_.test_cpu(cpu))
+      return Error{"CPU " + std::to_string(cpu) + " is not a CPU of topology '" + description_ +
+                   "' (accepted: " + possible_.to_list() + ")"};
+    kept.push_back(cpus_[cpu]);
+    if (!present_.test_cpu(cpu)) absent.push_back(cpu);
+  }
+  auto t = from_cpus(std::move(kept), node_ids_, description_ + " cpus " + cpumask_of(nr_cpu_ids_, cpus).to_list());
+  if (!t) return t;
+  if (!absent.empty()) {
+    if (Status s = t->mark_not_present(absent); !s) return s.error();
+  }
   return t;
 }
 

@@ -42,6 +42,11 @@ class Topology {
   // core is -1 is given a core of its own.
   static Result<Topology> from_cpus(std::vector<CpuDesc> cpus, std::vector<unsigned> node_ids, std::string description);
 
+  // The same machine with only these CPUs (each must be a CPU of it): what
+  // a dispatcher confined to them plans on. Nodes, CPU-less ones included,
+  // stay; presence carries over.
+  Result<Topology> restrict_to(const std::vector<unsigned>& cpus) const;
+
   // Marks CPUs possible but not present. Every id must be a CPU of this
   // topology, and at least one CPU must stay present.
   Status mark_not_present(const std::vector<unsigned>& cpus);

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "daemon/bench_command.h"
 #include "daemon/plan_command.h"
 
 namespace {
@@ -70,16 +71,59 @@ int run_plan(const irqd::PlanFlags& flags) {
   return std::cout.flush() ? 0 : 1;
 }
 
+constexpr std::string_view kBenchUsage =
+    "irqd bench [--reactors LIST] [--layouts LIST] [--vectors N] [--pattern P] [--duration S] [--warmup S] "
+    "[--repeat K] [--cpus LIST] [--json FILE] [--plot DIR]";
+
+CLI::App* add_bench_command(CLI::App& app, irqd::BenchFlags& f) {
+  CLI::App* bench = app.add_subcommand("bench", "Fire a software device and compare reactors and layouts side by side");
+  bench->footer(irqd::reactor_help() + irqd::planner_help());
+  bench->allow_extras();
+  bench->add_option("--reactors", f.reactors, "Reactors to compare, in order (default io_uring,epoll,thread)");
+  bench->add_option("--layouts", f.layouts, "Planners to compare, in order (default kernel)");
+  bench->add_option("--vectors", f.vectors, "Vectors of the software device, 1..2048 (default 64)");
+  bench->add_option("--pattern", f.pattern, "saturate | rate:R | poisson:R | burst:B@R (default saturate)");
+  bench->add_option("--choice", f.choice, "Vector of each fire: uniform | zipf:S (default uniform)");
+  bench->add_option("--duration", f.duration, "Seconds measured per run (default 3)");
+  bench->add_option("--warmup", f.warmup, "Seconds run and discarded before each run (default 0.5)");
+  bench->add_option("--repeat", f.repeat, "Runs per configuration; the median is reported (default 3)");
+  bench->add_option("--cpus", f.cpus, "CPUs the dispatcher may use (default: all but the firing engine's)");
+  bench->add_option("--fire-cpu", f.fire_cpu, "CPU of the firing engine (default: the last CPU)");
+  bench->add_option("--topology", f.topology, "Topology to plan on (default live)");
+  bench->add_option("--handoff", f.handoff, "queue (SPSC to a pinned worker) | inline (default queue)");
+  bench->add_option("--when-full", f.when_full, "backoff | drop, when a worker's queue is full (default backoff)");
+  bench->add_option("--queue-capacity", f.queue_capacity, "Entries per reactor-worker queue (default 4096)");
+  bench->add_option("--busy-poll-us", f.busy_poll_us, "io_uring-busy: spin this long before sleeping (default 50)");
+  bench->add_option("--json", f.json, "Write the report as JSON to FILE");
+  bench->add_option("--plot", f.plot, "Write PNG and SVG plots to DIR (python3 + matplotlib)");
+  return bench;
+}
+
+int run_bench(const irqd::BenchFlags& flags) {
+  auto options = irqd::parse_bench_options(flags);
+  if (!options) return fail("irqd bench: " + options.error().message);
+  return irqd::run_bench(*options, std::cout, std::cerr);
+}
+
+// Unknown arguments are kept by CLI11 (allow_extras) and reported here with
+// the accepted form, which CLI11's own message lacks.
+int unexpected(CLI::App* sub, std::string_view usage) {
+  return fail("irqd " + sub->get_name() + ": unexpected argument '" + sub->remaining().front() +
+              "' (accepted: " + std::string(usage) + "; see irqd " + sub->get_name() + " --help)");
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"irqd: userspace interrupt host and benchmark daemon"};
   app.require_subcommand(1);
   irqd::PlanFlags plan_flags;
   CLI::App* plan = add_plan_command(app, plan_flags);
+  irqd::BenchFlags bench_flags;
+  CLI::App* bench = add_bench_command(app, bench_flags);
 
   // CLI11 reports a misspelt subcommand as "a subcommand is required",
   // which does not name it.
-  if (argc > 1 && argv[1][0] != '-' && std::string_view(argv[1]) != "plan")
-    return fail("unknown subcommand '" + std::string(argv[1]) + "' (accepted: plan)");
+  if (argc > 1 && argv[1][0] != '-' && std::string_view(argv[1]) != "plan" && std::string_view(argv[1]) != "bench")
+    return fail("unknown subcommand '" + std::string(argv[1]) + "' (accepted: plan, bench)");
 
   try {
     app.parse(argc, argv);
@@ -89,13 +133,18 @@ int run(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::string what = e.what();
-    return fail((app.got_subcommand(plan) ? "irqd plan: " : "") + (what.empty() ? e.get_name() : what) +
-                accepted_plan_usage());
+    if (what.empty()) what = e.get_name();
+    if (app.got_subcommand(bench))
+      return fail("irqd bench: " + what + " (accepted: " + std::string(kBenchUsage) + "; see irqd bench --help)");
+    return fail((app.got_subcommand(plan) ? "irqd plan: " : "") + what + accepted_plan_usage());
   }
 
-  if (!app.got_subcommand(plan)) return fail("no subcommand (accepted: plan)");
-  if (std::vector<std::string> extras = plan->remaining(); !extras.empty())
-    return fail("irqd plan: unexpected argument '" + extras.front() + "'" + accepted_plan_usage());
+  if (app.got_subcommand(bench)) {
+    if (!bench->remaining().empty()) return unexpected(bench, kBenchUsage);
+    return run_bench(bench_flags);
+  }
+  if (!app.got_subcommand(plan)) return fail("no subcommand (accepted: plan, bench)");
+  if (!plan->remaining().empty()) return unexpected(plan, kPlanUsage);
   if (plan->count("--sets") > 0 && plan_flags.sets.empty())
     return fail("irqd plan: --sets '' is malformed (accepted: comma-separated set sizes >= 1, e.g. 8,8)");
   return run_plan(plan_flags);

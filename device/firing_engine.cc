@@ -10,12 +10,11 @@
 #include <sys/prctl.h>
 
 #include <algorithm>
-#include <cassert>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <ctime>
 #include <future>
-#include <limits>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -392,6 +391,8 @@ std::uint64_t FiringEngine::cpu_ns() const {
     // value, stored before it ended, is the answer.
     timespec ts{};
     if (::clock_gettime(state_->cpu_clock, &ts) == 0) return to_ns(ts);
+    // Acquire again: pairs with the release after the final value's store.
+    static_cast<void>(state_->exited.load(std::memory_order_acquire));
   }
   return state_->final_cpu_ns.load(std::memory_order_relaxed);
 }

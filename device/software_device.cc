@@ -11,6 +11,7 @@
 #include <cassert>
 #include <cerrno>
 #include <string>
+#include <utility>
 
 namespace irqd {
 namespace {

@@ -78,5 +78,21 @@ TEST(Topology, FromCpusGivesCorelessPusTheirOwnCore) {
   EXPECT_TRUE(t->node_cpus(1).empty());
 }
 
+TEST(Topology, RestrictToKeepsNodesAndSiblingsOfTheKeptCpus) {
+  auto t = Topology::load("synthetic:pack:2 [numa] core:2 pu:2");
+  ASSERT_TRUE(t.ok());
+  auto r = t->restrict_to({1, 2, 3, 6});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->possible().to_list(), "1-3,6");
+  EXPECT_EQ(r->node_ids(), (Ids{0, 1}));
+  EXPECT_EQ(r->node_cpus(1).to_list(), "6");
+  EXPECT_EQ(r->core_siblings(2), (Ids{2, 3}));
+  EXPECT_EQ(r->core_siblings(1), (Ids{1}));
+  auto bad = t->restrict_to({9});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message,
+            "CPU 9 is not a CPU of topology 'synthetic:pack:2 [numa] core:2 pu:2' (accepted: 0-7)");
+}
+
 }  // namespace
 }  // namespace irqd
