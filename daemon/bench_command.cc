@@ -162,6 +162,13 @@ Result<RunResult> run_once(const BenchOptions& o, const Topology& topo, const Re
   d.handoff = o.handoff;
   d.when_full = o.when_full;
   d.queue_capacity = o.queue_capacity;
+  if (!o.worker_cpus.empty()) {
+    d.worker_cpu = [&o](unsigned reactor_cpu) {
+      auto it = std::find(o.cpus.begin(), o.cpus.end(), reactor_cpu);
+      auto i = static_cast<std::size_t>(it - o.cpus.begin());
+      return o.worker_cpus.size() == 1 ? o.worker_cpus.front() : o.worker_cpus.at(i);
+    };
+  }
   d.consume_stamp = [&dev](unsigned vector, std::uint64_t count) { return dev.consume(vector, count); };
   auto dispatcher = Dispatcher::start(bindings, d);
   if (!dispatcher) return dispatcher.error();
@@ -200,7 +207,7 @@ Result<RunResult> run_once(const BenchOptions& o, const Topology& topo, const Re
     r.backoffs += c.backoffs;
     r.handled_per_cpu.emplace_back(c.cpu, c.handled);
     if (c.reactor_ran_on != static_cast<int>(c.cpu)) r.pinned_ok = false;
-    if (o.handoff == Handoff::kQueue && c.worker_ran_on != static_cast<int>(c.cpu)) r.pinned_ok = false;
+    if (o.handoff == Handoff::kQueue && c.worker_ran_on != c.worker_cpu) r.pinned_ok = false;
   }
   return r;
 }
@@ -296,6 +303,14 @@ Status choose_cpus(const Topology& topo, BenchOptions& o) {
   for (unsigned c : o.cpus)
     if (!topo.present().test_cpu(c))
       return Error{fmt::format("--cpus: CPU {} is not a present CPU (accepted: {})", c, topo.present().to_list())};
+  if (o.worker_cpus.size() > 1 && o.worker_cpus.size() != o.cpus.size())
+    return Error{
+        fmt::format("--worker-cpus has {} CPUs for {} dispatch CPUs (accepted: same, one CPU, or one per dispatch CPU)",
+                    o.worker_cpus.size(), o.cpus.size())};
+  for (unsigned c : o.worker_cpus)
+    if (!topo.present().test_cpu(c))
+      return Error{
+          fmt::format("--worker-cpus: CPU {} is not a present CPU (accepted: {})", c, topo.present().to_list())};
   return ok_status();
 }
 
@@ -365,6 +380,17 @@ Result<BenchOptions> parse_bench_options(const BenchFlags& f) {
   auto cap = parse_uint("--queue-capacity", f.queue_capacity, 2, 1U << 20);
   if (!cap) return cap.error();
   o.queue_capacity = *cap;
+  if (f.worker_cpus != "same") {
+    // A list keeps its order (the i-th worker CPU serves the i-th dispatch
+    // CPU), so parse item by item rather than as a sorted cpulist.
+    for (const std::string& item : split(f.worker_cpus, ',')) {
+      auto cpu = parse_uint("--worker-cpus", item, 0, 65535);
+      if (!cpu)
+        return Error{
+            fmt::format("--worker-cpus '{}' is not valid (accepted: same, or CPU ids like 1 or 1,3)", f.worker_cpus)};
+      o.worker_cpus.push_back(*cpu);
+    }
+  }
   o.json_path = f.json;
   o.plot_dir = f.plot;
   // The plots are drawn from the report: --plot alone keeps it beside them.

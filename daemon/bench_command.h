@@ -36,6 +36,7 @@ struct BenchFlags {
   std::string when_full = "backoff";
   std::string queue_capacity = "4096";
   std::string busy_poll_us = "50";  // for the io_uring-busy reactor
+  std::string worker_cpus = "same";
   std::string json;
   std::string plot;
 };
@@ -67,6 +68,9 @@ struct BenchOptions {
   Handoff handoff = Handoff::kQueue;
   FullPolicy when_full = FullPolicy::kBackoff;
   unsigned queue_capacity = 4096;
+  // Worker CPU for the i-th dispatch CPU (one entry: for all); empty: the
+  // reactor's own CPU.
+  std::vector<unsigned> worker_cpus;
   std::string json_path;
   std::string plot_dir;
 };

@@ -94,6 +94,8 @@ CLI::App* add_bench_command(CLI::App& app, irqd::BenchFlags& f) {
   bench->add_option("--when-full", f.when_full, "backoff | drop, when a worker's queue is full (default backoff)");
   bench->add_option("--queue-capacity", f.queue_capacity, "Entries per reactor-worker queue (default 4096)");
   bench->add_option("--busy-poll-us", f.busy_poll_us, "io_uring-busy: spin this long before sleeping (default 50)");
+  bench->add_option("--worker-cpus", f.worker_cpus,
+                    "same | CPU | one CPU per dispatch CPU: where each reactor's worker runs (default same)");
   bench->add_option("--json", f.json, "Write the report as JSON to FILE");
   bench->add_option("--plot", f.plot, "Write PNG and SVG plots to DIR (python3 + matplotlib)");
   return bench;

@@ -114,7 +114,10 @@ Status Dispatcher::Impl::start(const std::vector<VectorBinding>& vectors) {
     unsigned producers = options.reactor == ReactorKind::kThread ? static_cast<unsigned>(bound.size()) : 1;
     lanes.push_back(std::move(lane));
     Lane& l = lanes.back();
-    if (options.handoff == Handoff::kQueue) l.worker = std::make_unique<Worker>(options, nvectors, cpu);
+    if (options.handoff == Handoff::kQueue) {
+      unsigned worker_cpu = options.worker_cpu ? options.worker_cpu(cpu) : cpu;
+      l.worker = std::make_unique<Worker>(options, nvectors, worker_cpu);
+    }
     l.reactor =
         make_reactor(options.reactor, Reactor::Context{cpu, bound, &options, nvectors, l.worker.get(), producers});
     // The worker first: a reactor delivers as soon as it runs.
@@ -153,6 +156,7 @@ void Dispatcher::Impl::stop() {
     }
     if (lane.worker) {
       cpu.worker_ran_on = lane.worker->ran_on();
+      cpu.worker_cpu = static_cast<int>(lane.worker->cpu());
       cpu.worker_cpu_ns = lane.worker->cpu_ns();
       account_handler_side(lane.worker->side(), cpu, stats);
     }

@@ -47,6 +47,10 @@ struct DispatchOptions {
   // io_uring: spin on the completion ring this long before sleeping in the
   // kernel; 0 sleeps at once.
   std::uint64_t busy_poll_ns = 0;
+  // The CPU of the worker serving a reactor's CPU; unset: the same CPU (the
+  // Seastar shape). Another CPU lets a busy-polling reactor keep its CPU
+  // without starving its own worker.
+  std::function<unsigned(unsigned reactor_cpu)> worker_cpu;
   // Where a read's trigger stamp comes from: consume(vector, count) returns
   // the CLOCK_MONOTONIC time of the oldest of those interrupts, 0 if not
   // known. Called on the reactor thread that read the eventfd.
@@ -67,6 +71,7 @@ struct CpuStats {
   unsigned cpu = 0;
   int reactor_ran_on = -1;        // sched_getcpu() seen by the reactor thread(s)
   int worker_ran_on = -1;         // and by the worker; -1 inline
+  int worker_cpu = -1;            // where the worker was pinned; -1 inline
   std::uint64_t reads = 0;        // eventfd reads that returned a count
   std::uint64_t handled = 0;      // sum of counts that reached the handler
   std::uint64_t invocations = 0;  // handler calls

@@ -94,6 +94,7 @@ class Worker {
 
   HandlerSide& side() { return side_; }
   int ran_on() const { return ran_on_; }
+  unsigned cpu() const { return cpu_; }
   std::uint64_t cpu_ns() const { return cpu_ns_; }
 
  private:
