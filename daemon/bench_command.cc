@@ -3,7 +3,9 @@
 #include "daemon/bench_command.h"
 
 #include <fmt/format.h>
+#include <spawn.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -314,6 +316,24 @@ Status choose_cpus(const Topology& topo, BenchOptions& o) {
   return ok_status();
 }
 
+// python3 bench/plot.py REPORT DIR, without a shell in between.
+Status run_plot_script(const std::string& report, const std::string& dir) {
+  std::vector<std::string> args{"python3", IRQD_PLOT_SCRIPT, report, dir};
+  std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  if (int e = posix_spawnp(&pid, "python3", nullptr, nullptr, argv.data(), environ); e != 0)
+    return Error{"cannot run python3 for --plot: " + errno_string(e)};
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return Error{fmt::format("plotting failed: python3 {} {} {}", IRQD_PLOT_SCRIPT, report, dir)};
+  return ok_status();
+}
+
 }  // namespace
 
 Result<BenchOptions> parse_bench_options(const BenchFlags& f) {
@@ -505,9 +525,8 @@ int run_bench(const BenchOptions& options, std::ostream& out, std::ostream& err)
     out << "report: " << o.json_path << "\n";
   }
   if (!o.plot_dir.empty()) {
-    std::string cmd = fmt::format("python3 '{}' '{}' '{}'", IRQD_PLOT_SCRIPT, o.json_path, o.plot_dir);
-    if (std::system(cmd.c_str()) != 0) {  // NOLINT(cert-env33-c): a fixed script with quoted paths
-      err << "irqd: error: irqd bench: plotting failed: " << cmd << "\n";
+    if (Status s = run_plot_script(o.json_path, o.plot_dir); !s) {
+      err << "irqd: error: irqd bench: " << s.error().message << "\n";
       return 1;
     }
     out << "plots: " << o.plot_dir << "\n";

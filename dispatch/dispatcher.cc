@@ -161,7 +161,7 @@ void Dispatcher::Impl::stop() {
       account_handler_side(lane.worker->side(), cpu, stats);
     }
     stats.latency.merge(cpu.latency);
-    stats.cpus.push_back(std::move(cpu));
+    stats.cpus.push_back(cpu);
   }
 }
 
@@ -171,7 +171,8 @@ Dispatcher::~Dispatcher() {
   if (impl_) impl_->stop();
 }
 
-Result<std::unique_ptr<Dispatcher>> Dispatcher::start(std::vector<VectorBinding> vectors, DispatchOptions options) {
+Result<std::unique_ptr<Dispatcher>> Dispatcher::start(const std::vector<VectorBinding>& vectors,
+                                                      DispatchOptions options) {
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   if (Status s = impl->start(vectors); !s) {

@@ -103,7 +103,7 @@ class Dispatcher {
   // Starts one reactor (and, with Handoff::kQueue, one worker) per serving
   // CPU, pinned there. Fails, starting nothing, if a CPU cannot be used or
   // a ring cannot be set up.
-  static Result<std::unique_ptr<Dispatcher>> start(std::vector<VectorBinding> vectors, DispatchOptions options);
+  static Result<std::unique_ptr<Dispatcher>> start(const std::vector<VectorBinding>& vectors, DispatchOptions options);
   ~Dispatcher();
   Dispatcher(const Dispatcher&) = delete;
   Dispatcher& operator=(const Dispatcher&) = delete;

@@ -13,7 +13,7 @@ Reactor::Reactor(Context ctx) : ctx_(std::move(ctx)) {
     producers_.push_back(std::make_unique<Producer>(*ctx_.options, ctx_.nvectors, ctx_.worker));
 }
 
-void Reactor::deliver(Producer& p, const VectorBinding& b, std::uint64_t count) {
+void Reactor::deliver(Producer& p, const VectorBinding& b, std::uint64_t count) const {
   std::uint64_t stamp = ctx_.options->consume_stamp ? ctx_.options->consume_stamp(b.vector, count) : 0;
   p.deliver(b.vector, count, stamp);
 }

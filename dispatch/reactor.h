@@ -47,7 +47,7 @@ class Reactor {
 
  protected:
   // Delivers one read's count for a binding, taking its stamp.
-  void deliver(Producer& p, const VectorBinding& b, std::uint64_t count);
+  void deliver(Producer& p, const VectorBinding& b, std::uint64_t count) const;
   // Reads every vector's eventfd until empty and delivers what it finds:
   // the last step of every reactor once arming has stopped.
   void drain(Producer& p, const std::vector<VectorBinding>& vectors);

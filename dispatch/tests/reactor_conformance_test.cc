@@ -121,17 +121,18 @@ bool eventually(Pred pred) {
 
 class ReactorConformance : public testing::TestWithParam<Variant> {
  protected:
-  DispatchOptions options(FakeDevice& dev) const {
+  static DispatchOptions options(FakeDevice& dev) {
     DispatchOptions o;
-    o.reactor = GetParam().reactor;
-    o.uring_method = GetParam().method;
-    o.busy_poll_ns = GetParam().busy_poll_ns;
-    o.handoff = GetParam().handoff;
+    const Variant& v = GetParam();
+    o.reactor = v.reactor;
+    o.uring_method = v.method;
+    o.busy_poll_ns = v.busy_poll_ns;
+    o.handoff = v.handoff;
     o.consume_stamp = [&dev](unsigned v, std::uint64_t c) { return dev.consume(v, c); };
     return o;
   }
   // Vectors 0..n-1 spread over the machine's CPUs (at most two).
-  std::vector<VectorBinding> bindings(const FakeDevice& dev, unsigned n) const {
+  static std::vector<VectorBinding> bindings(const FakeDevice& dev, unsigned n) {
     std::vector<VectorBinding> b;
     unsigned cpus = std::min(2U, online_cpus());
     for (unsigned v = 0; v < n; ++v) b.push_back({v, dev.fd(v), v % cpus});
