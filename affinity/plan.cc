@@ -50,16 +50,53 @@ VectorRole role_of(unsigned index, const PlanRequest& req, unsigned filled_end) 
   return index < filled_end ? VectorRole::kSpread : VectorRole::kUnfilled;
 }
 
-// The matrix allocator's choice for a managed vector on x86: of the present
-// CPUs the vector may use, the one serving the fewest vectors so far, the
-// lowest id on a tie.
-int pick_serving_cpu(const Topology& topo, const CpuMask& cpus, const std::vector<unsigned>& served) {
+// What the x86 vector matrix (kernel/irq/matrix.c, struct cpumap) counts per
+// CPU that decides where a vector lands. All of a device's vectors are
+// allocated before the first is activated (msi_domain_alloc_irqs(), then
+// request_irq() one by one), so every managed vector's reservation is in
+// place before any serving CPU is picked.
+struct MatrixCounts {
+  // cm->managed_allocated: managed vectors this CPU serves.
+  std::vector<unsigned> managed_allocated;
+  // What took cm->available down: one per managed vector whose mask holds
+  // the CPU (irq_matrix_reserve_managed() on the whole mask, from
+  // x86_vector_alloc_irqs() -> reserve_managed_vector()), and one per
+  // unmanaged vector the CPU serves (irq_matrix_alloc()). A managed vector
+  // being served takes nothing more (irq_matrix_alloc_managed()).
+  std::vector<unsigned> unavailable;
+};
+
+// matrix_find_best_cpu_managed(): of the online CPUs of the mask, the one
+// with the fewest managed vectors allocated. It skips a CPU only when
+// `cm->managed_allocated > allocated`, so a later CPU with an equal count
+// wins: the highest id on a tie.
+int find_best_cpu_managed(const Topology& topo, const CpuMask& cpus, const MatrixCounts& m) {
   int best = -1;
   cpus.for_each([&](unsigned cpu) {
     if (!topo.present().test_cpu(cpu)) return;
-    if (best < 0 || served[cpu] < served[static_cast<unsigned>(best)]) best = static_cast<int>(cpu);
+    if (best < 0 || m.managed_allocated[cpu] <= m.managed_allocated[static_cast<unsigned>(best)])
+      best = static_cast<int>(cpu);
   });
   return best;
+}
+
+// matrix_find_best_cpu(): of the online CPUs of the mask, the one with the
+// most vectors still available. It skips a CPU when `cm->available <=
+// maxavl`, so an equal count later loses: the lowest id on a tie.
+int find_best_cpu(const Topology& topo, const CpuMask& cpus, const MatrixCounts& m) {
+  int best = -1;
+  cpus.for_each([&](unsigned cpu) {
+    if (!topo.present().test_cpu(cpu)) return;
+    if (best < 0 || m.unavailable[cpu] < m.unavailable[static_cast<unsigned>(best)]) best = static_cast<int>(cpu);
+  });
+  return best;
+}
+
+// The CPU the x86 vector allocator would give the vector, present CPUs
+// standing for online ones; -1 when none of the mask is present (a managed
+// interrupt is then shut down).
+int pick_serving_cpu(const Topology& topo, const VectorPlacement& v, const MatrixCounts& m) {
+  return v.managed ? find_best_cpu_managed(topo, v.cpus, m) : find_best_cpu(topo, v.cpus, m);
 }
 
 }  // namespace
@@ -144,12 +181,22 @@ Result<Plan> make_plan(const Topology& topo, const PlanRequest& req) {
       for (std::size_t s = 0; s < set_start.size(); ++s)
         if (i >= set_start[s]) v.set = static_cast<int>(s);
     }
-    v.serving_cpu = pick_serving_cpu(topo, v.cpus, plan.served_per_cpu);
-    if (v.serving_cpu >= 0) {
-      plan.served_per_cpu[static_cast<unsigned>(v.serving_cpu)]++;
-      v.serving_node = static_cast<int>(topo.cpu_to_node(static_cast<unsigned>(v.serving_cpu)));
-    }
     plan.vectors.push_back(std::move(v));
+  }
+
+  MatrixCounts matrix;
+  matrix.managed_allocated.assign(topo.nr_cpu_ids(), 0);
+  matrix.unavailable.assign(topo.nr_cpu_ids(), 0);
+  for (const VectorPlacement& v : plan.vectors)
+    if (v.managed) v.cpus.for_each([&](unsigned cpu) { matrix.unavailable[cpu]++; });
+  // Activated in index order, as a driver requests them.
+  for (VectorPlacement& v : plan.vectors) {
+    v.serving_cpu = pick_serving_cpu(topo, v, matrix);
+    if (v.serving_cpu < 0) continue;
+    const auto cpu = static_cast<unsigned>(v.serving_cpu);
+    plan.served_per_cpu[cpu]++;
+    (v.managed ? matrix.managed_allocated : matrix.unavailable)[cpu]++;
+    v.serving_node = static_cast<int>(topo.cpu_to_node(cpu));
   }
   return plan;
 }

@@ -13,6 +13,7 @@ packages=(
   python3 python3-matplotlib
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format clang-tidy
+  qemu-system-x86 busybox-static cpio xz-utils
 )
 
 missing=()

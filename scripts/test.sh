@@ -10,4 +10,8 @@ preset=${PRESET:-debug}
 scripts/setup.sh
 cmake --preset "$preset" >/dev/null
 cmake --build --preset "$preset"
-ctest --preset "$preset"
+# The kernel lab checks the irqd binary's output against a guest kernel:
+# running it again under the sanitizers gains nothing.
+ctest_args=()
+if [ "$preset" = asan ]; then ctest_args+=(-LE kernel-lab); fi
+ctest --preset "$preset" "${ctest_args[@]}"

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
-// What make_plan() adds around the masks: roles, sets, the serving CPU
-// (fewest vectors served so far, lowest id on a tie, present CPUs only),
-// and request validation.
+// What make_plan() adds around the masks: roles, sets, the serving CPU (the
+// x86 vector matrix's choice, present CPUs only: a managed vector goes to the
+// CPU with the fewest managed vectors, highest id on a tie; an unmanaged one
+// to the CPU with the most vectors still available, lowest id on a tie), and
+// request validation.
 
 #include "affinity/plan.h"
 
@@ -23,15 +25,38 @@ std::vector<int> serving(const Plan& plan) {
   return out;
 }
 
-TEST(Plan, ServingCpuIsLeastLoadedThenLowestId) {
+// 2 pre, 3 spread, 1 post vector on CPUs 0-3: group_cpus_evenly(3) gives
+// {0,1}, {2}, {3}. Every managed vector reserves a vector on each CPU of its
+// mask before any is served, one per CPU here, so that evens out.
+//   pre 0 over 0-3 (unmanaged): all equally available -> 0, the lowest.
+//   pre 1 over 0-3 (unmanaged): CPU 0 has one fewer available -> 1.
+//   spread {0,1} (managed): no managed vector on either -> 1, the highest.
+//   spread {2}, {3}: their only CPU.
+//   post over 0-3 (unmanaged): CPUs 0 and 1 each gave one to a pre vector;
+//   the managed vectors 1, 2 and 3 serve take nothing more -> 2, the lowest
+//   of 2 and 3 (fewest vectors served in all would have said 0).
+TEST(Plan, ServingCpuManagedHighestIdOnTieUnmanagedLowestId) {
   Topology t = load("synthetic:core:4 pu:1");
-  auto plan = make_plan(t, PlanRequest{6, 2, 0, {}, PlannerKind::kKernel});
+  auto plan = make_plan(t, PlanRequest{6, 2, 1, {}, PlannerKind::kKernel});
   ASSERT_TRUE(plan.ok()) << plan.error().message;
-  // Pre vectors may use 0-3: CPU 0, then CPU 1. Spread vectors get one CPU
-  // each, so they are served where they point, whatever the load.
-  EXPECT_EQ(serving(*plan), (std::vector<int>{0, 1, 0, 1, 2, 3}));
-  EXPECT_EQ(plan->served_per_cpu, (std::vector<unsigned>{2, 2, 1, 1}));
+  std::vector<std::string> masks;
+  for (const auto& v : plan->vectors) masks.push_back(v.cpus.to_list());
+  EXPECT_EQ(masks, (std::vector<std::string>{"0-3", "0-3", "0-1", "2", "3", "0-3"}));
+  EXPECT_EQ(serving(*plan), (std::vector<int>{0, 1, 1, 2, 3, 2}));
+  EXPECT_EQ(plan->served_per_cpu, (std::vector<unsigned>{1, 2, 2, 1}));
   EXPECT_EQ(plan->vectors[5].serving_node, 0);
+}
+
+// Every vector unmanaged (the compact planner): fewest vectors served, the
+// lowest id on a tie. One CPU per spread vector: {0}, {1}, {2}; the pre
+// vector before them -> 0, the post vector after them -> 3.
+TEST(Plan, UnmanagedVectorsGoToTheLeastLoadedLowestCpu) {
+  Topology t = load("synthetic:core:4 pu:1");
+  auto plan = make_plan(t, PlanRequest{5, 1, 1, {}, PlannerKind::kCompact});
+  ASSERT_TRUE(plan.ok()) << plan.error().message;
+  for (const auto& v : plan->vectors) EXPECT_FALSE(v.managed) << v.index;
+  EXPECT_EQ(serving(*plan), (std::vector<int>{0, 0, 1, 2, 3}));
+  EXPECT_EQ(plan->served_per_cpu, (std::vector<unsigned>{2, 1, 1, 1}));
 }
 
 TEST(Plan, NotPresentOnlyMaskHasNoServingCpu) {
@@ -58,7 +83,9 @@ TEST(Plan, MoreVectorsThanCpusLeavesUnfilledManagedVectors) {
   EXPECT_EQ(v[2].cpus.to_list(), "0-1");
   EXPECT_TRUE(v[2].managed);
   EXPECT_EQ(v[2].set, -1);
-  EXPECT_EQ(serving(*plan), (std::vector<int>{0, 1, 0, 1}));
+  // {0} -> 0, {1} -> 1; the unfilled ones over 0-1: one managed vector on
+  // each -> 1 (highest id), then 0 (fewer).
+  EXPECT_EQ(serving(*plan), (std::vector<int>{0, 1, 1, 0}));
 }
 
 TEST(Plan, NothingLeftToSpreadMeansNothingManaged) {

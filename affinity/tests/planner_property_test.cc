@@ -512,6 +512,14 @@ void check_kernel_plan(const Case& c, const PlanRequest& req, Stats* stats) {
   const unsigned managed_end = spread ? req.vectors - req.post_vectors : req.pre_vectors;
   if (spread && next < managed_end) stats->unfilled++;
   unsigned served = 0;
+  // The x86 vector matrix's state, to check each serving CPU exactly: managed
+  // vectors served per CPU, and per CPU the vectors no longer available
+  // (one reserved by each managed vector whose mask holds it, before any is
+  // served, plus the unmanaged vectors it serves).
+  std::vector<unsigned> managed_load(t.nr_cpu_ids(), 0);
+  std::vector<unsigned> taken(t.nr_cpu_ids(), 0);
+  for (const VectorPlacement& v : plan.vectors)
+    if (v.managed) v.cpus.for_each([&](unsigned c) { taken[c]++; });
   for (const VectorPlacement& v : plan.vectors) {
     SCOPED_TRACE("vector " + std::to_string(v.index) + " = " + v.cpus.to_list());
     const bool managed = v.index >= req.pre_vectors && v.index < managed_end;
@@ -528,13 +536,27 @@ void check_kernel_plan(const Case& c, const PlanRequest& req, Stats* stats) {
       EXPECT_EQ(v.set, -1);
     }
     // Served by a present CPU of its mask; a mask of CPUs none of which is
-    // present has no one to serve it.
+    // present has no one to serve it. Managed: the fewest managed vectors,
+    // the highest id on a tie (matrix_find_best_cpu_managed()); unmanaged:
+    // the fewest taken, the lowest id on a tie (matrix_find_best_cpu()).
     if (v.cpus.intersects(t.present())) {
       ASSERT_GE(v.serving_cpu, 0);
       const auto cpu = static_cast<unsigned>(v.serving_cpu);
       EXPECT_TRUE(v.cpus.test_cpu(cpu));
       EXPECT_TRUE(t.present().test_cpu(cpu));
       EXPECT_EQ(v.serving_node, static_cast<int>(t.cpu_to_node(cpu)));
+      std::vector<unsigned>& key = v.managed ? managed_load : taken;
+      CpuMask candidates(t.nr_cpu_ids());
+      candidates.assign_and(v.cpus, t.present());
+      unsigned fewest = ~0U;
+      candidates.for_each([&](unsigned c) { fewest = std::min(fewest, key[c]); });
+      std::vector<unsigned> best;
+      candidates.for_each([&](unsigned c) {
+        if (key[c] == fewest) best.push_back(c);
+      });
+      EXPECT_EQ(cpu, v.managed ? best.back() : best.front())
+          << (v.managed ? "managed" : "unmanaged") << ": " << key[cpu] << " against " << fewest;
+      key[cpu]++;
       ++served;
     } else {
       EXPECT_EQ(v.serving_cpu, -1);

@@ -226,11 +226,19 @@ std::string describe(const PlanRequest& req) {
 }
 
 // What holds for every planner: pre/post and unfilled vectors keep every
-// possible CPU, and the serving CPU is the present CPU of the vector's mask
-// serving the fewest vectors before it, the lowest id on a tie.
+// possible CPU, and the serving CPU is the x86 vector matrix's choice among
+// the present CPUs of the vector's mask, vectors in index order. Every
+// managed vector has reserved one vector on each CPU of its mask before the
+// first is served. A managed vector goes to the CPU serving the fewest
+// managed vectors, the highest id on a tie; an unmanaged one to the CPU with
+// the fewest reserved plus unmanaged vectors served, the lowest id on a tie.
 void check_common(const Topology& t, const PlanRequest& req, const Plan& plan) {
   ASSERT_EQ(plan.vectors.size(), req.vectors);
   std::vector<unsigned> load(t.nr_cpu_ids(), 0);
+  std::vector<unsigned> managed_load(t.nr_cpu_ids(), 0);
+  std::vector<unsigned> taken(t.nr_cpu_ids(), 0);  // reserved + unmanaged served
+  for (const VectorPlacement& v : plan.vectors)
+    if (v.managed) v.cpus.for_each([&](unsigned c) { taken[c]++; });
   unsigned served = 0;
   for (const VectorPlacement& v : plan.vectors) {
     SCOPED_TRACE("vector " + std::to_string(v.index) + " cpus " + v.cpus.to_list());
@@ -250,15 +258,18 @@ void check_common(const Topology& t, const PlanRequest& req, const Plan& plan) {
     EXPECT_TRUE(v.cpus.test_cpu(cpu));
     EXPECT_TRUE(t.present().test_cpu(cpu));
     EXPECT_EQ(v.serving_node, static_cast<int>(t.cpu_to_node(cpu)));
-    unsigned least = cpu;
+    const std::vector<unsigned>& key = v.managed ? managed_load : taken;
+    std::vector<unsigned> candidates;
     v.cpus.for_each([&](unsigned c) {
-      if (t.present().test_cpu(c) && load[c] < load[least]) least = c;
+      if (t.present().test_cpu(c)) candidates.push_back(c);
     });
-    v.cpus.for_each([&](unsigned c) {
-      if (t.present().test_cpu(c) && load[c] == load[least] && c < least) least = c;
-    });
-    EXPECT_EQ(cpu, least) << "load " << load[cpu] << " against " << load[least];
+    unsigned fewest = key[candidates.front()];
+    for (unsigned c : candidates) fewest = std::min(fewest, key[c]);
+    std::erase_if(candidates, [&](unsigned c) { return key[c] != fewest; });
+    unsigned expected = v.managed ? candidates.back() : candidates.front();
+    EXPECT_EQ(cpu, expected) << (v.managed ? "managed" : "unmanaged") << ": " << key[cpu] << " against " << fewest;
     load[cpu]++;
+    (v.managed ? managed_load : taken)[cpu]++;
     ++served;
   }
   unsigned total = 0;

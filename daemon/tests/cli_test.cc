@@ -11,20 +11,11 @@
 // on stderr naming the offending value and the accepted form, exit status 2
 // and nothing on stdout.
 
-#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <spawn.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
-#include <csignal>
-#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -33,11 +24,10 @@
 #include <regex>
 #include <set>
 #include <sstream>
-#include <stdexcept>
 #include <string>
-#include <system_error>
-#include <utility>
 #include <vector>
+
+#include "run_process.h"
 
 namespace {
 
@@ -45,167 +35,15 @@ using nlohmann::json;
 using ::testing::HasSubstr;
 
 // ---------------------------------------------------------------------------
-// Child process helper.
+// Child process helper (run_process.h, shared with bench_cli_test).
 
-[[noreturn]] void throw_errno(const std::string& what) {
-  throw std::runtime_error(what + ": " + std::error_code(errno, std::generic_category()).message());
-}
+using RunResult = irqd::test::ProcessResult;
 
-// An owned file descriptor, closed on destruction.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  ~Fd() { reset(); }
-
-  int get() const { return fd_; }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
-
-struct Pipe {
-  Fd read;
-  Fd write;
-
-  // Both ends close-on-exec; posix_spawn's dup2 onto 1 and 2 clears the
-  // flag on the child's copies only.
-  static Pipe make() {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) throw_errno("pipe2");
-    return Pipe{Fd(fds[0]), Fd(fds[1])};
-  }
-};
-
-// posix_spawn file actions and a spawned child: the actions are destroyed,
-// and a child not yet waited for is killed and reaped, whatever happens.
-class FileActions {
- public:
-  FileActions() {
-    if (int rc = ::posix_spawn_file_actions_init(&actions_); rc != 0) {
-      errno = rc;
-      throw_errno("posix_spawn_file_actions_init");
-    }
-  }
-  FileActions(const FileActions&) = delete;
-  FileActions& operator=(const FileActions&) = delete;
-  ~FileActions() { ::posix_spawn_file_actions_destroy(&actions_); }
-
-  void dup2(int fd, int target) { check(::posix_spawn_file_actions_adddup2(&actions_, fd, target)); }
-  void open(int target, const char* path, int flags) {
-    check(::posix_spawn_file_actions_addopen(&actions_, target, path, flags, 0));
-  }
-  const posix_spawn_file_actions_t* get() const { return &actions_; }
-
- private:
-  static void check(int rc) {
-    if (rc != 0) {
-      errno = rc;
-      throw_errno("posix_spawn_file_actions");
-    }
-  }
-  posix_spawn_file_actions_t actions_;
-};
-
-class Child {
- public:
-  Child(const std::string& path, const std::vector<std::string>& args, const FileActions& actions) {
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>("irqd"));
-    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    if (int rc = ::posix_spawn(&pid_, path.c_str(), actions.get(), nullptr, argv.data(), environ); rc != 0) {
-      pid_ = -1;
-      errno = rc;
-      throw_errno("posix_spawn " + path);
-    }
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-  ~Child() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-
-  // The exit status, or 128 + the signal that ended it.
-  int wait() {
-    int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0)
-      if (errno != EINTR) throw_errno("waitpid");
-    pid_ = -1;
-    if (WIFEXITED(status)) return WEXITSTATUS(status);
-    return 128 + WTERMSIG(status);
-  }
-
- private:
-  pid_t pid_ = -1;
-};
-
-struct RunResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-// Runs `irqd ARGS...` with stdin from /dev/null and collects both outputs,
-// reading them together so that neither pipe fills up and stalls the child.
+// Runs `irqd ARGS...` with stdin from /dev/null and collects both outputs.
 RunResult run_irqd(const std::vector<std::string>& args) {
-  Pipe out = Pipe::make();
-  Pipe err = Pipe::make();
-  FileActions actions;
-  actions.open(STDIN_FILENO, "/dev/null", O_RDONLY);
-  actions.dup2(out.write.get(), STDOUT_FILENO);
-  actions.dup2(err.write.get(), STDERR_FILENO);
-  Child child(IRQD_BINARY, args, actions);
-  out.write.reset();
-  err.write.reset();
-
-  RunResult result;
-  struct Stream {
-    Fd* fd;
-    std::string* text;
-  };
-  std::vector<Stream> open_streams{{&out.read, &result.out}, {&err.read, &result.err}};
-  while (!open_streams.empty()) {
-    std::vector<pollfd> fds;
-    fds.reserve(open_streams.size());
-    for (const Stream& s : open_streams) fds.push_back({s.fd->get(), POLLIN, 0});
-    if (::poll(fds.data(), fds.size(), -1) < 0) {
-      if (errno == EINTR) continue;
-      throw_errno("poll");
-    }
-    for (std::size_t i = fds.size(); i-- > 0;) {
-      if (fds[i].revents == 0) continue;
-      char buf[65536];
-      ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) throw_errno("read");
-      if (n == 0) {
-        open_streams[i].fd->reset();
-        open_streams.erase(open_streams.begin() + static_cast<std::ptrdiff_t>(i));
-      } else {
-        open_streams[i].text->append(buf, static_cast<std::size_t>(n));
-      }
-    }
-  }
-  result.exit_code = child.wait();
-  return result;
+  std::vector<std::string> argv{"irqd"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return irqd::test::run_process(IRQD_BINARY, argv);
 }
 
 std::string describe(const std::vector<std::string>& args) {
@@ -273,9 +111,13 @@ std::vector<std::string> lines_of(const std::string& text) {
 
 // ---------------------------------------------------------------------------
 // JSON: exact plans, each derived from Linux v6.18's irq_create_affinity_masks()
-// and group_cpus_evenly(). The serving CPU is the matrix allocator's choice:
-// of the vector's present CPUs, the one serving the fewest vectors so far,
-// the lowest id on a tie, vectors taken in index order.
+// and group_cpus_evenly(). The serving CPU is the x86 vector matrix's
+// choice among the vector's present CPUs, vectors taken in index order: for
+// a managed vector the CPU serving the fewest managed vectors, the highest
+// id on a tie; for an unmanaged one the CPU with the most vectors still
+// available, the lowest id on a tie, where each managed vector has already
+// reserved one on every CPU of its mask and each unmanaged vector served
+// takes one from its CPU.
 
 // 5 vectors, 1 pre: vector 0 gets the default affinity (every CPU), not
 // managed; vectors 1-4 are one set of 4 managed vectors spread over 8 CPUs.
@@ -290,17 +132,19 @@ std::vector<std::string> lines_of(const std::string& text) {
 // per group, taken in id order with their SMT siblings: {4,5}, {6,7} and
 // {0,1}, {2,3}.
 //
-// Serving: vector 0 -> CPU 0 (all idle, lowest id); {4,5} -> 4; {6,7} -> 6;
-// {0,1} -> 1 (CPU 0 already serves vector 0); {2,3} -> 2.
+// Serving: vector 0 (unmanaged) -> CPU 0 (one vector reserved on every CPU,
+// lowest id); then no CPU serves a managed vector yet when each managed one
+// comes, so each goes to the highest CPU of its mask: {4,5} -> 5;
+// {6,7} -> 7; {0,1} -> 1; {2,3} -> 3.
 TEST(CliPlanJson, TwoEqualNodesNodeOneTakesTheLowerSpreadVectors) {
   json doc = plan_json({"--topology", kTwoNodes, "--vectors", "5", "--pre-vectors", "1"});
   EXPECT_EQ(doc.at("planner"), "kernel");
   EXPECT_EQ(doc.at("masks_per_set"), json::array({4}));
   EXPECT_THAT(vecs_of(doc), ::testing::ElementsAre(Vec{range(0, 7), false, "pre", 0},  //
-                                                   Vec{{4, 5}, true, "spread", 4},     //
-                                                   Vec{{6, 7}, true, "spread", 6},     //
+                                                   Vec{{4, 5}, true, "spread", 5},     //
+                                                   Vec{{6, 7}, true, "spread", 7},     //
                                                    Vec{{0, 1}, true, "spread", 1},     //
-                                                   Vec{{2, 3}, true, "spread", 2}));
+                                                   Vec{{2, 3}, true, "spread", 3}));
   // The serving CPU's node, and every vector's set.
   const json& v = doc.at("vectors");
   EXPECT_EQ(v[0].at("node"), 0);
@@ -317,17 +161,20 @@ TEST(CliPlanJson, TwoEqualNodesNodeOneTakesTheLowerSpreadVectors) {
 // are walked in id order, one group each: node 0 (0-3), then node 1 (4-7).
 // The post vector gets the default affinity and is not managed.
 //
-// Serving: 0 -> 0; {0-3} -> 1; {4-7} -> 4; {0-3} -> 2; {4-7} -> 5; the post
-// vector over 0-7 -> 3 (the lowest CPU still serving nothing).
+// Serving: 0 -> 0 (unmanaged, lowest id); {0-3} -> 3 and {4-7} -> 7
+// (managed, highest id on a tie); {0-3} -> 2 and {4-7} -> 6 (the highest of
+// the CPUs serving no managed vector). The post vector over 0-7 is
+// unmanaged: the managed vectors reserved two on every CPU alike and CPU 0
+// gave one more to vector 0, so -> 1, the lowest id of the rest.
 TEST(CliPlanJson, SetsWithFewerGroupsThanNodesFollowNodeOrder) {
   json doc = plan_json(
       {"--topology", kTwoNodes, "--vectors", "6", "--pre-vectors", "1", "--post-vectors", "1", "--sets", "2,2"});
   EXPECT_EQ(doc.at("masks_per_set"), json::array({2, 2}));
   EXPECT_THAT(vecs_of(doc),
               ::testing::ElementsAre(Vec{range(0, 7), false, "pre", 0},  //
-                                     Vec{range(0, 3), true, "spread", 1}, Vec{range(4, 7), true, "spread", 4},
-                                     Vec{range(0, 3), true, "spread", 2}, Vec{range(4, 7), true, "spread", 5},
-                                     Vec{range(0, 7), false, "post", 3}));
+                                     Vec{range(0, 3), true, "spread", 3}, Vec{range(4, 7), true, "spread", 7},
+                                     Vec{range(0, 3), true, "spread", 2}, Vec{range(4, 7), true, "spread", 6},
+                                     Vec{range(0, 7), false, "post", 1}));
   const json& v = doc.at("vectors");
   EXPECT_EQ(v[1].at("set"), 0);
   EXPECT_EQ(v[2].at("set"), 0);
@@ -341,7 +188,8 @@ TEST(CliPlanJson, SetsWithFewerGroupsThanNodesFollowNodeOrder) {
 // out of the heapsort as above, so vectors 0-3 get CPUs 4-7 and vectors 4-7
 // get CPUs 0-3. Vectors 8 and 9 get
 // no mask of their own: the default affinity, still managed ("unfilled").
-// Serving: each single CPU serves its vector; then 8 -> 0 and 9 -> 1.
+// Serving: each single CPU serves its vector; then every CPU serves one
+// managed vector, so 8 -> 7 (the highest id) and 9 -> 6.
 TEST(CliPlanJson, VectorsPastTheCpusGetTheDefaultAffinityButStayManaged) {
   json doc = plan_json({"--topology", kTwoNodes, "--vectors", "10"});
   EXPECT_EQ(doc.at("masks_per_set"), json::array({8}));
@@ -349,7 +197,7 @@ TEST(CliPlanJson, VectorsPastTheCpusGetTheDefaultAffinityButStayManaged) {
                                 Vec{{4}, true, "spread", 4}, Vec{{5}, true, "spread", 5}, Vec{{6}, true, "spread", 6},
                                 Vec{{7}, true, "spread", 7}, Vec{{0}, true, "spread", 0}, Vec{{1}, true, "spread", 1},
                                 Vec{{2}, true, "spread", 2}, Vec{{3}, true, "spread", 3},
-                                Vec{range(0, 7), true, "unfilled", 0}, Vec{range(0, 7), true, "unfilled", 1}));
+                                Vec{range(0, 7), true, "unfilled", 7}, Vec{range(0, 7), true, "unfilled", 6}));
 }
 
 // CPUs 4-7 possible but not present. __group_cpus_evenly() first spreads the
@@ -512,14 +360,14 @@ TEST(CliPlanTable, PrintsHeaderRowsRangesAndLoad) {
             "5 vectors (1 pre, 0 post)\n"
             "vector  managed  role      set  serving  node  cpus\n"
             "     0  no       pre         -        0     0  0-7\n"
-            "     1  yes      spread      0        4     1  4-5\n"
-            "     2  yes      spread      0        6     1  6-7\n"
+            "     1  yes      spread      0        5     1  4-5\n"
+            "     2  yes      spread      0        7     1  6-7\n"
             "     3  yes      spread      0        1     0  0-1\n"
-            "     4  yes      spread      0        2     0  2-3\n"
+            "     4  yes      spread      0        3     0  2-3\n"
             "\n"
             "vectors served per present CPU:\n"
-            "      1 vector  on CPUs 0-2,4,6\n"
-            "      0 vectors on CPUs 3,5,7\n"
+            "      1 vector  on CPUs 0-1,3,5,7\n"
+            "      0 vectors on CPUs 2,4,6\n"
             "per NUMA node:\n"
             "  node   0:     3 vectors on    4 present CPUs (0-3)\n"
             "  node   1:     2 vectors on    4 present CPUs (4-7)\n");
@@ -597,7 +445,8 @@ TEST(CliHelp, PlanHelpListsEveryPlannerWithASentence) {
 // hwloc's 4 packages x 2 cores x 2 threads, one NUMA node. The XML numbers
 // the PUs so that core siblings are CPUs i and i + 8 (package p's cores hold
 // {p, p+8} and {p+4, p+12}). group_cpus_evenly(8) on one node of 16 CPUs
-// makes groups of 2, each the lowest CPU left plus its sibling.
+// makes groups of 2, each the lowest CPU left plus its sibling. Each managed
+// vector is the first on either CPU, so the higher one, i + 8, serves it.
 TEST(CliTopology, XmlFileFromTheSharedFolder) {
   const std::string path = IRQD_SHARED_DIR "/topologies/16em64t-4s2c2t.xml";
   if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " is missing (no shared folder beside the clone)";
@@ -605,7 +454,7 @@ TEST(CliTopology, XmlFileFromTheSharedFolder) {
   EXPECT_EQ(doc.at("topology").at("possible"), json(range(0, 15)));
   EXPECT_EQ(doc.at("topology").at("nodes").size(), 1U);
   std::vector<Vec> expected;
-  for (unsigned i = 0; i < 8; ++i) expected.push_back(Vec{{i, i + 8}, true, "spread", static_cast<int>(i)});
+  for (unsigned i = 0; i < 8; ++i) expected.push_back(Vec{{i, i + 8}, true, "spread", static_cast<int>(i + 8)});
   EXPECT_EQ(vecs_of(doc), expected);
 }
 

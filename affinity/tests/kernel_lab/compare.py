@@ -9,7 +9,9 @@ possible/present), runs
     irqd plan --topology ... --vectors V --pre-vectors 1 [--sets D,R]
               [--offline-cpus LIST] --format json
 
-and compares vector K's cpus with the kernel's /proc/irq/<nvme0qK>/smp_affinity_list.
+and compares vector K's cpus with the kernel's /proc/irq/<nvme0qK>/smp_affinity_list
+and, for every managed vector with an online CPU, its serving_cpu with the CPU
+in /proc/irq/<nvme0qK>/effective_affinity_list (the x86 vector matrix's choice).
 
 NVMe (drivers/nvme/host/pci.c, 6.1): nvme_setup_irqs() asks
 pci_alloc_irq_vectors_affinity() for 1 + I/O-queue vectors with pre_vectors=1
@@ -324,17 +326,21 @@ def compare_shape(name, desc, shape, args, workdir):
     # irq_setup_affinity() made of it: & online, then & cpumask_of_node(desc
     # node) when that intersects, the desc node being cpu_to_node() of the
     # mask's first CPU (alloc_descs()).
-    print(f"  {'vec':>3} {'queue':<8} {'set':>3} {'kernel smp_affinity':<20} {'eff':<5} {'irqd cpus':<20} result")
+    print(f"  {'vec':>3} {'queue':<8} {'set':>3} {'kernel smp_affinity':<20} {'eff':<5} {'irqd cpus':<20} "
+          f"{'serving':<7} result")
     fails = 0
     # Effective CPU of a managed vector (x86 vector matrix,
     # matrix_find_best_cpu_managed()): the online CPU of its mask with the
     # fewest managed vectors so far; the comparison is '>', so the LAST
     # (highest-id) such CPU wins a tie. Vectors are activated in queue order.
+    # irqd's serving_cpu must be exactly that CPU; the rule is also applied
+    # here on the kernel's own masks, to tell an irqd slip from a rule change.
     managed_count = {}
     eff_rule = eff_irqd = eff_total = 0
     for v in plan["vectors"]:
         k = v["index"]
         kern = g.irqs[k]
+        serving = "-" if v["serving_cpu"] is None else str(v["serving_cpu"])
         if v["role"] == "pre":
             expect = [c for c in v["cpus"] if c in g.cpu_online]
             nodemask = g.node_cpus.get(topo[v["cpus"][0]][0], [])
@@ -345,6 +351,9 @@ def compare_shape(name, desc, shape, args, workdir):
         else:
             ok = kern["smp"] == v["cpus"]
             res = "ok" if ok else "DIFF"
+            if not v["managed"]:
+                ok = False
+                res = "DIFF (irqd: not managed)"
             online = [c for c in kern["smp"] if c in g.cpu_online]
             if online:
                 best = min(managed_count.get(c, 0) for c in online)
@@ -353,22 +362,26 @@ def compare_shape(name, desc, shape, args, workdir):
                 eff_total += 1
                 eff_rule += kern["eff"] == [rule]
                 eff_irqd += kern["eff"] == [v["serving_cpu"]]
-            if not online:
+                if kern["eff"] != [v["serving_cpu"]]:
+                    ok = False
+                    res = (res if res != "ok" else "SERVING-DIFF") + \
+                        f" (effective CPU {fmt_list(kern['eff'])}, irqd serving CPU {serving}, " \
+                        f"fewest-managed/highest-id rule on the kernel's masks: {rule})"
+            elif v["serving_cpu"] is not None:
+                ok = False
+                res += f" (no online CPU: the kernel shut it down, but irqd serves it on {serving})"
+            else:
                 res += " (no online CPU: interrupt shut down)"
-            elif ok and not set(kern["eff"]) <= set(kern["smp"]):
-                res += " (effective CPU outside mask!)"
-            elif ok and v["serving_cpu"] is not None and kern["eff"] != [v["serving_cpu"]]:
-                res += f" (irqd serving CPU {v['serving_cpu']})"
         fails += not ok
         eff = fmt_list(kern["eff"]) if set(kern["smp"]) & set(g.cpu_online) or v["role"] == "pre" else "-"
         print(f"  {k:>3} nvme0q{k:<2} {'-' if v['set'] is None else v['set']:>3} {fmt_list(kern['smp']):<20} "
-              f"{eff:<5} {fmt_list(v['cpus']):<20} {res}")
+              f"{eff:<5} {fmt_list(v['cpus']):<20} {serving:<7} {res}")
     if fails:
         status = "FAIL"
     if eff_total:
-        print(f"  effective CPUs of the managed vectors: {eff_rule}/{eff_total} are 'fewest managed vectors, "
-              f"highest id on a tie' (x86 matrix allocator); {eff_irqd}/{eff_total} equal irqd's serving_cpu "
-              "(lowest id on a tie) [informational]")
+        print(f"  effective CPUs of the managed vectors: {eff_irqd}/{eff_total} equal irqd's serving_cpu "
+              f"(must be all); {eff_rule}/{eff_total} follow 'fewest managed vectors, highest id on a tie' "
+              "applied to the kernel's masks")
     if offline and shape.get("nodes"):
         # What a user would type from the QEMU command line: hotplug CPUs on the
         # node QEMU's SRAT puts them on. Informational only.

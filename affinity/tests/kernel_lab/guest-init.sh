@@ -40,29 +40,41 @@ while [ ! -e /sys/block/nvme0n1 ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1));
 [ -e /sys/block/nvme0n1 ] || k error "nvme0n1 did not appear within 60 s"
 sleep 0.2
 
-for f in possible present online offline; do k "cpu_$f" "$(cat /sys/devices/system/cpu/$f)"; done
-for f in possible online has_cpu has_memory; do k "node_$f" "$(cat /sys/devices/system/node/$f 2>/dev/null)"; done
+# r VAR FILE: first line of FILE into VAR ("" if unreadable). read is a
+# builtin: no fork, which is slow under TCG. But sysfs cpumask *list* files
+# (node cpulist, thread_siblings_list) are binary attributes that give nothing
+# to busybox read's 1-byte reads: rc (cat) for those.
+r() { eval "$1="; read -r "$1" <"$2" 2>/dev/null; true; }
+rc() { eval "$1=\$(cat \"\$2\" 2>/dev/null)"; }
+for f in possible present online offline; do r v /sys/devices/system/cpu/$f; k "cpu_$f" "$v"; done
+for f in possible online has_cpu has_memory; do r v /sys/devices/system/node/$f; k "node_$f" "$v"; done
 for d in /sys/devices/system/node/node[0-9]*; do
-    [ -d "$d" ] && k node "${d##*node}" cpulist "$(cat $d/cpulist)" distance "$(cat $d/distance)"
+    [ -d "$d" ] || continue
+    rc c $d/cpulist; r v $d/distance
+    k node "${d##*node}" cpulist "$c" distance "$v"
 done
 for d in /sys/devices/system/cpu/cpu[0-9]*; do
-    c=${d##*cpu}
     n=-
     for l in $d/node[0-9]*; do [ -e "$l" ] && n=${l##*node}; done
     t=$d/topology
-    k cpu "$c" node "$n" pkg "$(cat $t/physical_package_id 2>/dev/null)" core "$(cat $t/core_id 2>/dev/null)" \
-        siblings "$(cat $t/thread_siblings_list 2>/dev/null)" online "$(cat $d/online 2>/dev/null || echo 1)"
+    r p $t/physical_package_id; r c $t/core_id; rc s $t/thread_siblings_list; r o $d/online
+    k cpu "${d##*cpu}" node "$n" pkg "$p" core "$c" siblings "$s" online "${o:-1}"
 done
-for p in /sys/module/nvme/parameters/*; do k nvme_param "${p##*/}" "$(cat $p 2>/dev/null)"; done
+for p in /sys/module/nvme/parameters/*; do r v $p; k nvme_param "${p##*/}" "$v"; done
 dmesg | grep -E 'nvme|SRAT|smpboot: Allowing|NUMA' | sed 's/^/KLAB dmesg /'
 
 # /proc/interrupts: " 24:  0 0 ...  PCI-MSI 65536-edge  nvme0q0" -> irq number, name.
-awk '$NF ~ /^nvme[0-9]+q[0-9]+$/ { sub(":", "", $1); print $1, $NF }' /proc/interrupts | while read irq name; do
-    k irq "$irq" name "$name" smp "$(cat /proc/irq/$irq/smp_affinity_list)" \
-        eff "$(cat /proc/irq/$irq/effective_affinity_list 2>/dev/null)" node "$(cat /proc/irq/$irq/node 2>/dev/null)"
-done
+while read -r irq rest; do
+    name=${rest##* }
+    case $name in nvme[0-9]*q[0-9]*) ;; *) continue ;; esac
+    irq=${irq%:}
+    r smp /proc/irq/$irq/smp_affinity_list; r eff /proc/irq/$irq/effective_affinity_list; r nd /proc/irq/$irq/node
+    k irq "$irq" name "$name" smp "$smp" eff "$eff" node "$nd"
+done </proc/interrupts
 for h in /sys/block/nvme0n1/mq/*; do
-    [ -d "$h" ] && k hctx "${h##*/}" cpus "$(cat $h/cpu_list)"
+    [ -d "$h" ] || continue
+    r v $h/cpu_list
+    k hctx "${h##*/}" cpus "$v"
 done
 k end
 sync
