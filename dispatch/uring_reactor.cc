@@ -203,7 +203,9 @@ class UringReactor final : public Reactor {
         stopping_ = true;
         continue;
       }
-      if (token == cancel_token()) continue;
+      // The cancel request's own completion, and liburing's internal timeout
+      // entry on kernels without IORING_FEAT_EXT_ARG (before 5.11).
+      if (token == cancel_token() || token == LIBURING_UDATA_TIMEOUT) continue;
       auto slot = static_cast<unsigned>(token);
       const VectorBinding& b = ctx_.vectors[slot];
       if (poll_method()) {
