@@ -143,6 +143,12 @@ int run(int argc, char** argv) {
 
   if (app.got_subcommand(bench)) {
     if (!bench->remaining().empty()) return unexpected(bench, kBenchUsage);
+    // Given but empty is a mistake (a shell variable that was never set),
+    // not a request for the default.
+    for (CLI::Option* opt : bench->get_options()) {
+      if (opt->count() > 0 && !opt->results().empty() && opt->results().front().empty())
+        return fail("irqd bench: " + opt->get_name() + " '' is empty (accepted: see irqd bench --help)");
+    }
     return run_bench(bench_flags);
   }
   if (!app.got_subcommand(plan)) return fail("no subcommand (accepted: plan, bench)");
