@@ -13,36 +13,14 @@
 #include <string>
 #include <utility>
 
+#include "base/unique_fd.h"
+
 namespace irqd {
 namespace {
 
 // Largest ring we accept: 2048 vectors x 65536 stamps x 8 bytes is 1 GiB,
 // already far more than any backlog worth measuring.
 constexpr unsigned kMaxRingSize = 65536;
-
-// Owns one file descriptor.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  ~UniqueFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
-    if (this != &other) {
-      if (fd_ >= 0) ::close(fd_);
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_ = -1;
-};
 
 // Adds 1 to an eventfd's count. Returns 0 or errno.
 int eventfd_add_one(int fd) {

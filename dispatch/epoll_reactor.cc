@@ -6,11 +6,9 @@
 // to beat.
 
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <array>
-#include <future>
 
 #include "base/unique_fd.h"
 #include "dispatch/reactor.h"
@@ -19,48 +17,31 @@
 namespace irqd {
 namespace {
 
-class EpollReactor final : public Reactor {
+class EpollReactor final : public SingleThreadReactor {
  public:
-  explicit EpollReactor(Context ctx) : Reactor(std::move(ctx)) {}
+  explicit EpollReactor(Context ctx) : SingleThreadReactor(std::move(ctx)) {}
+  // The thread uses epfd_: join it before the members go.
   ~EpollReactor() override { stop_and_join(); }
 
-  Status start() override {
-    if (epfd_.get() < 0 || stopfd_.get() < 0) return Error{"epoll reactor: " + errno_string(errno)};
+ private:
+  Status setup() override {
+    if (!epfd_.valid()) return Error{"epoll_create1: " + errno_string(errno)};
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = kStopToken;
-    if (epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, stopfd_.get(), &ev) != 0)
+    if (epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, stop_fd(), &ev) != 0)
       return Error{"epoll_ctl(stop fd): " + errno_string(errno)};
     for (std::size_t i = 0; i < ctx_.vectors.size(); ++i) {
       ev.data.u64 = i;
       if (epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, ctx_.vectors[i].fd, &ev) != 0)
         return Error{"epoll_ctl(vector " + std::to_string(ctx_.vectors[i].vector) + "): " + errno_string(errno)};
     }
-    Producer& producer = *producers_.front();
-    std::promise<Status> started;
-    auto result = started.get_future();
-    thread_ = std::thread([this, &producer, &started] {
-      Status s = pin();
-      bool ok = s.ok();
-      started.set_value(std::move(s));
-      if (ok) run(producer);
-      add_cpu_ns(thread_cpu_ns());
-    });
-    Status s = result.get();
-    if (!s.ok()) thread_.join();
-    return s;
+    return ok_status();
   }
 
-  void stop_and_join() override {
-    if (!thread_.joinable()) return;
-    eventfd_add(stopfd_.get(), 1);
-    thread_.join();
-  }
-
- private:
   static constexpr std::uint64_t kStopToken = ~std::uint64_t{0};
 
-  void run(Producer& producer) {
+  void run(Producer& producer) override {
     std::array<epoll_event, 64> events{};
     bool stopping = false;
     while (!stopping) {
@@ -85,8 +66,6 @@ class EpollReactor final : public Reactor {
   }
 
   UniqueFd epfd_{epoll_create1(EPOLL_CLOEXEC)};
-  UniqueFd stopfd_{eventfd(0, EFD_CLOEXEC)};
-  std::thread thread_;
 };
 
 }  // namespace

@@ -3,6 +3,10 @@
 #include "dispatch/reactor.h"
 
 #include <sched.h>
+#include <sys/eventfd.h>
+
+#include <cerrno>
+#include <future>
 
 #include "dispatch/sys.h"
 
@@ -27,6 +31,35 @@ void Reactor::drain(Producer& p, const std::vector<VectorBinding>& vectors) {
     }
   }
   p.flush();
+}
+
+SingleThreadReactor::SingleThreadReactor(Context ctx) : Reactor(std::move(ctx)), stopfd_(eventfd(0, EFD_CLOEXEC)) {}
+
+// Derived destructors run first, so the thread must already be gone; this
+// only guards against a reactor destroyed without stop_and_join().
+SingleThreadReactor::~SingleThreadReactor() { stop_and_join(); }
+
+Status SingleThreadReactor::start() {
+  if (!stopfd_.valid()) return Error{"reactor stop eventfd: " + errno_string(errno)};
+  std::promise<Status> started;
+  auto result = started.get_future();
+  thread_ = std::thread([this, &started] {
+    Status s = pin();
+    if (s.ok()) s = setup();
+    bool ok = s.ok();
+    started.set_value(std::move(s));
+    if (ok) run(*producers_.front());
+    add_cpu_ns(thread_cpu_ns());
+  });
+  Status s = result.get();
+  if (!s.ok()) thread_.join();
+  return s;
+}
+
+void SingleThreadReactor::stop_and_join() {
+  if (!thread_.joinable()) return;
+  eventfd_add(stopfd_.get(), 1);
+  thread_.join();
 }
 
 Status Reactor::pin() {

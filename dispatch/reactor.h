@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/unique_fd.h"
 #include "dispatch/dispatcher.h"
 #include "dispatch/lane.h"
 
@@ -61,6 +62,28 @@ class Reactor {
  private:
   std::atomic<std::uint64_t> cpu_ns_{0};
   std::atomic<int> ran_on_{-1};
+};
+
+// One pinned thread for all the CPU's vectors, woken to stop through an
+// eventfd of its own (epoll and io_uring). setup() runs on that thread once
+// it is pinned (a SINGLE_ISSUER ring must be created by the thread that
+// submits to it); start() returns its status.
+class SingleThreadReactor : public Reactor {
+ public:
+  explicit SingleThreadReactor(Context ctx);
+  ~SingleThreadReactor() override;
+  Status start() final;
+  void stop_and_join() final;
+
+ protected:
+  virtual Status setup() { return ok_status(); }
+  // Runs until the stop eventfd is readable, then drains and returns.
+  virtual void run(Producer& producer) = 0;
+  int stop_fd() const { return stopfd_.get(); }
+
+ private:
+  UniqueFd stopfd_;
+  std::thread thread_;
 };
 
 std::unique_ptr<Reactor> make_epoll_reactor(Reactor::Context ctx);

@@ -22,11 +22,9 @@
 
 #include <liburing.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <future>
 
 #include "base/unique_fd.h"
 #include "dispatch/reactor.h"
@@ -79,34 +77,11 @@ class Ring {
   unsigned flags_ = 0;
 };
 
-class UringReactor final : public Reactor {
+class UringReactor final : public SingleThreadReactor {
  public:
-  explicit UringReactor(Context ctx) : Reactor(std::move(ctx)), bufs_(ctx_.vectors.size(), 0) {}
+  explicit UringReactor(Context ctx) : SingleThreadReactor(std::move(ctx)), bufs_(ctx_.vectors.size(), 0) {}
+  // The thread uses ring_ and bufs_: join it before the members go.
   ~UringReactor() override { stop_and_join(); }
-
-  Status start() override {
-    if (!stopfd_.valid()) return Error{"io_uring reactor: eventfd: " + errno_string(errno)};
-    std::promise<Status> started;
-    auto result = started.get_future();
-    thread_ = std::thread([this, &started] {
-      Ring ring;
-      Status s = pin();
-      if (s.ok()) s = setup(ring);
-      bool ok = s.ok();
-      started.set_value(std::move(s));
-      if (ok) run(ring, *producers_.front());
-      add_cpu_ns(thread_cpu_ns());
-    });
-    Status s = result.get();
-    if (!s.ok()) thread_.join();
-    return s;
-  }
-
-  void stop_and_join() override {
-    if (!thread_.joinable()) return;
-    eventfd_add(stopfd_.get(), 1);
-    thread_.join();
-  }
 
  private:
   // user_data of the stop eventfd's read and of the cancel request; vector
@@ -115,7 +90,8 @@ class UringReactor final : public Reactor {
   std::uint64_t cancel_token() const { return ctx_.vectors.size() + 1; }
   bool poll_method() const { return ctx_.options->uring_method == UringMethod::kPollMultishot; }
 
-  Status setup(Ring& ring) {
+  Status setup() override {
+    Ring& ring = ring_;
     auto n = static_cast<unsigned>(ctx_.vectors.size());
     unsigned entries = 64;
     while (entries < 2 * n + 8) entries *= 2;
@@ -129,7 +105,7 @@ class UringReactor final : public Reactor {
     std::vector<int> fds;
     fds.reserve(n + 1);
     for (const VectorBinding& b : ctx_.vectors) fds.push_back(b.fd);
-    fds.push_back(stopfd_.get());
+    fds.push_back(stop_fd());
     if (int err = io_uring_register_files(ring.get(), fds.data(), n + 1); err < 0)
       return Error{"io_uring_register_files: " + errno_string(-err)};
     for (unsigned i = 0; i < n; ++i) arm(ring, i);
@@ -231,7 +207,8 @@ class UringReactor final : public Reactor {
     return seen;
   }
 
-  void run(Ring& ring, Producer& producer) {
+  void run(Producer& producer) override {
+    Ring& ring = ring_;
     while (!stopping_) {
       wait(ring);
       unsigned reaped = reap(ring, producer, true);
@@ -252,8 +229,7 @@ class UringReactor final : public Reactor {
 
   std::vector<std::uint64_t> bufs_;  // one read buffer per slot
   std::uint64_t stop_buf_ = 0;
-  UniqueFd stopfd_{eventfd(0, EFD_CLOEXEC)};
-  std::thread thread_;
+  Ring ring_;  // created on the reactor thread by setup()
   unsigned in_flight_ = 0;
   bool stopping_ = false;
   static constexpr std::uint64_t kBatchWaitNs = 20'000;

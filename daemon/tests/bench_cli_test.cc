@@ -35,21 +35,12 @@
 
 namespace {
 
+using irqd::test::describe;
+using irqd::test::run_irqd;
+
 using irqd::test::ProcessResult;
 using nlohmann::json;
 using ::testing::HasSubstr;
-
-ProcessResult run_irqd(const std::vector<std::string>& args) {
-  std::vector<std::string> argv{"irqd"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return irqd::test::run_process(IRQD_BINARY, argv);
-}
-
-std::string describe(const std::vector<std::string>& args) {
-  std::string out = "irqd";
-  for (const std::string& a : args) out += " '" + a + "'";
-  return out;
-}
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> lines;

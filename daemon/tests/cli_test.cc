@@ -31,6 +31,9 @@
 
 namespace {
 
+using irqd::test::describe;
+using irqd::test::run_irqd;
+
 using nlohmann::json;
 using ::testing::HasSubstr;
 
@@ -38,19 +41,6 @@ using ::testing::HasSubstr;
 // Child process helper (run_process.h, shared with bench_cli_test).
 
 using RunResult = irqd::test::ProcessResult;
-
-// Runs `irqd ARGS...` with stdin from /dev/null and collects both outputs.
-RunResult run_irqd(const std::vector<std::string>& args) {
-  std::vector<std::string> argv{"irqd"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return irqd::test::run_process(IRQD_BINARY, argv);
-}
-
-std::string describe(const std::vector<std::string>& args) {
-  std::string out = "irqd";
-  for (const std::string& a : args) out += " '" + a + "'";
-  return out;
-}
 
 // ---------------------------------------------------------------------------
 // Shared inputs.

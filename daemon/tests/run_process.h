@@ -23,6 +23,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/unique_fd.h"
+
 namespace irqd::test {
 
 [[noreturn]] inline void throw_errno(const std::string& what) {
@@ -30,31 +32,7 @@ namespace irqd::test {
 }
 
 // An owned file descriptor, closed on destruction.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  ~Fd() { reset(); }
-
-  int get() const { return fd_; }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
+using Fd = irqd::UniqueFd;
 
 struct Pipe {
   Fd read;
@@ -188,6 +166,22 @@ inline ProcessResult run_process(const std::string& program, const std::vector<s
   }
   result.exit_code = child.wait();
   return result;
+}
+
+// Runs `irqd ARGS...` (IRQD_BINARY, from the test's compile definitions).
+#ifdef IRQD_BINARY
+inline ProcessResult run_irqd(const std::vector<std::string>& args) {
+  std::vector<std::string> argv{"irqd"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_process(IRQD_BINARY, argv);
+}
+#endif
+
+// The command line, quoted, for failure messages.
+inline std::string describe(const std::vector<std::string>& args) {
+  std::string out = "irqd";
+  for (const std::string& a : args) out += " '" + a + "'";
+  return out;
 }
 
 }  // namespace irqd::test
