@@ -52,7 +52,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -64,12 +63,14 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -103,7 +104,9 @@ int64_t thread_cpu_ns(pthread_t thread) {
 
 void cpu_relax() { __builtin_ia32_pause(); }
 
-std::string errno_text(std::string_view what, int err) { return std::string(what) + ": " + std::strerror(err); }
+std::string errno_text(std::string_view what, int err) {
+  return std::string(what) + ": " + std::error_code(err, std::generic_category()).message();
+}
 
 class Fd {
  public:
@@ -358,7 +361,8 @@ class Rig {
     go_.wait(false);
     if (!pinned) return;
     const uint64_t one = 1;
-    uint64_t writes = 0, write_ns = 0;
+    uint64_t writes = 0;
+    uint64_t write_ns = 0;
     int64_t before = 0;
     size_t i = 0;
     const int64_t period = rate_ ? static_cast<int64_t>(1'000'000'000 / rate_) : 0;
@@ -424,7 +428,7 @@ void report(benchmark::State& state, Rig& rig, const Rig::Window& w) {
   state.counters["writes/s"] = Counter(static_cast<double>(w.writes), Counter::kIsRate);
   state.counters["writer_ns/write"] = w.writer_cpu_ns / static_cast<double>(w.writes ? w.writes : 1);
   if (w.irqs == 0) return;  // no reader (write_alone)
-  const double irqs = static_cast<double>(w.irqs);
+  const auto irqs = static_cast<double>(w.irqs);
   state.counters["irq/s"] = Counter(irqs, Counter::kIsRate);
   state.counters["reads/s"] = Counter(static_cast<double>(w.reads), Counter::kIsRate);
   state.counters["events/s"] = Counter(static_cast<double>(w.events), Counter::kIsRate);
@@ -514,7 +518,9 @@ void uring_read_reader(const std::vector<int>& fds, unsigned flags, ReaderCtx& c
       if (r == -EINTR) continue;
       return cx.fail.set(errno_text("io_uring_submit_and_wait", -r));
     }
-    unsigned head, seen = 0, nrearm = 0;
+    unsigned head;
+    unsigned seen = 0;
+    unsigned nrearm = 0;
     io_uring_cqe* cqe;
     io_uring_for_each_cqe(ring_p, head, cqe) {
       ++seen;
@@ -558,8 +564,10 @@ void uring_poll_reader(const std::vector<int>& fds, unsigned flags, ReaderCtx& c
       if (r == -EINTR) continue;
       return cx.fail.set(errno_text("io_uring_submit_and_wait", -r));
     }
-    unsigned head, seen = 0;
-    uint64_t ready = 0, rearm = 0;
+    unsigned head;
+    unsigned seen = 0;
+    uint64_t ready = 0;
+    uint64_t rearm = 0;
     io_uring_cqe* cqe;
     io_uring_for_each_cqe(ring_p, head, cqe) {
       ++seen;
@@ -735,7 +743,8 @@ void wake_latency(benchmark::State& state, bool same_cpu) {
       state.SkipWithError(pp.fail.what().c_str());
       break;
     }
-    const int fire = fds[0].get(), ack = fds[1].get();
+    const int fire = fds[0].get();
+    const int ack = fds[1].get();
     std::jthread reader([&] {
       const bool ok = pin_self(kReaderCpu, pp.fail);
       pp.signal_ready();
@@ -825,7 +834,8 @@ void busy_poll_latency(benchmark::State& state, int nfds, bool use_poll) {
       const bool ok = pin_self(kWriterCpu, pp.fail);
       pp.signal_ready();
       pp.go.wait(false);
-      uint64_t rng = 0x9e3779b97f4a7c15ULL, sent = 0;
+      uint64_t rng = 0x9e3779b97f4a7c15ULL;
+      uint64_t sent = 0;
       const uint64_t one = 1;
       for (size_t i = 0; ok && !pp.stop.load(std::memory_order_relaxed) && !pp.fail.failed();
            i = (i + 1) % raw_fds.size()) {
@@ -866,12 +876,14 @@ void spsc(benchmark::State& state, uint64_t rate) {
     auto queue = std::make_unique<Queue>();
     Pingpong pp;
     std::atomic<bool> producer_done{false};
-    Progress popped_progress, pushed_progress;
+    Progress popped_progress;
+    Progress pushed_progress;
     std::jthread consumer([&] {
       const bool ok = pin_self(kReaderCpu, pp.fail);
       pp.signal_ready();
       if (!ok) return;
-      uint64_t popped = 0, sum = 0;
+      uint64_t popped = 0;
+      uint64_t sum = 0;
       Item item;
       for (;;) {
         if (queue->pop(item)) {
@@ -913,7 +925,10 @@ void spsc(benchmark::State& state, uint64_t rate) {
       }
     });
     // The window's counts: taken between the run's warm-up and stop.
-    uint64_t pops0 = 0, pops1 = 0, pushes0 = 0, pushes1 = 0;
+    uint64_t pops0 = 0;
+    uint64_t pops1 = 0;
+    uint64_t pushes0 = 0;
+    uint64_t pushes1 = 0;
     for (int n = pp.ready.load(); n < 2; n = pp.ready.load()) pp.ready.wait(n);
     pp.go.store(true);
     pp.go.notify_all();

@@ -243,7 +243,7 @@ TEST_P(ReactorConformance, UnusableCpuFailsAndLeavesNothingRunning) {
 // full. Every step waits for the eventfd to be read, so it is not a race.
 class QueuePressure : public ReactorConformance {
  protected:
-  DispatchStats run_with_full_queue(FullPolicy policy) {
+  static DispatchStats run_with_full_queue(FullPolicy policy) {
     FakeDevice dev(1);
     std::latch entered(1);
     std::latch release(1);
