@@ -38,25 +38,44 @@ int eventfd_add_one(int fd) {
 // The firing thread writes `fired` (and its cached view of `consumed`); the
 // reader writes `consumed`. Each lives on its own cache line so that a fire
 // does not evict the line the reader is about to update and vice versa;
-// the fd and the ring pointer, read by both and written by neither, get a
-// third line.
+// the ring pointer and the self-armed fd, read by both and written by
+// neither, get a third line.
+//
+// `armed_fd` and `firing` form a Dekker pair between the firing thread and
+// the thread that re-arms the entry (set_msix_eventfds): fire() raises
+// `firing` before it loads the fd, arm() stores the new fd and then waits
+// for `firing` to drop. Both sides are seq_cst, so either the fire sees the
+// new fd or arm() sees the fire in flight and waits for its write to land:
+// once arm() returns, no fire can still write to the old eventfd. That is
+// what lets the unbind sequence read an eventfd's leftovers after disabling
+// MSI-X and know nothing more will arrive.
 struct SoftwareDevice::Vector {
-  Vector(UniqueFd fd_in, unsigned ring_size)
-      : fd(std::move(fd_in)), ring(std::make_unique<std::uint64_t[]>(ring_size)) {}
+  explicit Vector(unsigned ring_size) : ring(std::make_unique<std::uint64_t[]>(ring_size)) {}
 
   alignas(64) std::atomic<std::uint64_t> fired{0};
   // The producer's last look at `consumed`. While it shows room, fire() does
   // not touch the reader's line at all; it reloads only when the ring looks
   // full.
   std::uint64_t consumed_seen = 0;
+  std::atomic<bool> firing{false};
+  std::atomic<int> armed_fd{-1};
 
   alignas(64) std::atomic<std::uint64_t> consumed{0};
 
-  alignas(64) UniqueFd fd;
+  alignas(64) UniqueFd own_fd;            // self-armed devices only
   std::unique_ptr<std::uint64_t[]> ring;  // stamps; slot = fire index & mask
 };
 
 Result<std::unique_ptr<SoftwareDevice>> SoftwareDevice::create(unsigned nvectors, unsigned ring_size) {
+  Options options;
+  options.nvectors = nvectors;
+  options.ring_size = ring_size;
+  return create(options);
+}
+
+Result<std::unique_ptr<SoftwareDevice>> SoftwareDevice::create(const Options& options) {
+  const unsigned nvectors = options.nvectors;
+  const unsigned ring_size = options.ring_size;
   if (nvectors < 1 || nvectors > kMaxSoftwareVectors)
     return Error{"vector count " + std::to_string(nvectors) + " is not valid (accepted: 1 to " +
                  std::to_string(kMaxSoftwareVectors) + ")"};
@@ -66,8 +85,16 @@ Result<std::unique_ptr<SoftwareDevice>> SoftwareDevice::create(unsigned nvectors
 
   std::unique_ptr<SoftwareDevice> device(new SoftwareDevice());
   device->ring_mask_ = ring_size - 1;
+  device->name_ = options.name;
+  device->can_grow_ = options.can_grow;
+  device->no_msix_ = options.no_msix;
+  device->fail_set_irqs_call_ = options.fail_set_irqs_call;
+  device->request_fd_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (device->request_fd_.get() < 0) return Error{"cannot create the request eventfd: " + errno_string(errno)};
   device->vectors_.reserve(nvectors);
   for (unsigned v = 0; v < nvectors; ++v) {
+    device->vectors_.push_back(std::make_unique<Vector>(ring_size));
+    if (!options.self_armed) continue;
     // Blocking on purpose (see eventfd() in the header); close-on-exec so a
     // spawned helper does not keep the device's vectors alive.
     UniqueFd fd(::eventfd(0, EFD_CLOEXEC));
@@ -81,18 +108,63 @@ Result<std::unique_ptr<SoftwareDevice>> SoftwareDevice::create(unsigned nvectors
         message += " (RLIMIT_NOFILE soft limit " + std::to_string(lim.rlim_cur) + ")";
       return Error{std::move(message)};  // the fds made so far close with `device`
     }
-    device->vectors_.push_back(std::make_unique<Vector>(std::move(fd), ring_size));
+    device->vectors_.back()->armed_fd.store(fd.get());
+    device->vectors_.back()->own_fd = std::move(fd);
   }
+  if (options.self_armed) device->enabled_ = nvectors;
   return device;
 }
 
-SoftwareDevice::~SoftwareDevice() = default;  // each Vector's UniqueFd closes its eventfd
+SoftwareDevice::~SoftwareDevice() = default;  // each Vector's own_fd closes its eventfd
 
 unsigned SoftwareDevice::nvectors() const { return static_cast<unsigned>(vectors_.size()); }
 
 int SoftwareDevice::eventfd(unsigned vector) const {
   assert(vector < vectors_.size());
-  return vectors_[vector]->fd.get();
+  return vectors_[vector]->armed_fd.load();
+}
+
+void SoftwareDevice::arm(unsigned vector, int fd) {
+  Vector& v = *vectors_[vector];
+  v.armed_fd.store(fd);  // seq_cst: the Dekker pair with fire()
+  while (v.firing.load()) {
+  }
+}
+
+unsigned SoftwareDevice::msix_count() const { return no_msix_ ? 0 : nvectors(); }
+
+Status SoftwareDevice::set_msix_eventfds(unsigned start, std::span<const int> fds) {
+  const std::string what =
+      name_ + ": SET_IRQS(MSIX, start " + std::to_string(start) + ", count " + std::to_string(fds.size()) + ")";
+  if (closed_) return Error{what + ": the device is closed"};
+  if (fail_set_irqs_call_ != 0 && ++set_irqs_calls_ == fail_set_irqs_call_)
+    return Error{what + ": " + errno_string(EINVAL) + " (injected fault)"};
+  const std::size_t end = start + fds.size();
+  if (fds.empty() || end > vectors_.size())
+    return Error{what + ": " + errno_string(EINVAL) + " (table has " + std::to_string(vectors_.size()) + " entries)"};
+  // As vfio-pci without dynamic MSI-X: the first call enables the range,
+  // later calls stay inside it.
+  if (enabled_ != 0 && end > enabled_ && !can_grow_)
+    return Error{what + ": " + errno_string(EINVAL) + " (MSI-X enabled with " + std::to_string(enabled_) +
+                 " entries and the device cannot grow)"};
+  enabled_ = std::max<unsigned>(enabled_, static_cast<unsigned>(end));
+  for (std::size_t i = 0; i < fds.size(); ++i) arm(start + static_cast<unsigned>(i), fds[i]);
+  return ok_status();
+}
+
+Status SoftwareDevice::disable_msix() {
+  if (closed_) return Error{name_ + ": SET_IRQS(MSIX, DATA_NONE): the device is closed"};
+  for (unsigned v = 0; v < vectors_.size(); ++v) arm(v, -1);
+  enabled_ = 0;
+  return ok_status();
+}
+
+void SoftwareDevice::request_unplug() { eventfd_add_one(request_fd_.get()); }
+
+void SoftwareDevice::close() {
+  if (closed_) return;
+  closed_ = true;
+  for (unsigned v = 0; v < vectors_.size(); ++v) arm(v, -1);
 }
 
 bool SoftwareDevice::fire(unsigned vector, std::uint64_t stamp_ns) {
@@ -108,18 +180,26 @@ bool SoftwareDevice::fire(unsigned vector, std::uint64_t stamp_ns) {
       return false;
     }
   }
+  v.firing.store(true);  // seq_cst: the Dekker pair with arm()
+  const int fd = v.armed_fd.load();
+  if (fd < 0) {
+    v.firing.store(false, std::memory_order_release);
+    unarmed_.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
   v.ring[f & ring_mask_] = stamp_ns;
   // Publish before the write: a reader that sees the eventfd count must
   // find the stamp of every fire in it.
   v.fired.store(f + 1, std::memory_order_release);
-  if (eventfd_add_one(v.fd.get()) != 0) {
+  const int err = eventfd_add_one(fd);
+  if (err != 0) {
     // The count never reached the eventfd, so no reader can consume this
     // fire: taking it back keeps fired == sum of eventfd counts.
     v.fired.store(f, std::memory_order_release);
     write_errors_.fetch_add(1, std::memory_order_relaxed);
-    return false;
   }
-  return true;
+  v.firing.store(false, std::memory_order_release);
+  return err == 0;
 }
 
 std::uint64_t SoftwareDevice::consume(unsigned vector, std::uint64_t count) {
@@ -157,6 +237,8 @@ std::uint64_t SoftwareDevice::total_fired() const {
 }
 
 std::uint64_t SoftwareDevice::refused() const { return refused_.load(std::memory_order_relaxed); }
+
+std::uint64_t SoftwareDevice::unarmed() const { return unarmed_.load(std::memory_order_relaxed); }
 
 std::uint64_t SoftwareDevice::write_errors() const { return write_errors_.load(std::memory_order_relaxed); }
 

@@ -17,35 +17,74 @@
 #include <cstdint>
 #include <memory>
 #include <random>
+#include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "base/result.h"
+#include "base/unique_fd.h"
+#include "device/msix_device.h"
 
 namespace irqd {
 
 inline constexpr unsigned kMaxSoftwareVectors = 2048;
 
-class SoftwareDevice {
+// Two ways to use it. Self-armed (create(n)): the device makes and arms
+// its own eventfds, for benchmarks that want the bare data path. Unarmed
+// (create(options) with self_armed false): an MsixDevice like a VFIO one,
+// whose entries signal the eventfds a vector domain hands to
+// set_msix_eventfds(); a fire on an entry with no eventfd is refused.
+class SoftwareDevice final : public MsixDevice {
  public:
-  // nvectors in 1..kMaxSoftwareVectors; ring_size (a power of two) bounds
-  // the fires one vector may have outstanding (fired, not yet consumed).
+  struct Options {
+    unsigned nvectors = 64;
+    // A power of two: the fires one vector may have outstanding (fired, not
+    // yet consumed).
+    unsigned ring_size = 1024;
+    bool self_armed = true;
+    std::string name = "soft0";
+    bool can_grow = true;  // entries past the first enabled range may be armed later
+    // Fault injection for the ownership tests: msix_count() reports 0 (the
+    // domain's prepare fails), or the Nth set_msix_eventfds() call (1-based)
+    // fails with EINVAL.
+    bool no_msix = false;
+    unsigned fail_set_irqs_call = 0;
+  };
+  // nvectors in 1..kMaxSoftwareVectors; self-armed.
   static Result<std::unique_ptr<SoftwareDevice>> create(unsigned nvectors, unsigned ring_size = 1024);
-  ~SoftwareDevice();  // closes every eventfd
+  static Result<std::unique_ptr<SoftwareDevice>> create(const Options& options);
+  ~SoftwareDevice() override;  // closes the eventfds it made itself
   SoftwareDevice(const SoftwareDevice&) = delete;
   SoftwareDevice& operator=(const SoftwareDevice&) = delete;
 
   unsigned nvectors() const;
-  // The eventfd of a vector: close-on-exec and blocking, like the eventfds
-  // a VFIO user hands to SET_IRQS. Blocking matters: io_uring returns
-  // -EAGAIN at once for a read on an O_NONBLOCK file instead of waiting,
-  // and the thread reactor blocks in read().
+  // The eventfd a vector signals now, -1 when unarmed: close-on-exec and
+  // blocking, like the eventfds a VFIO user hands to SET_IRQS. Blocking
+  // matters: io_uring returns -EAGAIN at once for a read on an O_NONBLOCK
+  // file instead of waiting, and the thread reactor blocks in read().
   int eventfd(unsigned vector) const;
 
   // Firing side (one thread at a time). Records stamp_ns and adds 1 to the
   // vector's eventfd. Returns false, firing nothing, when the vector already
-  // has ring_size fires outstanding: the caller decides (skip, retry).
+  // has ring_size fires outstanding (the caller decides: skip, retry) or has
+  // no eventfd armed (counted in unarmed(); the interrupt never happened).
   bool fire(unsigned vector, std::uint64_t stamp_ns);
+
+  // Hot-unplug: signals request_fd(), as the kernel signals a VFIO user's
+  // device request before it unbinds the device.
+  void request_unplug();
+
+  // MsixDevice.
+  const std::string& name() const override { return name_; }
+  const char* backend() const override { return "software"; }
+  unsigned msix_count() const override;
+  bool msix_can_grow() const override { return can_grow_; }
+  Status set_msix_eventfds(unsigned start, std::span<const int> fds) override;
+  Status disable_msix() override;
+  std::uint64_t consume_stamp(unsigned index, std::uint64_t count) override { return consume(index, count); }
+  int request_fd() const override { return request_fd_.get(); }
+  void close() override;
 
   // Reader side (the one thread that read the vector's eventfd): marks
   // `count` fires of the vector consumed and returns the stamp of the
@@ -59,6 +98,8 @@ class SoftwareDevice {
   std::uint64_t total_fired() const;
   // Fires refused because the vector's ring was full.
   std::uint64_t refused() const;
+  // Fires refused because the entry had no eventfd armed.
+  std::uint64_t unarmed() const;
   // Fires refused because write() to the eventfd failed (other than EINTR,
   // which is retried). Never expected: a blocking eventfd cannot overflow
   // while at most ring_size fires are outstanding; nonzero means a bug.
@@ -67,8 +108,18 @@ class SoftwareDevice {
  private:
   struct Vector;
   SoftwareDevice() = default;
+  void arm(unsigned vector, int fd);
   std::vector<std::unique_ptr<Vector>> vectors_;
   unsigned ring_mask_ = 0;
+  std::string name_;
+  bool can_grow_ = true;
+  bool no_msix_ = false;
+  unsigned fail_set_irqs_call_ = 0;
+  unsigned set_irqs_calls_ = 0;
+  unsigned enabled_ = 0;  // entries MSI-X is enabled with; 0: disabled
+  bool closed_ = false;
+  UniqueFd request_fd_;
+  std::atomic<std::uint64_t> unarmed_{0};
   std::atomic<std::uint64_t> refused_{0};
   std::atomic<std::uint64_t> write_errors_{0};
 };
