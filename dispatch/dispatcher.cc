@@ -182,6 +182,11 @@ Result<std::unique_ptr<Dispatcher>> Dispatcher::start(const std::vector<VectorBi
   return std::unique_ptr<Dispatcher>(new Dispatcher(std::move(impl)));
 }
 
+void Dispatcher::stop_arming() {
+  for (Lane& lane : impl_->lanes)
+    if (lane.reactor) lane.reactor->request_stop();
+}
+
 const DispatchStats& Dispatcher::stop() {
   impl_->stop();
   return impl_->stats;

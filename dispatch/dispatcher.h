@@ -108,6 +108,11 @@ class Dispatcher {
   Dispatcher(const Dispatcher&) = delete;
   Dispatcher& operator=(const Dispatcher&) = delete;
 
+  // The first half of stop(): every reactor stops arming new reads and
+  // starts draining; returns without waiting. The unbind sequence calls it
+  // as its own step before stop().
+  void stop_arming();
+
   // Stops arming new reads, drains what is already signalled (every count
   // still in an eventfd is read and dispatched or dropped with a reason),
   // drains the queues, joins every thread and returns the totals. Call once

@@ -56,10 +56,14 @@ Status SingleThreadReactor::start() {
   return s;
 }
 
-void SingleThreadReactor::stop_and_join() {
-  if (!thread_.joinable()) return;
+void SingleThreadReactor::request_stop() {
+  if (!thread_.joinable() || stop_requested_) return;
+  stop_requested_ = true;
   eventfd_add(stopfd_.get(), 1);
-  thread_.join();
+}
+
+void SingleThreadReactor::join() {
+  if (thread_.joinable()) thread_.join();
 }
 
 Status Reactor::pin() {

@@ -38,8 +38,15 @@ class Reactor {
   // Starts the thread(s); returns once each is pinned and armed, or the
   // first error (then nothing keeps running).
   virtual Status start() = 0;
-  // Stop arming, drain what is signalled, exit; then join.
-  virtual void stop_and_join() = 0;
+  // Stop arming: the thread(s) stop re-arming reads, drain what is
+  // signalled and exit. Returns at once; idempotent.
+  virtual void request_stop() = 0;
+  // Waits for the thread(s) to finish draining and exit.
+  virtual void join() = 0;
+  void stop_and_join() {
+    request_stop();
+    join();
+  }
 
   const std::vector<std::unique_ptr<Producer>>& producers() const { return producers_; }
   std::uint64_t cpu_ns() const { return cpu_ns_.load(); }
@@ -73,7 +80,8 @@ class SingleThreadReactor : public Reactor {
   explicit SingleThreadReactor(Context ctx);
   ~SingleThreadReactor() override;
   Status start() final;
-  void stop_and_join() final;
+  void request_stop() final;
+  void join() final;
 
  protected:
   virtual Status setup() { return ok_status(); }
@@ -83,6 +91,7 @@ class SingleThreadReactor : public Reactor {
 
  private:
   UniqueFd stopfd_;
+  bool stop_requested_ = false;
   std::thread thread_;
 };
 

@@ -47,10 +47,15 @@ class ThreadReactor final : public Reactor {
     return ok_status();
   }
 
-  void stop_and_join() override {
+  void request_stop() override {
+    if (stop_requested_) return;
+    stop_requested_ = true;
     for (std::size_t i = 0; i < threads_.size(); ++i) {
       if (threads_[i].joinable()) eventfd_add(ctx_.vectors[i].fd, kStopToken);
     }
+  }
+
+  void join() override {
     for (auto& t : threads_)
       if (t.joinable()) t.join();
   }
@@ -72,6 +77,7 @@ class ThreadReactor final : public Reactor {
   }
 
   std::vector<std::thread> threads_;
+  bool stop_requested_ = false;
 };
 
 }  // namespace
