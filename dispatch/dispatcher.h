@@ -113,10 +113,12 @@ class Dispatcher {
   // as its own step before stop().
   void stop_arming();
 
-  // Stops arming new reads, drains what is already signalled (every count
-  // still in an eventfd is read and dispatched or dropped with a reason),
-  // drains the queues, joins every thread and returns the totals. Call once
-  // the device stopped firing; idempotent (a second call returns the same).
+  // Stops arming new reads, drains what is already signalled (one last
+  // read of every eventfd, dispatched or dropped with a reason), drains the
+  // queues, joins every thread and returns the totals; idempotent (a second
+  // call returns the same). A device still firing may signal after the
+  // drain: that count stays in the eventfd for the caller (the unbind
+  // sequence reads it once MSI-X is off).
   const DispatchStats& stop();
 
   // Which io_uring method is in use (for reports).

@@ -56,7 +56,7 @@ class Reactor {
  protected:
   // Delivers one read's count for a binding, taking its stamp.
   void deliver(Producer& p, const VectorBinding& b, std::uint64_t count) const;
-  // Reads every vector's eventfd until empty and delivers what it finds:
+  // Reads every vector's eventfd once and delivers what it holds:
   // the last step of every reactor once arming has stopped.
   void drain(Producer& p, const std::vector<VectorBinding>& vectors);
   // Called by each reactor thread first; records where it runs.

@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// The host lifecycle in-process, on software devices: every unbind trigger
+// (command, hot-unplug, device request, end of run) runs the same sequence
+// in the DESIGN.md order, and unbinding while the device fires at full rate
+// loses nothing: fired == handled + dropped, with the reason of each drop.
+
+#include "daemon/host.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include "dispatch/sys.h"
+
+namespace irqd {
+namespace {
+
+std::set<std::string> open_fds() {
+  std::set<std::string> fds;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) fds.insert(e.path().filename());
+  return fds;
+}
+
+Topology live_topology() {
+  auto t = Topology::load("live");
+  EXPECT_TRUE(t.ok()) << t.error().message;
+  return std::move(*t);
+}
+
+HostOptions saturating(ReactorKind reactor = ReactorKind::kIoUring) {
+  HostOptions o;
+  o.dispatch.reactor = reactor;
+  o.firing.pattern.kind = FirePattern::Kind::kSaturate;
+  return o;
+}
+
+DeviceSpec soft(unsigned vectors, std::string name = "soft0") {
+  DeviceSpec s;
+  s.kind = DeviceSpec::Kind::kSoftware;
+  s.vectors = vectors;
+  s.name = std::move(name);
+  return s;
+}
+
+// The step kinds of a report, release entries collapsed into one.
+std::vector<std::string> step_kinds(const UnbindReport& r) {
+  std::vector<std::string> out;
+  for (const auto& s : r.steps) {
+    std::string k = unbind_step_name(s.step);
+    if (out.empty() || out.back() != k) out.push_back(k);
+  }
+  return out;
+}
+
+const std::vector<std::string> kDesignOrder = {"stop-arming",     "drain",        "remove",
+                                               "release",         "disable-msix", "close-eventfds",
+                                               "domain-teardown", "close-device", "report"};
+
+TEST(Host, CommandUnbindWhileFiringAccountsForEveryInterrupt) {
+  Topology topo = live_topology();
+  for (ReactorKind reactor : {ReactorKind::kIoUring, ReactorKind::kEpoll, ReactorKind::kThread}) {
+    SCOPED_TRACE(std::string(reactor_name(reactor)));
+    Host host(topo, saturating(reactor));
+    ASSERT_TRUE(host.add(soft(16)).ok());
+    std::thread commander([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      host.request_unbind("soft0", "command");
+    });
+    host.run({});
+    commander.join();
+    ASSERT_EQ(host.reports().size(), 1u);
+    const DeviceReport& r = host.reports()[0];
+    EXPECT_EQ(r.unbind.reason, "command");
+    EXPECT_EQ(step_kinds(r.unbind), kDesignOrder);
+    EXPECT_TRUE(r.fired_known);
+    EXPECT_GT(r.fired, 0u);
+    EXPECT_EQ(r.fired, r.dispatch.handled() + r.dropped())
+        << "handled " << r.dispatch.handled() << " queue_full " << r.dispatch.dropped_queue_full() << " after_drain "
+        << r.unbind.dropped_after_drain_total();
+    EXPECT_TRUE(r.accounted());
+    EXPECT_TRUE(r.unbind.leaks.empty());
+    EXPECT_EQ(r.unbind.managed_sets_released, 1u);
+    EXPECT_TRUE(r.unbind.errors.empty());
+  }
+}
+
+TEST(Host, DropPolicyUnderPressureStillAccountsEveryFire) {
+  Topology topo = live_topology();
+  HostOptions o = saturating();
+  o.dispatch.when_full = FullPolicy::kDrop;
+  o.dispatch.queue_capacity = 2;
+  Host host(topo, o);
+  ASSERT_TRUE(host.add(soft(64)).ok());
+  std::thread commander([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    host.request_unbind("soft0", "command");
+  });
+  host.run({});
+  commander.join();
+  const DeviceReport& r = host.reports().at(0);
+  EXPECT_EQ(r.fired, r.dispatch.handled() + r.dispatch.dropped_queue_full() + r.unbind.dropped_after_drain_total());
+}
+
+TEST(Host, HotUnplugRunsTheSequenceWithItsReason) {
+  Topology topo = live_topology();
+  Host host(topo, saturating());
+  ASSERT_TRUE(host.add(soft(8)).ok());
+  Host::RunOptions run;
+  run.unplug_after_s = 0.1;
+  host.run(run);
+  const DeviceReport& r = host.reports().at(0);
+  EXPECT_EQ(r.unbind.reason, "hot-unplug");
+  EXPECT_EQ(step_kinds(r.unbind), kDesignOrder);
+  EXPECT_TRUE(r.accounted());
+}
+
+TEST(Host, DurationUnbindsEveryDeviceInOrderOfBinding) {
+  Topology topo = live_topology();
+  Host host(topo, saturating());
+  ASSERT_TRUE(host.add(soft(4, "soft0")).ok());
+  ASSERT_TRUE(host.add(soft(4, "soft1")).ok());
+  EXPECT_EQ(host.add(soft(4, "soft1")).error().message, "device soft1 is already bound");
+  Host::RunOptions run;
+  run.duration_s = 0.1;
+  host.run(run);
+  ASSERT_EQ(host.reports().size(), 2u);
+  EXPECT_EQ(host.reports()[0].name, "soft0");
+  EXPECT_EQ(host.reports()[1].name, "soft1");
+  for (const DeviceReport& r : host.reports()) {
+    EXPECT_EQ(r.unbind.reason, "duration");
+    EXPECT_TRUE(r.accounted());
+  }
+  EXPECT_TRUE(host.bound().empty());
+}
+
+TEST(Host, LeakyDriverLeakIsReportedWithDriverAndVectors) {
+  Topology topo = live_topology();
+  HostOptions o = saturating();
+  o.driver = "leaky";
+  o.driver_options.max_vectors = 3;
+  Host host(topo, o);
+  ASSERT_TRUE(host.add(soft(8)).ok());
+  auto r = host.unbind("soft0", "command");
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ((*r)->unbind.leaks.size(), 1u);
+  EXPECT_EQ((*r)->unbind.leaks[0].driver, "leaky");
+  EXPECT_EQ((*r)->unbind.leaks[0].indices, (std::vector<unsigned>{0, 1, 2}));
+  EXPECT_EQ((*r)->unbind.managed_sets_released, 0u);
+  EXPECT_TRUE((*r)->accounted());
+}
+
+TEST(Host, DeviceRequestFromTheBackendUnbindsThatDevice) {
+  // A backend opened through open_vfio is not counted by the host (a real
+  // device does not say how often it fired), so the test fires it itself.
+  Topology topo = live_topology();
+  SoftwareDevice* dev = nullptr;
+  HostOptions o = saturating();
+  o.open_vfio = [&](const std::string& bdf) -> Result<std::unique_ptr<MsixDevice>> {
+    SoftwareDevice::Options so;
+    so.nvectors = 8;
+    so.self_armed = false;
+    so.name = bdf;
+    auto d = SoftwareDevice::create(so);
+    if (!d) return d.error();
+    dev = d->get();
+    return std::unique_ptr<MsixDevice>(std::move(*d));
+  };
+  std::atomic<bool> stop{false};
+  std::thread firer;
+  std::uint64_t fired = 0;
+  // The firer plays the hardware until the device is closed: it fires
+  // through the whole drain / remove / release / disable sequence.
+  o.unbind_hooks.before_step = [&](UnbindStep step) {
+    if (step != UnbindStep::kCloseDevice) return;
+    fired = dev->total_fired();
+    stop = true;
+    firer.join();
+  };
+  Host host(topo, o);
+  DeviceSpec spec;
+  spec.kind = DeviceSpec::Kind::kVfio;
+  spec.name = "0000:00:01.0";
+  ASSERT_TRUE(host.add(spec).ok());
+  firer = std::thread([&] {
+    for (std::uint64_t i = 1; !stop.load(); ++i) dev->fire(static_cast<unsigned>(i % 8), monotonic_ns());
+  });
+  std::thread requester([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    dev->request_unplug();  // what the kernel's VFIO request does
+  });
+  host.run({});
+  requester.join();
+  const DeviceReport& r = host.reports().at(0);
+  EXPECT_EQ(r.unbind.reason, "device request");
+  EXPECT_FALSE(r.fired_known);
+  EXPECT_GT(fired, 0u);
+  EXPECT_EQ(fired, r.dispatch.handled() + r.dropped());
+}
+
+TEST(Host, NothingIsLeftOpenAfterUnbind) {
+  Topology topo = live_topology();
+  const auto before = open_fds();
+  {
+    Host host(topo, saturating());
+    ASSERT_TRUE(host.add(soft(32)).ok());
+    ASSERT_TRUE(host.unbind("soft0", "command").ok());
+  }
+  EXPECT_EQ(open_fds(), before);
+}
+
+TEST(Host, FailedProbeLeavesNothingBound) {
+  Topology topo = live_topology();
+  HostOptions o = saturating();
+  o.driver_options.affinity.pre_vectors = 5;  // more reserved vectors than the device has
+  Host host(topo, o);
+  Status s = host.add(soft(4));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message.find("driver count probe of soft0 failed"), std::string::npos) << s.error().message;
+  EXPECT_TRUE(host.bound().empty());
+}
+
+TEST(DeviceSpec, ParsesSoftwareAndVfioAndSaysWhatIsAccepted) {
+  auto s = parse_device_spec("soft:64", 2);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->name, "soft2");
+  EXPECT_EQ(s->vectors, 64u);
+  auto v = parse_device_spec("vfio:0000:00:01.0", 0);
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v->kind, DeviceSpec::Kind::kVfio);
+  EXPECT_EQ(v->name, "0000:00:01.0");
+  EXPECT_EQ(parse_device_spec("soft:0", 0).error().message,
+            "device 'soft:0' has an invalid vector count (accepted: soft:N with N in 1..2048, or vfio:DDDD:BB:DD.F)");
+  EXPECT_EQ(parse_device_spec("vfio:00:01.0", 0).error().message,
+            "device 'vfio:00:01.0' has a malformed PCI address (accepted: soft:N with N in 1..2048, or "
+            "vfio:DDDD:BB:DD.F)");
+  EXPECT_FALSE(parse_device_spec("nvme0", 0).ok());
+}
+
+}  // namespace
+}  // namespace irqd
