@@ -22,6 +22,7 @@
 
 #include "affinity/cpulist.h"
 #include "affinity/topology.h"
+#include "daemon/flags.h"
 #include "dispatch/sys.h"
 
 #ifndef IRQD_VERSION
@@ -38,42 +39,6 @@ namespace irqd {
 namespace {
 
 using json = nlohmann::ordered_json;
-
-constexpr std::string_view kReactorNames = "io_uring, io_uring-poll, io_uring-busy, epoll, thread";
-
-std::vector<std::string> split(const std::string& text, char sep) {
-  std::vector<std::string> out;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, sep)) out.push_back(item);
-  if (!text.empty() && text.back() == sep) out.emplace_back();
-  return out;
-}
-
-Result<double> parse_seconds(std::string_view flag, const std::string& text, double lo, double hi) {
-  double v = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || !(v >= lo) || !(v <= hi))
-    return Error{fmt::format("{} '{}' is not valid (accepted: seconds in {}..{})", flag, text, lo, hi)};
-  return v;
-}
-
-Result<unsigned> parse_uint(std::string_view flag, const std::string& text, unsigned lo, unsigned hi) {
-  unsigned v = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || v < lo || v > hi)
-    return Error{fmt::format("{} '{}' is not valid (accepted: an integer in {}..{})", flag, text, lo, hi)};
-  return v;
-}
-
-Result<ReactorVariant> parse_reactor(const std::string& name, std::uint64_t busy_ns) {
-  if (name == "io_uring") return ReactorVariant{name, ReactorKind::kIoUring, UringMethod::kReadSqe, 0};
-  if (name == "io_uring-poll") return ReactorVariant{name, ReactorKind::kIoUring, UringMethod::kPollMultishot, 0};
-  if (name == "io_uring-busy") return ReactorVariant{name, ReactorKind::kIoUring, UringMethod::kReadSqe, busy_ns};
-  if (name == "epoll") return ReactorVariant{name, ReactorKind::kEpoll, UringMethod::kReadSqe, 0};
-  if (name == "thread") return ReactorVariant{name, ReactorKind::kThread, UringMethod::kReadSqe, 0};
-  return Error{fmt::format("--reactors: unknown reactor '{}' (accepted: {})", name, kReactorNames)};
-}
 
 // Everything one measured run produced.
 struct RunResult {
@@ -341,7 +306,7 @@ Result<BenchOptions> parse_bench_options(const BenchFlags& f) {
   auto busy_us = parse_uint("--busy-poll-us", f.busy_poll_us, 1, 1'000'000);
   if (!busy_us) return busy_us.error();
   for (const std::string& name : split(f.reactors, ',')) {
-    auto r = parse_reactor(name, std::uint64_t{*busy_us} * 1000);
+    auto r = parse_reactor("--reactors", name, std::uint64_t{*busy_us} * 1000);
     if (!r) return r.error();
     o.reactors.push_back(*r);
   }
@@ -383,20 +348,12 @@ Result<BenchOptions> parse_bench_options(const BenchFlags& f) {
     o.fire_cpu = static_cast<int>(*cpu);
   }
   o.topology = f.topology;
-  if (f.handoff == "queue") {
-    o.handoff = Handoff::kQueue;
-  } else if (f.handoff == "inline") {
-    o.handoff = Handoff::kInline;
-  } else {
-    return Error{fmt::format("--handoff '{}' is not valid (accepted: queue, inline)", f.handoff)};
-  }
-  if (f.when_full == "backoff") {
-    o.when_full = FullPolicy::kBackoff;
-  } else if (f.when_full == "drop") {
-    o.when_full = FullPolicy::kDrop;
-  } else {
-    return Error{fmt::format("--when-full '{}' is not valid (accepted: backoff, drop)", f.when_full)};
-  }
+  auto handoff = parse_handoff("--handoff", f.handoff);
+  if (!handoff) return handoff.error();
+  o.handoff = *handoff;
+  auto when_full = parse_when_full("--when-full", f.when_full);
+  if (!when_full) return when_full.error();
+  o.when_full = *when_full;
   auto cap = parse_uint("--queue-capacity", f.queue_capacity, 2, 1U << 20);
   if (!cap) return cap.error();
   o.queue_capacity = *cap;

@@ -14,6 +14,7 @@
 
 #include "affinity/plan.h"
 #include "base/result.h"
+#include "daemon/flags.h"
 #include "device/software_device.h"
 #include "dispatch/dispatcher.h"
 
@@ -39,16 +40,6 @@ struct BenchFlags {
   std::string worker_cpus = "same";
   std::string json;
   std::string plot;
-};
-
-// A reactor as named on the command line: io_uring (read SQEs),
-// io_uring-poll (multishot poll), io_uring-busy (read SQEs, busy-polling
-// the completion ring), epoll, thread.
-struct ReactorVariant {
-  std::string name;
-  ReactorKind kind = ReactorKind::kIoUring;
-  UringMethod method = UringMethod::kReadSqe;
-  std::uint64_t busy_poll_ns = 0;
 };
 
 struct BenchOptions {

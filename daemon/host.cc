@@ -159,7 +159,9 @@ Status Host::add(const DeviceSpec& spec) {
   h->dispatcher = std::move(*dispatcher);
 
   if (h->soft != nullptr && options_.fire) {
-    auto engine = FiringEngine::start(*h->soft, options_.firing);
+    FiringEngine::Options firing = options_.firing;
+    for (const Vector& v : h->vectors) firing.vectors.push_back(v.index);  // what the driver allocated
+    auto engine = FiringEngine::start(*h->soft, firing);
     if (!engine) {
       (void)h->dispatcher->stop();
       h->binding->unbind("firing failed", {});

@@ -13,6 +13,7 @@
 
 #include "daemon/bench_command.h"
 #include "daemon/plan_command.h"
+#include "daemon/serve_command.h"
 
 namespace {
 
@@ -107,6 +108,55 @@ int run_bench(const irqd::BenchFlags& flags) {
   return irqd::run_bench(*options, std::cout, std::cerr);
 }
 
+constexpr std::string_view kServeUsage =
+    "irqd serve --device soft:N|vfio:DDDD:BB:DD.F [--device ...] [--driver count|leaky] [--vectors N] "
+    "[--reactor NAME] [--pattern P] [--duration S] [--unplug-after S] [--report FILE]";
+
+CLI::App* add_serve_command(CLI::App& app, irqd::ServeFlags& f) {
+  CLI::App* serve = app.add_subcommand(
+      "serve", "Host devices with a driver until they go away (device request, SIGTERM/SIGINT, --duration)");
+  serve->footer(irqd::reactor_help() + irqd::planner_help());
+  serve->allow_extras();
+  serve->add_option("--device", f.devices, "soft:N (software device, N vectors) or vfio:DDDD:BB:DD.F; repeatable")
+      ->type_name("SPEC");
+  serve->add_option("--driver", f.driver, "count (managed, spread vectors) | leaky (explicit, never freed)");
+  serve->add_option("--vectors", f.vectors, "Vectors the driver asks for at most (default: every MSI-X entry)");
+  serve->add_option("--pre-vectors", f.pre_vectors, "count: leading vectors not spread");
+  serve->add_option("--post-vectors", f.post_vectors, "count: trailing vectors not spread");
+  serve->add_option("--planner", f.planner, "Where vectors go (default kernel)");
+  serve->add_option("--reactor", f.reactor, "io_uring | io_uring-poll | io_uring-busy | epoll | thread");
+  serve->add_option("--handoff", f.handoff, "queue | inline (default queue)");
+  serve->add_option("--when-full", f.when_full, "backoff | drop (default backoff)");
+  serve->add_option("--queue-capacity", f.queue_capacity, "Entries per reactor-worker queue (default 4096)");
+  serve->add_option("--busy-poll-us", f.busy_poll_us, "io_uring-busy: spin this long before sleeping (default 50)");
+  serve->add_option("--pattern", f.pattern, "Software devices: saturate | rate:R | poisson:R | burst:B@R");
+  serve->add_option("--choice", f.choice, "Software devices: uniform | zipf:S");
+  serve->add_option("--fire-cpu", f.fire_cpu, "Software devices: CPU of the firing engine (default unpinned)");
+  serve->add_option("--cpus", f.cpus, "CPUs irqd may serve vectors on (default all)");
+  serve->add_option("--topology", f.topology, "Topology to plan on (default live)");
+  serve->add_option("--duration", f.duration, "Unbind everything after S seconds (default 0: never)");
+  serve->add_option("--unplug-after", f.unplug_after, "Hot-unplug every software device after S seconds");
+  serve->add_option("--report", f.report, "Write the final report as JSON to FILE");
+  return serve;
+}
+
+int run_serve(const irqd::ServeFlags& flags) {
+  auto options = irqd::parse_serve_options(flags);
+  if (!options) return fail("irqd serve: " + options.error().message);
+  return irqd::run_serve(*options, std::cout, std::cerr);
+}
+
+// Given but empty is a mistake (a shell variable that was never set), not
+// a request for the default.
+int empty_flag(CLI::App* sub) {
+  for (CLI::Option* opt : sub->get_options()) {
+    if (opt->count() > 0 && !opt->results().empty() && opt->results().front().empty())
+      return fail("irqd " + sub->get_name() + ": " + opt->get_name() + " '' is empty (accepted: see irqd " +
+                  sub->get_name() + " --help)");
+  }
+  return 0;
+}
+
 // Unknown arguments are kept by CLI11 (allow_extras) and reported here with
 // the accepted form, which CLI11's own message lacks.
 int unexpected(CLI::App* sub, std::string_view usage) {
@@ -121,11 +171,19 @@ int run(int argc, char** argv) {
   CLI::App* plan = add_plan_command(app, plan_flags);
   irqd::BenchFlags bench_flags;
   CLI::App* bench = add_bench_command(app, bench_flags);
+  irqd::ServeFlags serve_flags;
+  CLI::App* serve = add_serve_command(app, serve_flags);
 
   // CLI11 reports a misspelt subcommand as "a subcommand is required",
   // which does not name it.
-  if (argc > 1 && argv[1][0] != '-' && std::string_view(argv[1]) != "plan" && std::string_view(argv[1]) != "bench")
-    return fail("unknown subcommand '" + std::string(argv[1]) + "' (accepted: plan, bench)");
+  std::string names;
+  bool known = false;
+  for (const CLI::App* sub : app.get_subcommands({})) {
+    names += (names.empty() ? "" : ", ") + sub->get_name();
+    known = known || (argc > 1 && sub->get_name() == argv[1]);
+  }
+  if (argc > 1 && argv[1][0] != '-' && !known)
+    return fail("unknown subcommand '" + std::string(argv[1]) + "' (accepted: " + names + ")");
 
   try {
     app.parse(argc, argv);
@@ -138,20 +196,22 @@ int run(int argc, char** argv) {
     if (what.empty()) what = e.get_name();
     if (app.got_subcommand(bench))
       return fail("irqd bench: " + what + " (accepted: " + std::string(kBenchUsage) + "; see irqd bench --help)");
+    if (app.got_subcommand(serve))
+      return fail("irqd serve: " + what + " (accepted: " + std::string(kServeUsage) + "; see irqd serve --help)");
     return fail((app.got_subcommand(plan) ? "irqd plan: " : "") + what + accepted_plan_usage());
   }
 
   if (app.got_subcommand(bench)) {
     if (!bench->remaining().empty()) return unexpected(bench, kBenchUsage);
-    // Given but empty is a mistake (a shell variable that was never set),
-    // not a request for the default.
-    for (CLI::Option* opt : bench->get_options()) {
-      if (opt->count() > 0 && !opt->results().empty() && opt->results().front().empty())
-        return fail("irqd bench: " + opt->get_name() + " '' is empty (accepted: see irqd bench --help)");
-    }
+    if (int rc = empty_flag(bench); rc != 0) return rc;
     return run_bench(bench_flags);
   }
-  if (!app.got_subcommand(plan)) return fail("no subcommand (accepted: plan, bench)");
+  if (app.got_subcommand(serve)) {
+    if (!serve->remaining().empty()) return unexpected(serve, kServeUsage);
+    if (int rc = empty_flag(serve); rc != 0) return rc;
+    return run_serve(serve_flags);
+  }
+  if (!app.got_subcommand(plan)) return fail("no subcommand (accepted: " + names + ")");
   if (!plan->remaining().empty()) return unexpected(plan, kPlanUsage);
   if (plan->count("--sets") > 0 && plan_flags.sets.empty())
     return fail("irqd plan: --sets '' is malformed (accepted: comma-separated set sizes >= 1, e.g. 8,8)");

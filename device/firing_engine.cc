@@ -210,7 +210,9 @@ struct FiringEngine::State {
         schedule(options_in.pattern, options_in.seed),
         // A different stream from the timetable's, so that changing the
         // vector count does not change when poisson fires happen.
-        sampler(options_in.choice, device_in.nvectors(), options_in.seed ^ 0x9e3779b97f4a7c15ULL) {}
+        sampler(options_in.choice,
+                options_in.vectors.empty() ? device_in.nvectors() : static_cast<unsigned>(options_in.vectors.size()),
+                options_in.seed ^ 0x9e3779b97f4a7c15ULL) {}
   ~State() { stop(); }
   State(const State&) = delete;
   State& operator=(const State&) = delete;
@@ -229,6 +231,11 @@ struct FiringEngine::State {
   void run_saturate();
   void run_paced();
   bool wait_until(std::uint64_t due_ns) const;
+  // The entry of the next fire: the sampler's k-th of the entries to fire.
+  unsigned next_vector() {
+    const unsigned k = sampler.next();
+    return options.vectors.empty() ? k : options.vectors[k];
+  }
   bool done_after_fire() {
     fires.store(++fired_here, std::memory_order_relaxed);
     return options.max_fires != 0 && fired_here >= options.max_fires;
@@ -294,7 +301,7 @@ void FiringEngine::State::run(std::promise<Status> ready) {
 
 void FiringEngine::State::run_saturate() {
   while (!stop_requested.load(std::memory_order_relaxed)) {
-    const unsigned v = sampler.next();
+    const unsigned v = next_vector();
     // A refused fire (ring full) is counted by the device; drawing the next
     // vector instead of retrying keeps one slow vector from stalling all.
     if (device.fire(v, monotonic_now_ns()) && done_after_fire()) return;
@@ -311,11 +318,19 @@ void FiringEngine::State::run_paced() {
     const std::uint64_t due = t0 + schedule.next_offset_ns();
     if (!wait_until(due)) return;
     for (unsigned b = 0; b < per_event; ++b) {
-      const unsigned v = sampler.next();
+      const unsigned v = next_vector();
       // Open loop: the fire keeps its scheduled stamp however late it goes
       // out, so a full ring (a reader that fell behind) shows as latency.
+      // An entry with no eventfd armed (MSI-X off, or never allocated) will
+      // not take it however long we wait: that fire never happens (the
+      // device counts it as unarmed).
+      bool fired = true;
       for (unsigned tries = 0; !device.fire(v, due); ++tries) {
         if (stop_requested.load(std::memory_order_relaxed)) return;
+        if (device.eventfd(v) < 0) {
+          fired = false;
+          break;
+        }
         // Yield after a short spin: the reader we wait for may share our CPU.
         if (tries < 64) {
           cpu_relax();
@@ -323,7 +338,7 @@ void FiringEngine::State::run_paced() {
           ::sched_yield();
         }
       }
-      if (done_after_fire()) return;
+      if (fired && done_after_fire()) return;
     }
   }
 }
@@ -362,6 +377,11 @@ Result<std::unique_ptr<FiringEngine>> FiringEngine::start(SoftwareDevice& device
     return Error{"burst size " + std::to_string(p.burst) + " is not valid (accepted: 1 up)"};
   if (options.choice.kind == VectorChoice::Kind::kZipf && !(options.choice.s > 0 && std::isfinite(options.choice.s)))
     return Error{"zipf exponent " + shortest(options.choice.s) + " is not valid (accepted: > 0)"};
+
+  for (unsigned v : options.vectors)
+    if (v >= device.nvectors())
+      return Error{"firing vector " + std::to_string(v) + " is not valid (accepted: 0.." +
+                   std::to_string(device.nvectors() - 1) + ")"};
 
   auto state = std::make_unique<State>(device, options);
   std::promise<Status> ready;

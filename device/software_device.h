@@ -199,6 +199,9 @@ class FiringEngine {
     std::uint64_t seed = 1;
     // Stop on its own after this many accepted fires; 0: only stop() ends it.
     std::uint64_t max_fires = 0;
+    // The entries to fire (the ones a driver allocated); empty: all of the
+    // device's. The choice draws among these, in this order.
+    std::vector<unsigned> vectors;
   };
   // The device must outlive the engine. Fails, with no thread left behind,
   // on invalid options or when the thread cannot be pinned to options.cpu.

@@ -102,6 +102,8 @@ class Child {
     }
   }
 
+  pid_t pid() const { return pid_; }
+
   // The exit status, or 128 + the signal that ended it.
   int wait() {
     int status = 0;

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sched.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -24,6 +25,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "base/unique_fd.h"
 
 namespace irqd {
 namespace {
@@ -616,6 +619,64 @@ TEST(FiringEngine, DestructorStopsASlowPacedEngine) {
   wait_for_fires(*engine, 1);  // the first fire is due at once
   engine.reset();
   EXPECT_GE(device->total_fired(), 1U);
+}
+
+}  // namespace
+}  // namespace irqd
+
+namespace irqd {
+namespace {
+
+TEST(FiringEngineVectors, FiresOnlyTheEntriesItIsGiven) {
+  SoftwareDevice::Options o;
+  o.nvectors = 4;
+  o.self_armed = false;
+  auto dev = SoftwareDevice::create(o);
+  ASSERT_TRUE(dev.ok());
+  const UniqueFd a(::eventfd(0, EFD_CLOEXEC)), b(::eventfd(0, EFD_CLOEXEC));
+  const int fds[] = {a.get(), -1, b.get()};
+  ASSERT_TRUE((*dev)->set_msix_eventfds(1, fds).ok());  // entries 1 and 3 armed
+  FiringEngine::Options f;
+  f.pattern.kind = FirePattern::Kind::kRate;
+  f.pattern.rate = 100000;
+  f.max_fires = 50;
+  f.vectors = {1, 3};
+  auto engine = FiringEngine::start(**dev, f);
+  ASSERT_TRUE(engine.ok()) << engine.error().message;
+  (*engine)->wait();
+  EXPECT_EQ((*dev)->fired(1) + (*dev)->fired(3), 50U);
+  EXPECT_EQ((*dev)->fired(0), 0U);
+  EXPECT_EQ((*dev)->fired(2), 0U);
+  EXPECT_EQ((*dev)->unarmed(), 0U);
+}
+
+TEST(FiringEngineVectors, PacedFireOnAnUnarmedEntryIsSkippedNotRetriedForever) {
+  SoftwareDevice::Options o;
+  o.nvectors = 2;
+  o.self_armed = false;
+  auto dev = SoftwareDevice::create(o);
+  ASSERT_TRUE(dev.ok());
+  FiringEngine::Options f;
+  f.pattern.kind = FirePattern::Kind::kRate;
+  f.pattern.rate = 100000;
+  f.vectors = {0};
+  auto engine = FiringEngine::start(**dev, f);
+  ASSERT_TRUE(engine.ok());
+  // A guard against hangs, not a timing assertion.
+  for (int i = 0; i < 30000 && (*dev)->unarmed() < 10; ++i) std::this_thread::sleep_for(std::chrono::microseconds(100));
+  (*engine)->stop();
+  EXPECT_GE((*dev)->unarmed(), 10U);
+  EXPECT_EQ((*engine)->fires(), 0U);
+}
+
+TEST(FiringEngineVectors, RejectsAnEntryPastTheTable) {
+  auto dev = SoftwareDevice::create(4);
+  ASSERT_TRUE(dev.ok());
+  FiringEngine::Options f;
+  f.vectors = {4};
+  auto engine = FiringEngine::start(**dev, f);
+  ASSERT_FALSE(engine.ok());
+  EXPECT_EQ(engine.error().message, "firing vector 4 is not valid (accepted: 0..3)");
 }
 
 }  // namespace

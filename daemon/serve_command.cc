@@ -1,0 +1,239 @@
+// SPDX-License-Identifier: GPL-2.0-only
+
+#include "daemon/serve_command.h"
+
+#include <fmt/format.h>
+#include <pthread.h>
+#include <sys/signalfd.h>
+
+#include <csignal>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <ostream>
+
+#include "affinity/cpulist.h"
+#include "daemon/flags.h"
+#include "device/vfio_device.h"
+
+namespace irqd {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+const char* kind_name(OwnershipProblem::Kind k) {
+  switch (k) {
+    case OwnershipProblem::Kind::kFreedManaged: return "freed_managed";
+    case OwnershipProblem::Kind::kDoubleFree: return "double_free";
+    case OwnershipProblem::Kind::kLeak: return "leak";
+  }
+  return "?";
+}
+
+json problem_json(const OwnershipProblem& p) {
+  return {{"kind", kind_name(p.kind)}, {"driver", p.driver}, {"vectors", p.indices}, {"message", p.message}};
+}
+
+json device_json(const DeviceReport& r) {
+  json j;
+  j["name"] = r.name;
+  j["backend"] = r.backend;
+  j["driver"] = r.driver;
+  j["reason"] = r.unbind.reason;
+  j["fired"] = r.fired_known ? json(r.fired) : json(nullptr);
+  j["handled"] = r.dispatch.handled();
+  j["invocations"] = r.dispatch.invocations();
+  j["dropped"] = {{"queue_full", r.dispatch.dropped_queue_full()},
+                  {"after_drain", r.unbind.dropped_after_drain_total()}};
+  j["accounted"] = r.accounted();
+  j["refused_msix_off"] = r.unarmed;
+  const LatencyHistogram& h = r.dispatch.latency;
+  j["latency_ns"] = {
+      {"p50", h.percentile(50)}, {"p99", h.percentile(99)}, {"p999", h.percentile(99.9)}, {"max", h.max()}};
+  json vectors = json::array();
+  for (const Vector& v : r.vectors) {
+    std::uint64_t handled = v.index < r.dispatch.handled_per_vector.size() ? r.dispatch.handled_per_vector[v.index] : 0;
+    vectors.push_back({{"index", v.index},
+                       {"cpus", v.cpus.to_list()},
+                       {"managed", v.affinity_managed},
+                       {"cpu", v.serving_cpu},
+                       {"handled", handled}});
+  }
+  j["vectors"] = vectors;
+  json steps = json::array();
+  for (const UnbindTraceEntry& s : r.unbind.steps)
+    steps.push_back({{"step", unbind_step_name(s.step)}, {"detail", s.detail}});
+  j["unbind"] = steps;
+  json leaks = json::array();
+  for (const OwnershipProblem& p : r.unbind.leaks) leaks.push_back(problem_json(p));
+  j["leaks"] = leaks;
+  json problems = json::array();
+  for (const OwnershipProblem& p : r.unbind.problems) problems.push_back(problem_json(p));
+  j["problems"] = problems;
+  j["errors"] = r.unbind.errors;
+  return j;
+}
+
+// SIGTERM and SIGINT go to a signalfd that the host's loop polls. Blocked
+// before any thread starts, so every reactor and worker inherits the mask
+// and none of them takes the signal instead.
+Result<UniqueFd> block_termination_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  if (int e = pthread_sigmask(SIG_BLOCK, &set, nullptr); e != 0)
+    return Error{"cannot block SIGTERM/SIGINT: " + errno_string(e)};
+  UniqueFd fd(signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!fd.valid()) return Error{"signalfd: " + errno_string(errno)};
+  return fd;
+}
+
+}  // namespace
+
+Result<ServeOptions> parse_serve_options(const ServeFlags& f) {
+  ServeOptions o;
+  if (f.devices.empty()) return Error{"--device is required (accepted: soft:N or vfio:DDDD:BB:DD.F, repeatable)"};
+  unsigned ordinal = 0;
+  for (const std::string& text : f.devices) {
+    auto spec = parse_device_spec(text, ordinal);
+    if (!spec) return Error{"--device: " + spec.error().message};
+    if (spec->kind == DeviceSpec::Kind::kSoftware) ++ordinal;
+    for (const DeviceSpec& d : o.devices)
+      if (d.name == spec->name) return Error{"--device '" + text + "' is given twice"};
+    o.devices.push_back(*spec);
+  }
+  auto driver = make_driver(f.driver, {});
+  if (!driver) return Error{"--driver: " + driver.error().message};
+  o.host.driver = f.driver;
+  if (!f.vectors.empty()) {
+    auto n = parse_uint("--vectors", f.vectors, 1, 2048);
+    if (!n) return n.error();
+    o.host.driver_options.max_vectors = *n;
+  }
+  auto pre = parse_uint("--pre-vectors", f.pre_vectors, 0, 2048);
+  if (!pre) return pre.error();
+  auto post = parse_uint("--post-vectors", f.post_vectors, 0, 2048);
+  if (!post) return post.error();
+  o.host.driver_options.affinity.pre_vectors = *pre;
+  o.host.driver_options.affinity.post_vectors = *post;
+  auto planner = planner_from_name(f.planner);
+  if (!planner) return Error{"--planner: " + planner.error().message};
+  o.host.planner = *planner;
+
+  auto busy_us = parse_uint("--busy-poll-us", f.busy_poll_us, 1, 1'000'000);
+  if (!busy_us) return busy_us.error();
+  auto reactor = parse_reactor("--reactor", f.reactor, std::uint64_t{*busy_us} * 1000);
+  if (!reactor) return reactor.error();
+  o.reactor_name = reactor->name;
+  o.host.dispatch.reactor = reactor->kind;
+  o.host.dispatch.uring_method = reactor->method;
+  o.host.dispatch.busy_poll_ns = reactor->busy_poll_ns;
+  auto handoff = parse_handoff("--handoff", f.handoff);
+  if (!handoff) return handoff.error();
+  o.host.dispatch.handoff = *handoff;
+  auto when_full = parse_when_full("--when-full", f.when_full);
+  if (!when_full) return when_full.error();
+  o.host.dispatch.when_full = *when_full;
+  auto cap = parse_uint("--queue-capacity", f.queue_capacity, 2, 1U << 20);
+  if (!cap) return cap.error();
+  o.host.dispatch.queue_capacity = *cap;
+
+  auto pattern = parse_fire_pattern(f.pattern);
+  if (!pattern) return Error{"--pattern: " + pattern.error().message};
+  o.host.firing.pattern = *pattern;
+  o.pattern_text = f.pattern;
+  auto choice = parse_vector_choice(f.choice);
+  if (!choice) return Error{"--choice: " + choice.error().message};
+  o.host.firing.choice = *choice;
+  if (!f.fire_cpu.empty()) {
+    auto cpu = parse_uint("--fire-cpu", f.fire_cpu, 0, 65535);
+    if (!cpu) return cpu.error();
+    o.host.firing.cpu = static_cast<int>(*cpu);
+  }
+  if (!f.cpus.empty()) {
+    auto cpus = parse_cpulist(f.cpus);
+    if (!cpus) return Error{"--cpus: " + cpus.error().message};
+    o.cpus = *cpus;
+  }
+  o.topology = f.topology;
+  auto duration = parse_seconds("--duration", f.duration, 0, 31'536'000);
+  if (!duration) return duration.error();
+  o.duration_s = *duration;
+  auto unplug = parse_seconds("--unplug-after", f.unplug_after, 0, 31'536'000);
+  if (!unplug) return unplug.error();
+  o.unplug_after_s = *unplug;
+  o.report_path = f.report;
+  return o;
+}
+
+std::string format_serve_report(const std::vector<DeviceReport>& reports) {
+  json j;
+  json devices = json::array();
+  for (const DeviceReport& r : reports) devices.push_back(device_json(r));
+  j["devices"] = devices;
+  return j.dump(2) + "\n";
+}
+
+int run_serve(const ServeOptions& options, std::ostream& out, std::ostream& err) {
+  auto fail = [&](const std::string& m) {
+    err << "irqd: error: irqd serve: " << m << "\n";
+    return 2;
+  };
+  auto live = Topology::load(options.topology);
+  if (!live) return fail("--topology: " + live.error().message);
+  Topology topo = std::move(*live);
+  if (!options.cpus.empty()) {
+    auto restricted = topo.restrict_to(options.cpus);
+    if (!restricted) return fail("--cpus: " + restricted.error().message);
+    topo = std::move(*restricted);
+  }
+  auto signals = block_termination_signals();
+  if (!signals) return fail(signals.error().message);
+
+  HostOptions ho = options.host;
+  ho.log = [&err](const std::string& line) { err << "irqd: " << line << "\n" << std::flush; };
+  ho.open_vfio = [](const std::string& bdf) -> Result<std::unique_ptr<MsixDevice>> {
+    auto dev = VfioDevice::open(bdf);
+    if (!dev) return dev.error();
+    return std::unique_ptr<MsixDevice>(std::move(*dev));
+  };
+  Host host(topo, ho);
+  for (const DeviceSpec& spec : options.devices) {
+    if (Status s = host.add(spec); !s) {
+      err << "irqd: error: irqd serve: " << s.error().message << "\n";
+      return 2;  // ~Host unbinds what was bound, in order
+    }
+  }
+  err << "irqd: serving " << options.devices.size() << " device(s), reactor " << options.reactor_name
+      << "; SIGTERM or SIGINT unbinds everything\n"
+      << std::flush;
+
+  Host::RunOptions run;
+  run.signal_fd = signals->get();
+  run.duration_s = options.duration_s;
+  run.unplug_after_s = options.unplug_after_s;
+  host.run(run);
+
+  int status = 0;
+  for (const DeviceReport& r : host.reports()) {
+    out << fmt::format(
+        "{} ({}, driver {}): unbound on {}; fired {}, handled {}, dropped {} (queue_full {}, "
+        "after_drain {}), leaks {}: {}\n",
+        r.name, r.backend, r.driver, r.unbind.reason, r.fired_known ? std::to_string(r.fired) : "unknown",
+        r.dispatch.handled(), r.dropped(), r.dispatch.dropped_queue_full(), r.unbind.dropped_after_drain_total(),
+        r.unbind.leaks.size(), r.accounted() ? "accounted" : "LOST INTERRUPTS");
+    if (!r.accounted() || !r.unbind.errors.empty()) status = 1;
+  }
+  if (!options.report_path.empty()) {
+    std::ofstream f(options.report_path);
+    f << format_serve_report(host.reports());
+    if (!f.flush()) {
+      err << "irqd: error: irqd serve: cannot write the report to " << options.report_path << "\n";
+      status = 1;
+    }
+  }
+  out << std::flush;
+  return status;
+}
+
+}  // namespace irqd
