@@ -110,6 +110,17 @@ std::vector<std::string> Host::bound() const {
   return out;
 }
 
+const CountingDriver* Host::driver(const std::string& name) const {
+  for (const auto& h : hosted_)
+    if (h->spec.name == name) return h->driver.get();
+  return nullptr;
+}
+
+MsixDevice* Host::device(const std::string& name) {
+  Hosted* h = find(name);
+  return h != nullptr ? &h->binding->device() : nullptr;
+}
+
 Status Host::add(const DeviceSpec& spec) {
   if (find(spec.name) != nullptr) return Error{"device " + spec.name + " is already bound"};
   auto h = std::make_unique<Hosted>();

@@ -86,6 +86,11 @@ class Host {
   // failure.
   Status add(const DeviceSpec& spec);
   std::vector<std::string> bound() const;
+  // The driver bound to a device, for live counts (its counters are
+  // atomics, safe to read from any thread); null when not bound.
+  const CountingDriver* driver(const std::string& name) const;
+  // The device, e.g. to map a VFIO BAR in the lab; null when not bound.
+  MsixDevice* device(const std::string& name);
 
   // The unbind sequence for one device, on the calling (control) thread.
   // HostOptions::unbind_hooks see each step too.

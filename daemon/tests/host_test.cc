@@ -203,6 +203,64 @@ TEST(Host, DeviceRequestFromTheBackendUnbindsThatDevice) {
   EXPECT_EQ(fired, r.dispatch.handled() + r.dropped());
 }
 
+// The VFIO lab's shape on the software device: fire one vector, wait until
+// the driver counted it, next; the firer stops when unbind starts, so the
+// counts must match exactly, with nothing dropped.
+TEST(Host, FireAndWaitUntilUnbindCountsExactly) {
+  Topology topo = live_topology();
+  SoftwareDevice* dev = nullptr;
+  HostOptions o = saturating();
+  o.fire = false;
+  o.open_vfio = [&](const std::string& bdf) -> Result<std::unique_ptr<MsixDevice>> {
+    SoftwareDevice::Options so;
+    so.nvectors = 4;
+    so.self_armed = false;
+    so.name = bdf;
+    auto d = SoftwareDevice::create(so);
+    if (!d) return d.error();
+    dev = d->get();
+    return std::unique_ptr<MsixDevice>(std::move(*d));
+  };
+  std::atomic<bool> stopping{false};
+  std::thread firer;
+  std::uint64_t fired = 0;
+  o.unbind_hooks.before_step = [&](UnbindStep step) {
+    if (step != UnbindStep::kStopArming) return;
+    stopping = true;
+    firer.join();
+  };
+  Host host(topo, o);
+  DeviceSpec spec;
+  spec.kind = DeviceSpec::Kind::kVfio;
+  spec.name = "0000:00:02.0";
+  ASSERT_TRUE(host.add(spec).ok());
+  const CountingDriver* drv = host.driver(spec.name);
+  ASSERT_NE(drv, nullptr);
+  std::vector<unsigned> entries;
+  for (unsigned v = 0; v < 4; ++v)
+    if (dev->eventfd(v) >= 0) entries.push_back(v);
+  ASSERT_FALSE(entries.empty());
+  firer = std::thread([&] {
+    for (std::size_t i = 0; !stopping.load(); ++i) {
+      const unsigned v = entries[i % entries.size()];
+      const std::uint64_t before = drv->counted(v);
+      ASSERT_TRUE(dev->fire(v, monotonic_ns()));
+      ++fired;
+      while (drv->counted(v) == before) std::this_thread::yield();
+    }
+  });
+  std::thread requester([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    host.request_unbind(spec.name, "command");
+  });
+  host.run({});
+  requester.join();
+  const DeviceReport& r = host.reports().at(0);
+  EXPECT_GT(fired, 0u);
+  EXPECT_EQ(r.dispatch.handled(), fired);
+  EXPECT_EQ(r.dropped(), 0u);
+}
+
 TEST(Host, NothingIsLeftOpenAfterUnbind) {
   Topology topo = live_topology();
   const auto before = open_fds();
