@@ -320,8 +320,9 @@ Status VfioDevice::set_msix_eventfds(unsigned start, std::span<const int> fds) {
           set_irqs(VFIO_PCI_MSIX_IRQ_INDEX, VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, start, fds, count);
       !st)
     return st;
-  // The first SET_IRQS enables MSI-X with start + count entries (vfio_msi_enable).
-  if (msix_enabled_ == 0) msix_enabled_ = start + count;
+  // The first SET_IRQS enables MSI-X with start + count entries
+  // (vfio_msi_enable); a table that can grow grows to what was armed.
+  if (msix_enabled_ == 0 || msix_can_grow()) msix_enabled_ = std::max(msix_enabled_, start + count);
   return ok_status();
 }
 

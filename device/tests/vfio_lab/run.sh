@@ -1,0 +1,251 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# VFIO lab: boot a QEMU guest (Debian 12's 6.1 kernel, busybox initramfs,
+# TCG) with an emulated Intel IOMMU and ivshmem-doorbell PCI devices (MSI-X,
+# VECTORS vectors each), bind them to vfio-pci, run PROGRAM [ARGS...] in the
+# guest, stream the console, power off and exit with PROGRAM's exit code.
+#
+# Usage: run.sh [-t TIMEOUT_S] [-n VECTORS] [-d DEVICES] [-f FILE]... [-e VAR=VALUE]...
+#               [-H HOST_HOOK] [-v] PROGRAM [ARGS...]
+#   PROGRAM      an ELF program (dynamically linked is fine) or a busybox sh script
+#   -f FILE      another file for /lab (repeatable): a second program, data
+#   -e VAR=VAL   exported in the guest before PROGRAM runs (repeatable)
+#   -n VECTORS   MSI-X vectors per device (default 64); more than ~400 needs IRQD_VFIO_LAB_SMP=8
+#   -d DEVICES   ivshmem devices (default 1), each in its own IOMMU group
+#   -H HOOK      a bash command run on the host while the guest runs, with
+#                VFIO_LAB_CTL = the first device's control FIFO (write "0 VECTOR [COUNT]"
+#                lines to fire its MSI-X vector VECTOR from the host) and
+#                VFIO_LAB_CONSOLE = the console log so far (wait there for a marker)
+#   -v           also show the kernel's boot messages
+# In the guest: cwd /lab (PROGRAM, every -f FILE, and every shared library
+# they need at its host path), VFIO_LAB_BDF = the first device, already bound to
+# vfio-pci (driver_override stays vfio-pci), VFIO_LAB_BDFS = all of them.
+# Exit: PROGRAM's exit code; 77 qemu-system-x86_64 is not installed; 124 timeout;
+# 125 any lab failure (the message says which).
+# Env: IRQD_VFIO_LAB_CACHE (default /var/tmp/irqd-vfio-lab-cache: kernel, modules,
+# base initramfs; ~75 MB), IRQD_VFIO_LAB_KPKG (the kernel package; default the one
+# cached, else what Debian's linux-image-amd64 depends on, fetched with apt-get
+# download once), IRQD_VFIO_LAB_SMP (2), IRQD_VFIO_LAB_MEM (512M),
+# IRQD_VFIO_LAB_PYTHON (python3, 3.10 or later).
+# Needs: qemu-system-x86 (QEMU 7.2 tested), busybox-static, cpio, xz-utils, python3.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+TIMEOUT=300
+VECTORS=64
+NDEV=1
+FILES=()
+ENVS=()
+HOOK=
+VERBOSE=0
+usage() { sed -n '3,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//' >&2; exit 125; }
+while getopts "t:n:d:f:e:H:vh" o; do
+    case $o in
+    t) TIMEOUT=$OPTARG ;;
+    n) VECTORS=$OPTARG ;;
+    d) NDEV=$OPTARG ;;
+    f) FILES+=("$OPTARG") ;;
+    e) ENVS+=("$OPTARG") ;;
+    H) HOOK=$OPTARG ;;
+    v) VERBOSE=1 ;;
+    *) usage ;;
+    esac
+done
+shift $((OPTIND - 1))
+[ $# -ge 1 ] || usage
+PROG=$1
+shift
+
+die() { echo "vfio-lab: $*" >&2; exit 125; }
+if ! command -v qemu-system-x86_64 >/dev/null; then
+    echo "vfio-lab: qemu-system-x86_64 not found (apt-get install -y --no-install-recommends qemu-system-x86 busybox-static cpio xz-utils)" >&2
+    exit 77
+fi
+PYTHON=${IRQD_VFIO_LAB_PYTHON:-python3}
+for t in cpio gzip md5sum apt-get apt-cache dpkg timeout ldd flock "$PYTHON"; do
+    command -v "$t" >/dev/null || die "missing tool $t (apt-get install -y --no-install-recommends busybox-static cpio python3)"
+done
+"$PYTHON" -c 'import os, socket; os.eventfd; socket.send_fds' 2>/dev/null || die "$PYTHON is older than 3.10 (no os.eventfd)"
+[ -f "$PROG" ] || die "no program $PROG"
+for f in "${FILES[@]}"; do [ -e "$f" ] || die "no file $f (-f)"; done
+for e in "${ENVS[@]}"; do [[ $e =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "-e $e: expected VAR=VALUE"; done
+[[ $VECTORS =~ ^[1-9][0-9]*$ ]] || die "-n $VECTORS: expected a vector count >= 1"
+[[ $NDEV =~ ^[1-9]$ ]] || die "-d $NDEV: expected 1-9 devices"
+BUSYBOX=
+for b in /bin/busybox /usr/bin/busybox; do
+    if [ -x "$b" ] && ! LC_ALL=C ldd "$b" >/dev/null 2>&1; then BUSYBOX=$b; break; fi
+done
+[ -n "$BUSYBOX" ] || die "no static busybox (apt-get install -y busybox-static)"
+
+# ---------- cached guest: kernel, vfio modules, base initramfs
+CACHE=${IRQD_VFIO_LAB_CACHE:-/var/tmp/irqd-vfio-lab-cache}
+mkdir -p "$CACHE" || die "cannot create the cache $CACHE"
+# In dependency order (modinfo -F depends), for insmod.
+MODS="vfio vfio_iommu_type1 vfio_virqfd irqbypass vfio-pci-core vfio-pci"
+exec 9>"$CACHE/.lock"
+flock 9 # two labs at once build the cache once
+KPKG=${IRQD_VFIO_LAB_KPKG:-}
+if [ -z "$KPKG" ]; then
+    if [ -s "$CACHE/kpkg" ]; then KPKG=$(cat "$CACHE/kpkg")
+    else KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}'); fi
+fi
+[ -n "$KPKG" ] || die "cannot tell which kernel package to use (apt-get update, or set IRQD_VFIO_LAB_KPKG)"
+KDIR=$CACHE/$KPKG
+if [ ! -s "$KDIR/vmlinuz" ] || [ ! -s "$KDIR/modules/order" ]; then
+    echo "vfio-lab: fetching $KPKG into $KDIR" >&2
+    B=$(mktemp -d "$CACHE/build.XXXXXX")
+    trap 'rm -rf "$B"' EXIT
+    (cd "$B" && apt-get download "$KPKG" >"$B/apt.log" 2>&1) ||
+        { cat "$B/apt.log" >&2; die "apt-get download $KPKG failed (no mirror? run apt-get update)"; }
+    dpkg -x "$B"/*.deb "$B/x"
+    KVER=$(ls "$B/x/lib/modules")
+    grep -q '^CONFIG_INTEL_IOMMU=y' "$B/x/boot/config-$KVER" || die "$KPKG has no CONFIG_INTEL_IOMMU=y"
+    mkdir -p "$B/modules"
+    for m in $MODS; do
+        src=$( (find "$B/x/lib/modules/$KVER/kernel" -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" || true) | head -1)
+        [ -n "$src" ] || die "module $m not in $KPKG (built in? then drop it from MODS)"
+        case $src in
+        *.xz) xz -dc "$src" >"$B/modules/$m.ko" ;;
+        *.zst) zstd -dcq "$src" >"$B/modules/$m.ko" ;;
+        *) cp "$src" "$B/modules/$m.ko" ;;
+        esac
+        echo "$m" >>"$B/modules/order"
+    done
+    mkdir -p "$KDIR"
+    cp "$B/x/boot/config-$KVER" "$KDIR/config"
+    cp "$B/x/boot/vmlinuz-$KVER" "$KDIR/vmlinuz.tmp"
+    rm -rf "$KDIR/modules" "$KDIR/vmlinux" "$KDIR/vmlinux.none"
+    mv "$B/modules" "$KDIR/modules"
+    mv "$KDIR/vmlinuz.tmp" "$KDIR/vmlinuz"
+    echo "$KPKG" >"$CACHE/kpkg"
+    rm -rf "$B"
+    trap - EXIT
+fi
+# The uncompressed ELF kernel boots through its PVH entry: no xz
+# decompression under TCG, which is seconds of every boot.
+if [ ! -s "$KDIR/vmlinux" ] && [ ! -e "$KDIR/vmlinux.none" ]; then
+    off=$( (grep -abo $'\xfd7zXZ\x00' "$KDIR/vmlinuz" || true) | head -1 | cut -d: -f1)
+    if [ -n "$off" ] && command -v xz >/dev/null && grep -q '^CONFIG_PVH=y' "$KDIR/config"; then
+        (tail -c +$((off + 1)) "$KDIR/vmlinuz" | xz -dcq --single-stream >"$KDIR/vmlinux.tmp" 2>/dev/null) || true
+    fi
+    if [ "$(head -c 4 "$KDIR/vmlinux.tmp" 2>/dev/null || true)" = $'\x7fELF' ]; then
+        mv "$KDIR/vmlinux.tmp" "$KDIR/vmlinux"
+    else
+        rm -f "$KDIR/vmlinux.tmp"
+        : >"$KDIR/vmlinux.none"
+        echo "vfio-lab: could not extract an ELF vmlinux (xz-utils installed?); booting the bzImage (slower)" >&2
+    fi
+fi
+SUM=$(cat "$HERE/guest-init.sh" "$BUSYBOX" "$KDIR"/modules/* | md5sum | cut -c1-12)
+BASE=$KDIR/base-$SUM.cpio.gz
+if [ ! -s "$BASE" ]; then
+    rm -f "$KDIR"/base-*.cpio.gz
+    R=$(mktemp -d "$CACHE/root.XXXXXX")
+    mkdir -p "$R"/{bin,proc,sys,dev,tmp,lab,root,lib/modules}
+    cp "$BUSYBOX" "$R/bin/busybox"
+    cp "$KDIR"/modules/* "$R/lib/modules/"
+    cp "$HERE/guest-init.sh" "$R/init"
+    chmod 755 "$R/init"
+    (cd "$R" && find . | cpio -o -H newc --quiet | gzip -1) >"$BASE.tmp"
+    mv "$BASE.tmp" "$BASE"
+    rm -rf "$R"
+fi
+flock -u 9
+exec 9>&-
+
+# ---------- per-run overlay: /lab + the shared libraries of every ELF in it
+W=$(mktemp -d /tmp/irqd-vfio-lab.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$W"
+}
+trap cleanup EXIT
+OV=$W/overlay
+mkdir -p "$OV/lab"
+is_elf() { [ "$(head -c 4 "$1")" = $'\x7fELF' ]; }
+# Debug info only slows the initramfs down (TCG unpacks it).
+add_lab_file() {
+    local dst
+    dst=$OV/lab/$(basename "$1")
+    if [ -f "$1" ] && is_elf "$1" && command -v strip >/dev/null; then
+        strip --strip-debug -o "$dst" "$1" || cp "$1" "$dst"
+    else
+        cp -r "$1" "$dst"
+    fi
+}
+add_lab_file "$PROG"
+for f in "${FILES[@]}"; do add_lab_file "$f"; done
+for f in "$OV"/lab/*; do
+    if [ ! -f "$f" ] || ! is_elf "$f"; then continue; fi
+    # "libx.so => /lib/.../libx.so (0x..)" and "/lib64/ld-linux-x86-64.so.2 (0x..)";
+    # a static program has none.
+    libs=$(LC_ALL=C ldd "$f" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}') || true
+    if LC_ALL=C ldd "$f" 2>&1 | grep -q 'not found'; then die "$(basename "$f"): a shared library is missing: $(ldd "$f" | grep 'not found' | head -1)"; fi
+    for l in $libs; do
+        [ -e "$OV$l" ] && continue
+        mkdir -p "$OV$(dirname "$l")"
+        cp -L "$l" "$OV$l"
+    done
+done
+{
+    echo "# written by run.sh"
+    for e in "${ENVS[@]}"; do printf 'export %s=%q\n' "${e%%=*}" "${e#*=}"; done
+    printf 'exec'
+    if is_elf "$PROG"; then printf ' /lab/%q' "$(basename "$PROG")"; else printf ' sh /lab/%q' "$(basename "$PROG")"; fi
+    for a in "$@"; do printf ' %q' "$a"; done
+    printf '\n'
+} >"$OV/lab/run.sh"
+(cd "$OV" && find . | cpio -o -H newc --quiet | gzip -1) >"$W/overlay.cpio.gz"
+# The kernel unpacks concatenated archives in turn; the overlay adds to the base.
+cat "$BASE" "$W/overlay.cpio.gz" >"$W/initrd.gz"
+
+# ---------- ivshmem servers, host hook, QEMU
+DEVARGS=()
+for i in $(seq 0 $((NDEV - 1))); do
+    "$PYTHON" "$HERE/ivshmem_server.py" "$W/ivshmem$i.sock" "$VECTORS" --control "$W/ivshmem$i.ctl" 2>"$W/ivshmem$i.log" &
+    PIDS+=($!)
+    for _ in $(seq 100); do [ -S "$W/ivshmem$i.sock" ] && break; sleep 0.05; done
+    [ -S "$W/ivshmem$i.sock" ] || { cat "$W/ivshmem$i.log" >&2; die "ivshmem server $i did not start"; }
+    DEVARGS+=(-chardev "socket,path=$W/ivshmem$i.sock,id=ivsh$i" -device "ivshmem-doorbell,chardev=ivsh$i,vectors=$VECTORS")
+done
+KERNEL=$KDIR/vmlinux
+[ -s "$KERNEL" ] || KERNEL=$KDIR/vmlinuz
+APPEND="console=ttyS0 intel_iommu=on panic=-1 rdinit=/init cryptomgr.notests"
+[ "$VERBOSE" = 1 ] || APPEND="$APPEND quiet"
+# TCG: nested KVM does not boot on the dev VMs. intremap: MSI-X goes through
+# the vIOMMU's interrupt remapping, as on a real VT-d host.
+# shellcheck disable=SC2054 # commas inside QEMU option values
+QEMU=(qemu-system-x86_64 -machine q35,accel=tcg -cpu max -m "${IRQD_VFIO_LAB_MEM:-512M}" -smp "${IRQD_VFIO_LAB_SMP:-2}"
+    -device intel-iommu,intremap=on "${DEVARGS[@]}"
+    -nodefaults -vga none -display none -no-reboot
+    -chardev stdio,id=ser0,signal=off -serial chardev:ser0
+    -kernel "$KERNEL" -initrd "$W/initrd.gz" -append "$APPEND")
+[ "$VERBOSE" = 1 ] && echo "vfio-lab: ${QEMU[*]}" >&2
+: >"$W/console.log"
+if [ -n "$HOOK" ]; then
+    VFIO_LAB_CTL=$W/ivshmem0.ctl VFIO_LAB_CONSOLE=$W/console.log bash -c "$HOOK" >&2 &
+    PIDS+=($!)
+fi
+T0=$(date +%s%N)
+set +e
+# Serial lines end in \r; sed -u, not tr, or the log fills only at exit.
+timeout --foreground -k 5 "$TIMEOUT" "${QEMU[@]}" </dev/null 2>"$W/qemu.err" | sed -u 's/\r$//' | tee "$W/console.log" |
+    grep --line-buffered -v '^@@IRQD_VFIO_LAB_EXIT='
+QRC=${PIPESTATUS[0]}
+set -e
+T1=$(date +%s%N)
+echo "vfio-lab: qemu exited rc=$QRC after $(((T1 - T0) / 1000000)) ms" >&2
+[ -s "$W/qemu.err" ] && sed 's/^/vfio-lab: qemu: /' "$W/qemu.err" >&2
+if [ "$QRC" = 124 ] || [ "$QRC" = 137 ]; then
+    echo "vfio-lab: TIMEOUT after ${TIMEOUT}s" >&2
+    exit 124
+fi
+RC=$(sed -n 's/^@@IRQD_VFIO_LAB_EXIT=\([0-9]*\)@@$/\1/p' "$W/console.log" | tail -1)
+if [ -z "$RC" ]; then
+    echo "vfio-lab: the guest ended without an exit code (qemu rc=$QRC); last console lines:" >&2
+    tail -n 20 "$W/console.log" >&2
+    exit 125
+fi
+exit "$RC"
