@@ -115,23 +115,24 @@ Result<ServeOptions> parse_serve_options(const ServeFlags& f) {
       if (d.name == spec->name) return Error{"--device '" + text + "' is given twice"};
     o.devices.push_back(*spec);
   }
+  DeviceSpec d;  // what every device gets: driver, planner, firing
   auto driver = make_driver(f.driver, {});
   if (!driver) return Error{"--driver: " + driver.error().message};
-  o.host.driver = f.driver;
+  d.driver = f.driver;
   if (!f.vectors.empty()) {
     auto n = parse_uint("--vectors", f.vectors, 1, 2048);
     if (!n) return n.error();
-    o.host.driver_options.max_vectors = *n;
+    d.driver_options.max_vectors = *n;
   }
   auto pre = parse_uint("--pre-vectors", f.pre_vectors, 0, 2048);
   if (!pre) return pre.error();
   auto post = parse_uint("--post-vectors", f.post_vectors, 0, 2048);
   if (!post) return post.error();
-  o.host.driver_options.affinity.pre_vectors = *pre;
-  o.host.driver_options.affinity.post_vectors = *post;
+  d.driver_options.affinity.pre_vectors = *pre;
+  d.driver_options.affinity.post_vectors = *post;
   auto planner = planner_from_name(f.planner);
   if (!planner) return Error{"--planner: " + planner.error().message};
-  o.host.planner = *planner;
+  d.planner = *planner;
 
   auto busy_us = parse_uint("--busy-poll-us", f.busy_poll_us, 1, 1'000'000);
   if (!busy_us) return busy_us.error();
@@ -153,15 +154,15 @@ Result<ServeOptions> parse_serve_options(const ServeFlags& f) {
 
   auto pattern = parse_fire_pattern(f.pattern);
   if (!pattern) return Error{"--pattern: " + pattern.error().message};
-  o.host.firing.pattern = *pattern;
+  d.firing.pattern = *pattern;
   o.pattern_text = f.pattern;
   auto choice = parse_vector_choice(f.choice);
   if (!choice) return Error{"--choice: " + choice.error().message};
-  o.host.firing.choice = *choice;
+  d.firing.choice = *choice;
   if (!f.fire_cpu.empty()) {
     auto cpu = parse_uint("--fire-cpu", f.fire_cpu, 0, 65535);
     if (!cpu) return cpu.error();
-    o.host.firing.cpu = static_cast<int>(*cpu);
+    d.firing.cpu = static_cast<int>(*cpu);
   }
   if (!f.cpus.empty()) {
     auto cpus = parse_cpulist(f.cpus);
@@ -176,6 +177,12 @@ Result<ServeOptions> parse_serve_options(const ServeFlags& f) {
   if (!unplug) return unplug.error();
   o.unplug_after_s = *unplug;
   o.report_path = f.report;
+  for (DeviceSpec& spec : o.devices) {
+    spec.driver = d.driver;
+    spec.driver_options = d.driver_options;
+    spec.planner = d.planner;
+    spec.firing = d.firing;
+  }
   return o;
 }
 

@@ -42,7 +42,7 @@ struct ServeFlags {
 
 struct ServeOptions {
   std::vector<DeviceSpec> devices;
-  HostOptions host;  // without log and open_vfio: run_serve sets them
+  HostOptions host;  // dispatch settings; run_serve sets log and open_vfio
   std::string topology;
   std::vector<unsigned> cpus;  // empty: every CPU
   std::string reactor_name;

@@ -205,6 +205,7 @@ std::shared_ptr<detail::SetRecord> Binding::Impl::record(std::vector<Vector> vec
                                                          const std::shared_ptr<Impl>& self) {
   auto r = std::make_shared<detail::SetRecord>();
   r->ownership = ownership;
+  for (Vector& v : vectors) v.ownership = ownership;
   r->vectors = std::move(vectors);
   r->owner = self;
   live.push_back(r);

@@ -55,11 +55,12 @@ const char* ownership_name(Ownership ownership);
 
 // One allocated MSI-X entry.
 struct Vector {
-  unsigned index = 0;             // MSI-X table entry
-  int eventfd = -1;               // owned by the domain; valid while the set is alive
-  CpuMask cpus;                   // its affinity
-  bool affinity_managed = false;  // the kernel would manage it (a spread vector)
-  int serving_cpu = -1;           // the CPU the x86 allocator would pick (affinity/plan.h)
+  unsigned index = 0;                          // MSI-X table entry
+  int eventfd = -1;                            // owned by the domain; valid while the set is alive
+  CpuMask cpus;                                // its affinity
+  bool affinity_managed = false;               // the kernel would manage it (a spread vector)
+  int serving_cpu = -1;                        // the CPU the x86 allocator would pick (affinity/plan.h)
+  Ownership ownership = Ownership::kExplicit;  // which call allocated it
 };
 
 // The driver: probe() allocates what it needs, remove() is its last word,

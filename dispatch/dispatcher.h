@@ -58,6 +58,9 @@ struct DispatchOptions {
   // The driver's handler, on the worker (queue) or the reactor (inline)
   // thread of the vector's CPU. May be empty: counting only.
   std::function<void(unsigned vector, std::uint64_t count, std::uint64_t stamp)> handler;
+  // Told of every drop (reason queue_full) as it happens, on the reactor
+  // thread, for live counters; the totals are in DispatchStats either way.
+  std::function<void(unsigned vector, std::uint64_t count)> on_drop;
 };
 
 // A vector to host: its number, its eventfd (blocking), its serving CPU.

@@ -52,6 +52,7 @@ void Producer::deliver(unsigned vector, std::uint64_t count, std::uint64_t stamp
     if (options_.when_full == FullPolicy::kDrop) {
       dropped_queue_full += count;
       dropped_per_vector[vector] += count;
+      if (options_.on_drop) options_.on_drop(vector, count);
       return;
     }
     // The worker shares this CPU: let it run, then try again.

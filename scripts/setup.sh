@@ -9,6 +9,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libhwloc-dev hwloc
   libcli11-dev libfmt-dev nlohmann-json3-dev
+  libtomlplusplus-dev libspdlog-dev libcpp-httplib-dev libsystemd-dev
   liburing-dev libboost-dev
   python3 python3-matplotlib
   libgtest-dev libgmock-dev libbenchmark-dev

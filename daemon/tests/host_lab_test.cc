@@ -174,7 +174,6 @@ TEST_F(HostLab, DeviceRequestUnbindsWhileFiringAndCountsExactly) {
   const std::string bdf = lab_bdf();
   VfioDevice* vfio = nullptr;
   HostOptions o;
-  o.fire = false;
   o.open_vfio = [&](const std::string& b) -> Result<std::unique_ptr<MsixDevice>> {
     auto d = VfioDevice::open(b);
     if (!d) return d.error();
@@ -198,8 +197,6 @@ TEST_F(HostLab, DeviceRequestUnbindsWhileFiringAndCountsExactly) {
   spec.kind = DeviceSpec::Kind::kVfio;
   spec.name = bdf;
   ASSERT_TRUE(host.add(spec).ok());
-  const CountingDriver* drv = host.driver(bdf);
-  ASSERT_NE(drv, nullptr);
   auto bar = vfio->map_bar(0);
   ASSERT_TRUE(bar.ok()) << bar.error().message;
   const std::uint32_t ivpos = bar->read32(kIvPosition);
@@ -209,13 +206,13 @@ TEST_F(HostLab, DeviceRequestUnbindsWhileFiringAndCountsExactly) {
   firer = std::thread([&, n] {
     for (std::uint64_t i = 0; !stopping.load(); ++i) {
       const unsigned v = static_cast<unsigned>(i % n);
-      const std::uint64_t before = drv->counted(v);
+      const std::uint64_t before = host.handled(bdf, v);
       bar->write32(kDoorbell, (ivpos << 16) | v);
       fired++;
       // Fire and wait: back-to-back doorbells on one vector coalesce.
       const std::uint64_t deadline = monotonic_ns() + std::uint64_t{kArriveMs} * 1'000'000;
-      while (drv->counted(v) == before && monotonic_ns() < deadline) std::this_thread::yield();
-      if (drv->counted(v) == before) lost++;
+      while (host.handled(bdf, v) == before && monotonic_ns() < deadline) std::this_thread::yield();
+      if (host.handled(bdf, v) == before) lost++;
     }
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -247,9 +244,6 @@ TEST_F(HostLab, DeviceRequestUnbindsWhileFiringAndCountsExactly) {
 TEST_F(HostLab, LeakyDriverOnVfioIsReportedAndEverythingIsReleased) {
   const std::string bdf = lab_bdf();
   HostOptions o;
-  o.fire = false;
-  o.driver = "leaky";
-  o.driver_options.max_vectors = 4;
   o.open_vfio = [](const std::string& b) -> Result<std::unique_ptr<MsixDevice>> {
     auto d = VfioDevice::open(b);
     if (!d) return d.error();
@@ -259,6 +253,8 @@ TEST_F(HostLab, LeakyDriverOnVfioIsReportedAndEverythingIsReleased) {
   DeviceSpec spec;
   spec.kind = DeviceSpec::Kind::kVfio;
   spec.name = bdf;
+  spec.driver = "leaky";
+  spec.driver_options.max_vectors = 4;
   ASSERT_TRUE(host.add(spec).ok());
   EXPECT_EQ(proc_interrupt_lines(bdf), 4u);
   auto r = host.unbind(bdf, "command");

@@ -36,7 +36,6 @@ Topology live_topology() {
 HostOptions saturating(ReactorKind reactor = ReactorKind::kIoUring) {
   HostOptions o;
   o.dispatch.reactor = reactor;
-  o.firing.pattern.kind = FirePattern::Kind::kSaturate;
   return o;
 }
 
@@ -45,6 +44,7 @@ DeviceSpec soft(unsigned vectors, std::string name = "soft0") {
   s.kind = DeviceSpec::Kind::kSoftware;
   s.vectors = vectors;
   s.name = std::move(name);
+  s.firing.pattern.kind = FirePattern::Kind::kSaturate;
   return s;
 }
 
@@ -141,11 +141,11 @@ TEST(Host, DurationUnbindsEveryDeviceInOrderOfBinding) {
 
 TEST(Host, LeakyDriverLeakIsReportedWithDriverAndVectors) {
   Topology topo = live_topology();
-  HostOptions o = saturating();
-  o.driver = "leaky";
-  o.driver_options.max_vectors = 3;
-  Host host(topo, o);
-  ASSERT_TRUE(host.add(soft(8)).ok());
+  Host host(topo, saturating());
+  DeviceSpec spec = soft(8);
+  spec.driver = "leaky";
+  spec.driver_options.max_vectors = 3;
+  ASSERT_TRUE(host.add(spec).ok());
   auto r = host.unbind("soft0", "command");
   ASSERT_TRUE(r.ok());
   ASSERT_EQ((*r)->unbind.leaks.size(), 1u);
@@ -210,7 +210,6 @@ TEST(Host, FireAndWaitUntilUnbindCountsExactly) {
   Topology topo = live_topology();
   SoftwareDevice* dev = nullptr;
   HostOptions o = saturating();
-  o.fire = false;
   o.open_vfio = [&](const std::string& bdf) -> Result<std::unique_ptr<MsixDevice>> {
     SoftwareDevice::Options so;
     so.nvectors = 4;
@@ -234,8 +233,6 @@ TEST(Host, FireAndWaitUntilUnbindCountsExactly) {
   spec.kind = DeviceSpec::Kind::kVfio;
   spec.name = "0000:00:02.0";
   ASSERT_TRUE(host.add(spec).ok());
-  const CountingDriver* drv = host.driver(spec.name);
-  ASSERT_NE(drv, nullptr);
   std::vector<unsigned> entries;
   for (unsigned v = 0; v < 4; ++v)
     if (dev->eventfd(v) >= 0) entries.push_back(v);
@@ -243,10 +240,10 @@ TEST(Host, FireAndWaitUntilUnbindCountsExactly) {
   firer = std::thread([&] {
     for (std::size_t i = 0; !stopping.load(); ++i) {
       const unsigned v = entries[i % entries.size()];
-      const std::uint64_t before = drv->counted(v);
+      const std::uint64_t before = host.handled(spec.name, v);
       ASSERT_TRUE(dev->fire(v, monotonic_ns()));
       ++fired;
-      while (drv->counted(v) == before) std::this_thread::yield();
+      while (host.handled(spec.name, v) == before) std::this_thread::yield();
     }
   });
   std::thread requester([&] {
@@ -259,6 +256,45 @@ TEST(Host, FireAndWaitUntilUnbindCountsExactly) {
   EXPECT_GT(fired, 0u);
   EXPECT_EQ(r.dispatch.handled(), fired);
   EXPECT_EQ(r.dropped(), 0u);
+}
+
+TEST(Host, MovingAVectorUnderLoadLosesAndDoublesNothing) {
+  Topology topo = live_topology();
+  const unsigned last = topo.present().to_vector().back();
+  Host host(topo, saturating());
+  ASSERT_TRUE(host.add(soft(8)).ok());
+  auto before = host.status("soft0");
+  ASSERT_TRUE(before.ok());
+  const unsigned index = before->vectors.front().index;
+  const int home = before->vectors.front().serving_cpu;
+  // Back and forth between the first and the last CPU, under full load.
+  for (int i = 0; i < 6; ++i) {
+    const unsigned to = (i % 2 == 0) == (home == static_cast<int>(last)) ? topo.present().first() : last;
+    ASSERT_TRUE(host.move("soft0", index, to).ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  auto after = host.status("soft0");
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->moves, topo.present().weight() > 1 ? 6u : 0u);
+  EXPECT_EQ(after->vectors.front().serving_cpu, home);
+  auto r = host.unbind("soft0", "command");
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE((*r)->accounted()) << "fired " << (*r)->fired << " handled " << (*r)->dispatch.handled() << " dropped "
+                                 << (*r)->dropped();
+  // The live counters and the dispatchers' merged totals agree.
+  EXPECT_GE((*r)->dispatch.handled(), after->handled);
+}
+
+TEST(Host, MoveRefusesAnUnknownVectorOrCpu) {
+  Topology topo = live_topology();
+  Host host(topo, saturating());
+  ASSERT_TRUE(host.add(soft(4)).ok());
+  EXPECT_EQ(host.move("soft0", 3, 0).error().message,
+            "soft0: vector 3 is not allocated (allocated: " + std::to_string(host.status("soft0")->vectors.size()) +
+                " vectors)");
+  EXPECT_EQ(host.move("soft0", 0, 4096).error().message,
+            "CPU 4096 is not a CPU irqd may use (accepted: " + topo.present().to_list() + ")");
+  EXPECT_EQ(host.move("nic9", 0, 0).error().message, "no bound device named nic9");
 }
 
 TEST(Host, NothingIsLeftOpenAfterUnbind) {
@@ -274,10 +310,10 @@ TEST(Host, NothingIsLeftOpenAfterUnbind) {
 
 TEST(Host, FailedProbeLeavesNothingBound) {
   Topology topo = live_topology();
-  HostOptions o = saturating();
-  o.driver_options.affinity.pre_vectors = 5;  // more reserved vectors than the device has
-  Host host(topo, o);
-  Status s = host.add(soft(4));
+  Host host(topo, saturating());
+  DeviceSpec spec = soft(4);
+  spec.driver_options.affinity.pre_vectors = 5;  // more reserved vectors than the device has
+  Status s = host.add(spec);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.error().message.find("driver count probe of soft0 failed"), std::string::npos) << s.error().message;
   EXPECT_TRUE(host.bound().empty());

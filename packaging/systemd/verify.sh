@@ -1,0 +1,20 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Checks irqd.service with systemd-analyze verify, pointed at a built irqd
+# binary (the unit names /usr/local/bin/irqd, where `cmake --install` puts
+# it). Usage: verify.sh UNIT IRQD_BINARY. Exit 77 when systemd-analyze is
+# not installed.
+set -eu
+unit=$1
+irqd=$2
+command -v systemd-analyze >/dev/null 2>&1 || { echo "systemd-analyze not installed" >&2; exit 77; }
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+sed "s|/usr/local/bin/irqd|$irqd|g" "$unit" >"$dir/irqd.service"
+out=$(systemd-analyze verify "$dir/irqd.service" 2>&1) || true
+if [ -n "$out" ]; then
+    echo "$out" >&2
+    exit 1
+fi
+echo "irqd.service: systemd-analyze verify clean"
