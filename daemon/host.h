@@ -31,6 +31,7 @@
 #include "base/result.h"
 #include "base/unique_fd.h"
 #include "daemon/drivers.h"
+#include "daemon/metrics.h"
 #include "device/binding.h"
 #include "device/software_device.h"
 #include "dispatch/dispatcher.h"
@@ -76,10 +77,8 @@ struct HostOptions {
 // runs: counts per Prometheus-style upper bound (kBoundsNs, then +Inf).
 class LiveLatency {
  public:
-  static constexpr std::array<std::uint64_t, 19> kBoundsNs = {
-      1'000,      2'500,       5'000,       10'000,      25'000,       50'000,     100'000,
-      250'000,    500'000,     1'000'000,   2'500'000,   5'000'000,    10'000'000, 25'000'000,
-      50'000'000, 100'000'000, 250'000'000, 500'000'000, 1'000'000'000};
+  // The metrics endpoint's bucket bounds, so a scrape needs no rebucketing.
+  static constexpr std::array<std::uint64_t, kLatencyBoundsNs.size()> kBoundsNs = kLatencyBoundsNs;
   void record(std::uint64_t ns);
   // Non-cumulative count per bound, the last for +Inf.
   std::array<std::uint64_t, kBoundsNs.size() + 1> counts() const;
@@ -135,6 +134,9 @@ class Host {
   // vectors and, for a software device, firing. Nothing is left behind on
   // failure.
   Status add(const DeviceSpec& spec);
+  // Reactor settings for devices added from now on (a reload rebinds the
+  // devices it wants on the new ones).
+  void set_dispatch_options(const DispatchOptions& dispatch) { options_.dispatch = dispatch; }
   std::vector<std::string> bound() const;
   // The spec a device was last added with (bound or not); null if never.
   const DeviceSpec* spec(const std::string& name) const;

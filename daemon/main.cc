@@ -12,8 +12,14 @@
 #include <vector>
 
 #include "daemon/bench_command.h"
+#include "daemon/config_command.h"
+#include "daemon/ctl_command.h"
+#include "daemon/devices_command.h"
+#include "daemon/irqs_command.h"
 #include "daemon/plan_command.h"
+#include "daemon/run_command.h"
 #include "daemon/serve_command.h"
+#include "daemon/tune_command.h"
 
 namespace {
 
@@ -146,6 +152,113 @@ int run_serve(const irqd::ServeFlags& flags) {
   return irqd::run_serve(*options, std::cout, std::cerr);
 }
 
+constexpr std::string_view kRunUsage = "irqd run [--config FILE] [--log-level LEVEL]";
+
+CLI::App* add_run_command(CLI::App& app, irqd::RunFlags& f) {
+  CLI::App* run = app.add_subcommand(
+      "run", "The long-running host: devices, drivers, control socket, metrics (SIGHUP reloads, SIGTERM stops)");
+  run->allow_extras();
+  run->add_option("--config", f.config, "Configuration file (default /etc/irqd/irqd.toml)")->type_name("FILE");
+  run->add_option("--log-level", f.log_level, "trace | debug | info | warn | error (default: the file's)")
+      ->type_name("LEVEL");
+  return run;
+}
+
+// `irqd devices [--json]`, `irqd bind BDF`, `irqd unbind BDF`.
+struct DeviceCommands {
+  CLI::App* devices = nullptr;
+  CLI::App* bind = nullptr;
+  CLI::App* unbind = nullptr;
+};
+
+constexpr std::string_view kDevicesUsage = "irqd devices [--json]";
+constexpr std::string_view kBindUsage = "irqd bind DDDD:BB:DD.F";
+constexpr std::string_view kUnbindUsage = "irqd unbind DDDD:BB:DD.F";
+
+DeviceCommands add_device_commands(CLI::App& app, irqd::DevicesFlags& f) {
+  DeviceCommands c;
+  c.devices = app.add_subcommand("devices", "List PCI functions: driver, IOMMU group, MSI-X entries, VFIO or why not");
+  c.devices->add_flag("--json", f.json, "Print JSON instead of the table");
+  c.bind = app.add_subcommand("bind", "Move a PCI function to vfio-pci (remembers its driver for irqd unbind)");
+  c.bind->add_option("bdf", f.bind_bdf, "The function, as irqd devices lists it")->type_name("DDDD:BB:DD.F");
+  c.unbind = app.add_subcommand("unbind", "Give a PCI function back from vfio-pci to the driver it had");
+  c.unbind->add_option("bdf", f.unbind_bdf, "The function, as irqd devices lists it")->type_name("DDDD:BB:DD.F");
+  for (CLI::App* sub : {c.devices, c.bind, c.unbind}) {
+    sub->footer(irqd::devices_help());
+    sub->allow_extras();
+  }
+  return c;
+}
+
+std::string_view device_usage(const DeviceCommands& c, const CLI::App* sub) {
+  return sub == c.devices ? kDevicesUsage : sub == c.bind ? kBindUsage : kUnbindUsage;
+}
+
+// The device command given, or nullptr.
+CLI::App* device_command(const CLI::App& app, const DeviceCommands& c) {
+  for (CLI::App* sub : {c.devices, c.bind, c.unbind})
+    if (app.got_subcommand(sub)) return sub;
+  return nullptr;
+}
+
+int run_device_command(const DeviceCommands& c, CLI::App* sub, const irqd::DevicesFlags& f);
+
+CLI::App* add_ctl_command(CLI::App& app, irqd::CtlFlags& f) {
+  CLI::App* ctl = app.add_subcommand("ctl", "Query and steer a running `irqd run` through its control socket");
+  ctl->add_option("--socket", f.socket, "Control socket of irqd run (default /run/irqd/irqd.sock)")->type_name("PATH");
+  ctl->add_flag("--json", f.json, "Print the daemon's result as JSON instead of tables");
+  ctl->add_option("command", f.args,
+                  "status | stats [DEVICE] | plan [DEVICE] | move DEVICE VECTOR CPU | unbind DEVICE | bind DEVICE | "
+                  "reload")
+      ->type_name("COMMAND");
+  return ctl;
+}
+
+int run_ctl(const irqd::CtlFlags& flags) {
+  auto options = irqd::parse_ctl_options(flags);
+  if (!options) return fail("irqd ctl: " + options.error().message);
+  return irqd::run_ctl(*options, std::cout, std::cerr);
+}
+
+// `irqd config check FILE`, `irqd config example`.
+struct ConfigCommands {
+  CLI::App* config = nullptr;
+  CLI::App* check = nullptr;
+  CLI::App* example = nullptr;
+};
+
+constexpr std::string_view kConfigUsage = "irqd config check FILE | irqd config example";
+
+ConfigCommands add_config_command(CLI::App& app, std::string& file) {
+  ConfigCommands c;
+  c.config = app.add_subcommand("config", "Check a config file of `irqd run`, or print a commented example");
+  c.check = c.config->add_subcommand(
+      "check", "Check FILE (syntax and ranges, not this machine): every error with FILE:LINE:COLUMN, exit 2");
+  c.check->add_option("file", file, "The config file; /dev/stdin reads standard input")->type_name("FILE");
+  c.example = c.config->add_subcommand("example", "Print a commented example with every key and its default");
+  for (CLI::App* sub : {c.config, c.check, c.example}) sub->allow_extras();
+  return c;
+}
+
+int run_config_command(const ConfigCommands& c, const std::string& file) {
+  const std::string accepted = " (accepted: " + std::string(kConfigUsage) + "; see irqd config --help)";
+  if (c.config->got_subcommand(c.check)) {
+    if (!c.check->remaining().empty())
+      return fail("irqd config check: unexpected argument '" + c.check->remaining().front() + "'" + accepted);
+    if (c.check->count("file") == 0) return fail("irqd config check: no FILE" + accepted);
+    if (file.empty()) return fail("irqd config check: FILE '' is empty" + accepted);
+    return irqd::run_config_check(file, std::cout, std::cerr);
+  }
+  if (c.config->got_subcommand(c.example)) {
+    if (!c.example->remaining().empty())
+      return fail("irqd config example: unexpected argument '" + c.example->remaining().front() + "'" + accepted);
+    return irqd::run_config_example(std::cout);
+  }
+  if (!c.config->remaining().empty())
+    return fail("irqd config: unknown subcommand '" + c.config->remaining().front() + "'" + accepted);
+  return fail("irqd config: no subcommand" + accepted);
+}
+
 // Given but empty is a mistake (a shell variable that was never set), not
 // a request for the default.
 int empty_flag(CLI::App* sub) {
@@ -164,6 +277,62 @@ int unexpected(CLI::App* sub, std::string_view usage) {
               "' (accepted: " + std::string(usage) + "; see irqd " + sub->get_name() + " --help)");
 }
 
+// `irqd irqs` and `irqd tune`: the kernel's own interrupts of a device.
+struct KernelIrqCommands {
+  CLI::App* irqs = nullptr;
+  CLI::App* tune = nullptr;
+};
+
+struct KernelIrqFlags {
+  irqd::IrqsFlags irqs;
+  irqd::TuneFlags tune;
+};
+
+KernelIrqCommands add_kernel_irq_commands(CLI::App& app, KernelIrqFlags& f) {
+  KernelIrqCommands c;
+  c.irqs = app.add_subcommand("irqs", "List a device's kernel interrupts: affinity, effective CPU, managed, counts");
+  c.irqs->add_option("--device", f.irqs.device, "eth0, nvme0, vda, virtio2, DDDD:BB:DD.F, or all (default all)")
+      ->type_name("NAME");
+  c.irqs->add_flag("--json", f.irqs.json, "Print JSON instead of the table");
+  c.tune = app.add_subcommand("tune", "Plan a device's kernel interrupts with irqd's planners; --apply writes them");
+  c.tune->add_option("--device", f.tune.device, "eth0, nvme0, vda, virtio2 or DDDD:BB:DD.F")->type_name("NAME");
+  c.tune->add_option("--planner", f.tune.planner, "kernel | compact | per-core | single | round-robin")->type_name("P");
+  c.tune->add_option("--cpus", f.tune.cpus, "CPUs to plan on (default: the device's NUMA node, else every CPU)")
+      ->type_name("LIST");
+  c.tune->add_flag("--apply", f.tune.apply, "Write /proc/irq/N/smp_affinity_list (root; saves a restore file first)");
+  c.tune->add_option("--save", f.tune.save, "Restore file of --apply (default /run/irqd/tune/NAME-TIME.json)")
+      ->type_name("FILE");
+  c.tune->add_option("--restore", f.tune.restore, "Put back every mask a restore file saved")->type_name("FILE");
+  // Testing on captures of other machines: plan on their topology.
+  c.tune->add_option("--topology", f.tune.topology, "live | synthetic:... | xml:PATH (default live)")->group("");
+  c.tune->footer(irqd::kernel_irqs_help() + "\n" + irqd::planner_help());
+  c.irqs->footer(irqd::kernel_irqs_help());
+  c.irqs->allow_extras();
+  c.tune->allow_extras();
+  return c;
+}
+
+std::string_view kernel_irq_usage(const KernelIrqCommands& c, const CLI::App* sub) {
+  return sub == c.irqs ? irqd::kIrqsUsage : irqd::kTuneUsage;
+}
+
+// The kernel interrupt command given, or nullptr.
+CLI::App* kernel_irq_command(const CLI::App& app, const KernelIrqCommands& c) {
+  for (CLI::App* sub : {c.irqs, c.tune})
+    if (app.got_subcommand(sub)) return sub;
+  return nullptr;
+}
+
+int run_kernel_irq_command(const KernelIrqCommands& c, CLI::App* sub, const KernelIrqFlags& f) {
+  if (!sub->remaining().empty()) return unexpected(sub, kernel_irq_usage(c, sub));
+  if (int rc = empty_flag(sub); rc != 0) return rc;
+  const irqd::kirq::KernelRoots roots = irqd::kernel_roots_from_env();
+  if (sub == c.irqs) return irqd::run_irqs(f.irqs, roots, std::cout, std::cerr);
+  irqd::TuneFlags tune = f.tune;
+  tune.state_dir = irqd::tune_state_dir_from_env();
+  return irqd::run_tune(tune, roots, std::cout, std::cerr);
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"irqd: userspace interrupt host and benchmark daemon"};
   app.require_subcommand(1);
@@ -173,6 +342,16 @@ int run(int argc, char** argv) {
   CLI::App* bench = add_bench_command(app, bench_flags);
   irqd::ServeFlags serve_flags;
   CLI::App* serve = add_serve_command(app, serve_flags);
+  irqd::CtlFlags ctl_flags;
+  CLI::App* ctl = add_ctl_command(app, ctl_flags);
+  irqd::RunFlags run_flags;
+  CLI::App* run_cmd = add_run_command(app, run_flags);
+  irqd::DevicesFlags device_flags;
+  const DeviceCommands device_cmds = add_device_commands(app, device_flags);
+  std::string config_file;
+  const ConfigCommands config_cmds = add_config_command(app, config_file);
+  KernelIrqFlags kirq_flags;
+  const KernelIrqCommands kirq_cmds = add_kernel_irq_commands(app, kirq_flags);
 
   // CLI11 reports a misspelt subcommand as "a subcommand is required",
   // which does not name it.
@@ -196,8 +375,20 @@ int run(int argc, char** argv) {
     if (what.empty()) what = e.get_name();
     if (app.got_subcommand(bench))
       return fail("irqd bench: " + what + " (accepted: " + std::string(kBenchUsage) + "; see irqd bench --help)");
+    if (CLI::App* sub = device_command(app, device_cmds))
+      return fail("irqd " + sub->get_name() + ": " + what + " (accepted: " +
+                  std::string(device_usage(device_cmds, sub)) + "; see irqd " + sub->get_name() + " --help)");
+    if (CLI::App* sub = kernel_irq_command(app, kirq_cmds))
+      return fail("irqd " + sub->get_name() + ": " + what + " (accepted: " +
+                  std::string(kernel_irq_usage(kirq_cmds, sub)) + "; see irqd " + sub->get_name() + " --help)");
+    if (app.got_subcommand(config_cmds.config))
+      return fail("irqd config: " + what + " (accepted: " + std::string(kConfigUsage) + "; see irqd config --help)");
+    if (app.got_subcommand(ctl))
+      return fail("irqd ctl: " + what + " (accepted: " + std::string(irqd::kCtlUsage) + "; see irqd ctl --help)");
     if (app.got_subcommand(serve))
       return fail("irqd serve: " + what + " (accepted: " + std::string(kServeUsage) + "; see irqd serve --help)");
+    if (app.got_subcommand(run_cmd))
+      return fail("irqd run: " + what + " (accepted: " + std::string(kRunUsage) + "; see irqd run --help)");
     return fail((app.got_subcommand(plan) ? "irqd plan: " : "") + what + accepted_plan_usage());
   }
 
@@ -211,11 +402,35 @@ int run(int argc, char** argv) {
     if (int rc = empty_flag(serve); rc != 0) return rc;
     return run_serve(serve_flags);
   }
+  if (app.got_subcommand(run_cmd)) {
+    if (!run_cmd->remaining().empty()) return unexpected(run_cmd, kRunUsage);
+    if (int rc = empty_flag(run_cmd); rc != 0) return rc;
+    return irqd::run_daemon(run_flags, std::cerr);
+  }
+  if (CLI::App* sub = device_command(app, device_cmds)) return run_device_command(device_cmds, sub, device_flags);
+  if (app.got_subcommand(ctl)) {
+    if (int rc = empty_flag(ctl); rc != 0) return rc;
+    return run_ctl(ctl_flags);
+  }
+  if (app.got_subcommand(config_cmds.config)) return run_config_command(config_cmds, config_file);
+  if (CLI::App* sub = kernel_irq_command(app, kirq_cmds)) return run_kernel_irq_command(kirq_cmds, sub, kirq_flags);
   if (!app.got_subcommand(plan)) return fail("no subcommand (accepted: " + names + ")");
   if (!plan->remaining().empty()) return unexpected(plan, kPlanUsage);
   if (plan->count("--sets") > 0 && plan_flags.sets.empty())
     return fail("irqd plan: --sets '' is malformed (accepted: comma-separated set sizes >= 1, e.g. 8,8)");
   return run_plan(plan_flags);
+}
+
+int run_device_command(const DeviceCommands& c, CLI::App* sub, const irqd::DevicesFlags& f) {
+  if (!sub->remaining().empty()) return unexpected(sub, device_usage(c, sub));
+  const irqd::pci::PciPaths paths = irqd::devices_paths_from_env();
+  if (sub == c.devices) return irqd::run_devices(paths, f.json, std::cout, std::cerr);
+  const std::string& bdf = sub == c.bind ? f.bind_bdf : f.unbind_bdf;
+  if (bdf.empty())
+    return fail("irqd " + sub->get_name() + ": no PCI address (accepted: " + std::string(device_usage(c, sub)) +
+                "; `irqd devices` lists them)");
+  if (sub == c.bind) return irqd::run_bind(bdf, paths, std::cout, std::cerr);
+  return irqd::run_unbind(bdf, paths, std::cout, std::cerr);
 }
 
 }  // namespace

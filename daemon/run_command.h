@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// `irqd run --config FILE`: the long-running host. It binds the configured
+// devices and serves them until SIGTERM/SIGINT (every device through the
+// full unbind sequence, a final JSON report, exit 0). SIGHUP or the
+// `reload` command re-reads the file: an invalid file keeps the running
+// configuration; changed devices are rebound, unchanged ones keep running.
+// It serves the control socket (daemon/control.h), Prometheus metrics
+// (daemon/metrics.h), and talks to systemd (daemon/systemd.h).
+
+#pragma once
+
+#include <iosfwd>
+#include <string>
+
+namespace irqd {
+
+struct RunFlags {
+  std::string config;     // default /etc/irqd/irqd.toml
+  std::string log_level;  // overrides the file's log_level when given
+};
+
+// Returns the exit status: 0 after a clean stop, 2 when the configuration
+// cannot be used (errors on err, one per line, FILE:LINE:COLUMN first).
+int run_daemon(const RunFlags& flags, std::ostream& err);
+
+}  // namespace irqd

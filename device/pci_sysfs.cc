@@ -1,0 +1,550 @@
+// SPDX-License-Identifier: GPL-2.0-only
+
+#include "device/pci_sysfs.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+#include <system_error>
+#include <utility>
+
+#include "base/unique_fd.h"
+
+namespace irqd::pci {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// PCI config space (include/uapi/linux/pci_regs.h).
+constexpr unsigned PCI_STATUS = 0x06;
+constexpr unsigned PCI_STATUS_CAP_LIST = 0x10;
+constexpr unsigned PCI_HEADER_TYPE = 0x0e;
+constexpr unsigned PCI_CAPABILITY_LIST = 0x34;
+constexpr unsigned PCI_CAP_ID_MSIX = 0x11;
+constexpr unsigned PCI_MSIX_FLAGS = 2;  // Message Control, from the capability
+constexpr unsigned PCI_MSIX_FLAGS_QSIZE = 0x7ff;
+constexpr unsigned PCI_STD_HEADER_SIZEOF = 0x40;
+constexpr unsigned PCI_CFG_SPACE_SIZE = 0x100;
+constexpr unsigned PCI_FIND_CAP_TTL = 48;
+constexpr std::uint32_t PCI_CLASS_BRIDGE_PCI = 0x0604;
+constexpr int PCI_HEADER_TYPE_NORMAL = 0;
+
+constexpr const char* kIommuFix =
+    "turn the IOMMU on (intel_iommu=on or amd_iommu=on on the kernel command line; a VM needs a vIOMMU)";
+
+std::string devdir(const std::string& root, const std::string& bdf) { return root + "/bus/pci/devices/" + bdf; }
+std::string driver_dir(const std::string& root, const std::string& driver) {
+  return root + "/bus/pci/drivers/" + driver;
+}
+std::string probe_path(const std::string& root) { return root + "/bus/pci/drivers_probe"; }
+std::string state_path(const PciPaths& paths, const std::string& bdf) { return paths.state_dir + "/" + bdf; }
+
+// A sysfs attribute's text without its trailing newline; nullopt when it
+// cannot be read.
+std::optional<std::string> read_attr(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return std::nullopt;
+  std::string text;
+  std::array<char, 4096> buf{};
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return std::nullopt;
+    if (n == 0) break;
+    text.append(buf.data(), static_cast<std::size_t>(n));
+  }
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+// The last component a symlink points at ("" when there is no link):
+// .../drivers/virtio-pci -> "virtio-pci", .../iommu_groups/7 -> "7".
+std::string link_basename(const std::string& link) {
+  std::error_code ec;
+  const fs::path target = fs::read_symlink(link, ec);
+  return ec ? "" : target.filename().string();
+}
+
+std::string current_driver(const std::string& root, const std::string& bdf) {
+  return link_basename(devdir(root, bdf) + "/driver");
+}
+
+std::optional<long> parse_long(std::string_view text, int base) {
+  if (base == 16 && (text.starts_with("0x") || text.starts_with("0X"))) text.remove_prefix(2);
+  long v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v, base);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+  return v;
+}
+
+std::string hex_id(const std::optional<std::string>& attr) {
+  if (!attr) return "?";
+  std::string_view v = *attr;
+  if (v.starts_with("0x")) v.remove_prefix(2);
+  return std::string(v);
+}
+
+std::string hex6(std::uint32_t v) {
+  std::array<char, 16> buf{};
+  (void)std::snprintf(buf.data(), buf.size(), "0x%06x", v);
+  return buf.data();
+}
+
+// The config space as this process may read it: 4096 (or 256) bytes as
+// root, the first 64 otherwise (the kernel's pci_read_config() cuts it).
+std::optional<std::vector<std::uint8_t>> read_config(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return std::nullopt;
+  std::vector<std::uint8_t> cfg(4096);
+  std::size_t got = 0;
+  while (got < cfg.size()) {
+    const ssize_t n = ::pread(fd.get(), cfg.data() + got, cfg.size() - got, static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return std::nullopt;
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  cfg.resize(got);
+  return cfg;
+}
+
+std::vector<GroupPeer> read_group_peers(const std::string& root, int group, const std::string& bdf) {
+  std::vector<GroupPeer> peers;
+  std::error_code ec;
+  const std::string dir = root + "/kernel/iommu_groups/" + std::to_string(group) + "/devices";
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    std::string peer = entry.path().filename().string();
+    if (peer == bdf) continue;
+    std::string driver = current_driver(root, peer);
+    peers.push_back({std::move(peer), std::move(driver)});
+  }
+  std::sort(peers.begin(), peers.end(), [](const GroupPeer& a, const GroupPeer& b) { return a.bdf < b.bdf; });
+  return peers;
+}
+
+std::vector<GroupPeer> group_blockers(const std::vector<GroupPeer>& peers) {
+  std::vector<GroupPeer> out;
+  for (const GroupPeer& p : peers)
+    if (!driver_leaves_group_viable(p.driver)) out.push_back(p);
+  return out;
+}
+
+std::string peer_list(const std::vector<GroupPeer>& peers) {
+  std::string out;
+  for (const GroupPeer& p : peers) out += (out.empty() ? "" : ", ") + p.bdf + " (" + p.driver + ")";
+  return out;
+}
+
+bool is_bridge(const PciFunction& fn) {
+  return (fn.class_code >> 8) == PCI_CLASS_BRIDGE_PCI ||
+         (fn.header_type >= 0 && fn.header_type != PCI_HEADER_TYPE_NORMAL);
+}
+
+std::string bridge_fix(const PciFunction& fn) {
+  return "vfio-pci takes only type-0 (endpoint) functions, not bridges (class " + hex6(fn.class_code) +
+         "); bind the devices behind it instead";
+}
+
+std::vector<VfioBlocker> vfio_blockers(const std::string& root, const PciFunction& fn) {
+  std::vector<VfioBlocker> out;
+  if (is_bridge(fn)) out.push_back({"PCI bridge", bridge_fix(fn)});
+  if (fn.iommu_group < 0) out.push_back({"no IOMMU group", kIommuFix});
+  if (!vfio_pci_loaded(root)) out.push_back({"vfio-pci not loaded", "modprobe vfio-pci"});
+  if (auto others = group_blockers(fn.group_peers); !others.empty()) {
+    const std::string group = std::to_string(fn.iommu_group);
+    std::string fix = "VFIO opens group " + group + " only when every member is on vfio-pci or unbound: ";
+    for (std::size_t i = 0; i < others.size(); i++) fix += (i ? ", " : "") + ("irqd bind " + others[i].bdf);
+    out.push_back({"group " + group + " shared with " + peer_list(others), fix});
+  }
+  return out;
+}
+
+// '\n' as the two characters, so that an error stays one line.
+std::string quoted(const std::string& value) {
+  std::string out = "'";
+  for (char c : value) out += c == '\n' ? std::string("\\n") : std::string(1, c);
+  return out + "'";
+}
+
+// What to do about errno err from touching a sysfs or state file.
+std::string errno_fix(int err, const std::string& bdf) {
+  switch (err) {
+    case EACCES:
+    case EPERM: return ": run as root";
+    case EROFS: return ": sysfs is read-only here (a container?); run irqd on the host, as root";
+    case EBUSY: return ": " + bdf + " is busy (another process or driver holds it); try again once it is released";
+    case ENODEV: return ": " + bdf + " went away (hot-unplugged?); `irqd devices` lists what is there";
+    default: return "";
+  }
+}
+
+Error write_error(const std::string& path, const std::string& value, int err, const std::string& bdf) {
+  return Error{"writing " + quoted(value) + " to " + path + " failed: " + errno_string(err) + errno_fix(err, bdf)};
+}
+
+Error unwritable(const std::string& path, int err, const std::string& bdf) {
+  if (err == ENOENT)
+    return Error{path + " is missing (a kernel without it, or not sysfs); " + bdf + " cannot be moved with it"};
+  return Error{"cannot write " + path + ": " + errno_string(err) + errno_fix(err, bdf)};
+}
+
+// Whether this process may write each file, before anything is changed:
+// not being root is then one error up front, not a half-done bind.
+Status preflight(const std::vector<std::string>& paths, const std::string& bdf) {
+  for (const std::string& path : paths) {
+    if (::access(path.c_str(), W_OK) != 0) return unwritable(path, errno, bdf);
+  }
+  return ok_status();
+}
+
+void log(const SysfsIo& io, const std::string& line) {
+  if (io.log) io.log(line);
+}
+
+// ------------------------------------------------------------ state file
+
+constexpr std::string_view kStateKey = "driver=";
+
+Status write_state(const PciPaths& paths, const std::string& bdf, const std::string& driver) {
+  std::error_code ec;
+  fs::create_directories(paths.state_dir, ec);
+  if (ec)
+    return Error{"cannot create " + paths.state_dir + ": " + ec.message() + errno_fix(ec.value(), bdf) +
+                 " (it keeps the original driver for irqd unbind)"};
+  const std::string path = state_path(paths, bdf);
+  const std::string tmp = path + ".tmp";
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd.valid()) {
+    const int err = errno;
+    return Error{"cannot create " + tmp + ": " + errno_string(err) + errno_fix(err, bdf)};
+  }
+  const std::string text = std::string(kStateKey) + driver + "\n";
+  if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+    const int err = errno;
+    (void)::unlink(tmp.c_str());
+    return Error{"cannot write " + tmp + ": " + errno_string(err)};
+  }
+  fd.reset();
+  // Renamed into place: another process never reads half a file.
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    (void)::unlink(tmp.c_str());
+    return Error{"cannot rename " + tmp + " to " + path + ": " + errno_string(err)};
+  }
+  return ok_status();
+}
+
+// The original driver ("" for none); nullopt when there is no state file.
+Result<std::optional<std::string>> read_state(const PciPaths& paths, const std::string& bdf) {
+  const std::string path = state_path(paths, bdf);
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return std::optional<std::string>{};
+  auto text = read_attr(path);
+  if (!text) return Error{"cannot read " + path + " (it keeps the original driver of " + bdf + ")"};
+  if (!text->starts_with(kStateKey) || text->find('\n') != std::string::npos)
+    return Error{path + " is malformed (expected one line driver=NAME): remove it, and " + bdf +
+                 " is then treated as not bound by irqd"};
+  return std::optional<std::string>(text->substr(kStateKey.size()));
+}
+
+void remove_state(const PciPaths& paths, const std::string& bdf) {
+  std::error_code ec;
+  fs::remove(state_path(paths, bdf), ec);
+}
+
+std::string driver_or_none(const std::string& driver) { return driver.empty() ? "none" : driver; }
+
+}  // namespace
+
+// ------------------------------------------------------------ reading
+
+Result<std::string> parse_bdf(const std::string& text) {
+  static constexpr std::string_view kForm = "xxxx:xx:xx.x";
+  bool ok = text.size() == kForm.size();
+  for (std::size_t i = 0; ok && i < text.size(); i++)
+    ok = kForm[i] == 'x' ? std::isxdigit(static_cast<unsigned char>(text[i])) != 0 : text[i] == kForm[i];
+  std::string bdf = text;
+  std::transform(bdf.begin(), bdf.end(), bdf.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  // Device 0..1f, function 0..7 (5 and 3 bits of devfn).
+  if (ok) ok = parse_long(std::string_view(bdf).substr(8, 2), 16).value_or(32) <= 0x1f && bdf[11] <= '7';
+  if (!ok)
+    return Error{"malformed PCI address '" + text +
+                 "' (accepted: DDDD:BB:DD.F in hex, device 00-1f, function 0-7, e.g. 0000:00:03.0; "
+                 "`irqd devices` lists them)"};
+  return bdf;
+}
+
+MsixCount msix_from_config(std::span<const std::uint8_t> config) {
+  using State = MsixCount::State;
+  if (config.size() < PCI_STD_HEADER_SIZEOF) return {State::kUnreadable, 0};
+  // A capability past what could be read: the kernel gives non-root only
+  // the standard header.
+  const State past_end = config.size() < PCI_CFG_SPACE_SIZE ? State::kNeedsRoot : State::kUnreadable;
+  const unsigned status = config[PCI_STATUS] | (config[PCI_STATUS + 1] << 8U);
+  if ((status & PCI_STATUS_CAP_LIST) == 0) return {State::kNone, 0};
+  unsigned pos = config[PCI_CAPABILITY_LIST];
+  for (unsigned ttl = PCI_FIND_CAP_TTL; ttl > 0; ttl--) {
+    pos &= ~3U;
+    if (pos < PCI_STD_HEADER_SIZEOF) break;
+    if (pos + 2 > config.size()) return {past_end, 0};
+    const unsigned id = config[pos];
+    if (id == 0xff) break;
+    if (id == PCI_CAP_ID_MSIX) {
+      if (pos + PCI_MSIX_FLAGS + 2 > config.size()) return {past_end, 0};
+      const unsigned flags = config[pos + PCI_MSIX_FLAGS] | (config[pos + PCI_MSIX_FLAGS + 1] << 8U);
+      return {State::kCount, (flags & PCI_MSIX_FLAGS_QSIZE) + 1};
+    }
+    pos = config[pos + 1];
+  }
+  return {State::kNone, 0};
+}
+
+std::string format_msix(const MsixCount& msix) {
+  switch (msix.state) {
+    case MsixCount::State::kCount: return std::to_string(msix.count);
+    case MsixCount::State::kNone: return "none";
+    case MsixCount::State::kNeedsRoot: return "unknown (needs root)";
+    case MsixCount::State::kUnreadable: return "unknown";
+  }
+  return "unknown";
+}
+
+bool driver_leaves_group_viable(const std::string& driver) {
+  // vfio-pci's variant drivers (mlx5_vfio_pci, hisi_acc_vfio_pci, ...)
+  // carry "vfio" in their names; pci-stub and pcieport set
+  // driver_managed_dma.
+  return driver.empty() || driver.find("vfio") != std::string::npos || driver == "pci-stub" || driver == "pcieport";
+}
+
+bool vfio_pci_loaded(const std::string& sysfs_root) {
+  std::error_code ec;
+  return fs::is_directory(driver_dir(sysfs_root, kVfioPci), ec);
+}
+
+Result<PciFunction> read_pci_function(const std::string& sysfs_root, const std::string& bdf) {
+  const std::string dir = devdir(sysfs_root, bdf);
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec))
+    return Error{"no PCI device " + bdf + " (no " + dir + "; `irqd devices` lists the devices)"};
+  PciFunction fn;
+  fn.bdf = bdf;
+  fn.vendor = hex_id(read_attr(dir + "/vendor"));
+  fn.device = hex_id(read_attr(dir + "/device"));
+  if (auto cls = read_attr(dir + "/class"))
+    fn.class_code = static_cast<std::uint32_t>(parse_long(*cls, 16).value_or(0));
+  fn.driver = link_basename(dir + "/driver");
+  if (auto ovr = read_attr(dir + "/driver_override"); ovr && *ovr != "(null)") fn.driver_override = *ovr;
+  if (auto group = parse_long(link_basename(dir + "/iommu_group"), 10)) fn.iommu_group = static_cast<int>(*group);
+  if (auto node = read_attr(dir + "/numa_node")) fn.numa_node = static_cast<int>(parse_long(*node, 10).value_or(-1));
+  if (auto cfg = read_config(dir + "/config")) {
+    fn.msix = msix_from_config(*cfg);
+    if (cfg->size() > PCI_HEADER_TYPE) fn.header_type = (*cfg)[PCI_HEADER_TYPE] & 0x7f;
+  }
+  if (fn.iommu_group >= 0) fn.group_peers = read_group_peers(sysfs_root, fn.iommu_group, bdf);
+  fn.vfio_blockers = vfio_blockers(sysfs_root, fn);
+  return fn;
+}
+
+Result<std::vector<PciFunction>> list_pci_functions(const std::string& sysfs_root) {
+  const std::string dir = sysfs_root + "/bus/pci/devices";
+  std::error_code ec;
+  std::vector<std::string> bdfs;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) bdfs.push_back(entry.path().filename().string());
+  if (ec) return Error{"cannot list " + dir + ": " + ec.message() + " (is sysfs mounted on " + sysfs_root + "?)"};
+  std::sort(bdfs.begin(), bdfs.end());
+  std::vector<PciFunction> out;
+  for (const std::string& bdf : bdfs) {
+    // A function removed while listing is simply not listed.
+    if (auto fn = read_pci_function(sysfs_root, bdf)) out.push_back(std::move(*fn));
+  }
+  return out;
+}
+
+// ------------------------------------------------------------ writing
+
+int write_sysfs(const std::string& path, const std::string& value) {
+  // O_TRUNC as the shell's `>`; no O_CREAT: a missing attribute is an
+  // error, never a new regular file.
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
+  if (!fd.valid()) return errno;
+  for (;;) {
+    const ssize_t n = ::write(fd.get(), value.data(), value.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    // A sysfs store takes the whole buffer or fails.
+    return static_cast<std::size_t>(n) == value.size() ? 0 : EIO;
+  }
+}
+
+namespace {
+
+// After a failed bind: clear driver_override and let the original driver
+// take the device back. Returns what became of it, for the error.
+std::string undo_bind(const std::string& bdf, const std::string& original, const PciPaths& paths, const SysfsIo& io) {
+  const std::string root = paths.sysfs;
+  remove_state(paths, bdf);
+  if (int err = io.write(devdir(root, bdf) + "/driver_override", "\n"); err != 0)
+    return "; undo failed too: " + write_error(devdir(root, bdf) + "/driver_override", "\n", err, bdf).message;
+  log(io, bdf + ": driver_override cleared");
+  if (!original.empty() && current_driver(root, bdf).empty()) {
+    if (int err = io.write(probe_path(root), bdf); err != 0)
+      return "; undo failed too: " + write_error(probe_path(root), bdf, err, bdf).message;
+    log(io, bdf + ": probed (" + probe_path(root) + ")");
+  }
+  return "; undone: driver_override cleared, driver now " + driver_or_none(current_driver(root, bdf));
+}
+
+}  // namespace
+
+Result<BindReport> bind_to_vfio(const std::string& bdf_text, const PciPaths& paths, const SysfsIo& io) {
+  auto parsed = parse_bdf(bdf_text);
+  if (!parsed) return parsed.error();
+  const std::string bdf = *parsed;
+  const std::string root = paths.sysfs;
+  auto fn = read_pci_function(root, bdf);
+  if (!fn) return fn.error();
+
+  BindReport report;
+  report.bdf = bdf;
+  report.original_driver = fn->driver;
+  report.iommu_group = fn->iommu_group;
+  report.group_blockers = group_blockers(fn->group_peers);
+  if (fn->driver == kVfioPci) {
+    log(io, bdf + " is already on vfio-pci: nothing to do");
+    return report;
+  }
+  // Every reason at once: loading vfio-pci does not help a device without
+  // an IOMMU group, and the user should learn that before modprobe.
+  std::string refused;
+  if (is_bridge(*fn)) refused = bdf + " is a PCI bridge: " + bridge_fix(*fn);
+  if (fn->iommu_group < 0)
+    refused += (refused.empty() ? "" : "; ") + bdf + " has no IOMMU group, so vfio-pci cannot take it: " + kIommuFix;
+  if (!vfio_pci_loaded(root))
+    refused += (refused.empty() ? "" : "; ") + std::string("vfio-pci is not loaded (no ") + driver_dir(root, kVfioPci) +
+               "): load it with `modprobe vfio-pci`";
+  if (!refused.empty()) return Error{refused};
+
+  const std::string override_path = devdir(root, bdf) + "/driver_override";
+  const std::string unbind_path = driver_dir(root, fn->driver) + "/unbind";
+  std::vector<std::string> targets{override_path, probe_path(root)};
+  if (!fn->driver.empty()) targets.push_back(unbind_path);
+  if (auto ok = preflight(targets, bdf); !ok) return ok.error();
+  // Remembered first: whatever happens next, unbind can give it back.
+  if (auto ok = write_state(paths, bdf, fn->driver); !ok) return ok.error();
+
+  // driver_override before the unbind, so that no other driver grabs the
+  // device in between.
+  if (int err = io.write(override_path, kVfioPci); err != 0) {
+    remove_state(paths, bdf);
+    return write_error(override_path, kVfioPci, err, bdf);
+  }
+  log(io, bdf + ": driver_override = vfio-pci");
+  std::optional<Error> failed;
+  if (!fn->driver.empty()) {
+    if (int err = io.write(unbind_path, bdf); err != 0)
+      failed = write_error(unbind_path, bdf, err, bdf);
+    else
+      log(io, bdf + ": unbound from " + fn->driver);
+  }
+  if (!failed) {
+    if (int err = io.write(probe_path(root), bdf); err != 0)
+      failed = write_error(probe_path(root), bdf, err, bdf);
+    else
+      log(io, bdf + ": probed (" + probe_path(root) + ")");
+  }
+  if (!failed) {
+    const std::string now = current_driver(root, bdf);
+    if (now != kVfioPci)
+      failed = Error{"vfio-pci did not take " + bdf + ": its driver is " + driver_or_none(now) +
+                     " after driver_override and drivers_probe (`dmesg` says why)"};
+  }
+  if (failed) return Error{failed->message + undo_bind(bdf, fn->driver, paths, io)};
+  log(io, bdf + ": now on vfio-pci (was " + driver_or_none(fn->driver) + ")");
+  report.changed = true;
+  return report;
+}
+
+Result<UnbindReport> unbind_from_vfio(const std::string& bdf_text, const PciPaths& paths, const SysfsIo& io) {
+  auto parsed = parse_bdf(bdf_text);
+  if (!parsed) return parsed.error();
+  const std::string bdf = *parsed;
+  const std::string root = paths.sysfs;
+  auto fn = read_pci_function(root, bdf);
+  if (!fn) return fn.error();
+  auto state = read_state(paths, bdf);
+  if (!state) return state.error();
+
+  UnbindReport report;
+  report.bdf = bdf;
+  report.was_on_vfio = fn->driver == kVfioPci;
+  report.original_known = state->has_value();
+  report.original_driver = state->value_or("");
+  report.driver = fn->driver;
+  // Only irqd's own override: another one (pci-stub, ...) is not ours to clear.
+  const bool clear_override = fn->driver_override == kVfioPci;
+  const bool probe = !report.original_driver.empty() && (report.was_on_vfio || fn->driver.empty());
+  if (!report.was_on_vfio && !clear_override && !probe) {
+    // A state file left by a bind someone else undid says nothing now.
+    if (report.original_known) remove_state(paths, bdf);
+    log(io, bdf + " is not on vfio-pci (driver " + driver_or_none(fn->driver) + "): nothing to undo");
+    return report;
+  }
+
+  const std::string vfio_unbind = driver_dir(root, kVfioPci) + "/unbind";
+  const std::string override_path = devdir(root, bdf) + "/driver_override";
+  std::vector<std::string> targets;
+  if (report.was_on_vfio) targets.push_back(vfio_unbind);
+  if (clear_override) targets.push_back(override_path);
+  if (probe) targets.push_back(probe_path(root));
+  if (auto ok = preflight(targets, bdf); !ok) return ok.error();
+
+  if (report.was_on_vfio) {
+    const std::string group = fn->iommu_group >= 0 ? std::to_string(fn->iommu_group) : "N";
+    log(io, bdf + ": unbinding from vfio-pci (waits until its VFIO user lets go of it; `fuser -v /dev/vfio/" + group +
+                "` names it)");
+    if (int err = io.write(vfio_unbind, bdf); err != 0) return write_error(vfio_unbind, bdf, err, bdf);
+    log(io, bdf + ": unbound from vfio-pci");
+  } else {
+    log(io, bdf + " is not on vfio-pci (driver " + driver_or_none(fn->driver) + ")");
+  }
+  // Cleared before the probe: with "vfio-pci" still there, the probe
+  // would hand the device straight back to vfio-pci.
+  if (clear_override) {
+    if (int err = io.write(override_path, "\n"); err != 0) return write_error(override_path, "\n", err, bdf);
+    log(io, bdf + ": driver_override cleared");
+  }
+  if (probe) {
+    if (int err = io.write(probe_path(root), bdf); err != 0) return write_error(probe_path(root), bdf, err, bdf);
+    log(io, bdf + ": probed (" + probe_path(root) + ")");
+  }
+
+  report.changed = true;
+  report.driver = current_driver(root, bdf);
+  if (report.was_on_vfio && report.driver == kVfioPci)
+    return Error{bdf + " is still on vfio-pci after writing it to " + vfio_unbind + " (`dmesg` says why)"};
+  if (probe && report.driver != report.original_driver)
+    return Error{report.original_driver + " did not take " + bdf + " back: its driver is " +
+                 driver_or_none(report.driver) + " after drivers_probe (is it loaded? `modprobe " +
+                 report.original_driver + "`; `dmesg` says why)"};
+  remove_state(paths, bdf);
+  if (!report.original_known)
+    log(io, bdf + ": left unbound: its original driver is unknown (irqd did not bind it: no " + state_path(paths, bdf) +
+                "); `echo " + bdf + " > /sys/bus/pci/drivers_probe` lets the kernel choose one");
+  else if (report.original_driver.empty())
+    log(io, bdf + ": left unbound, as it was before irqd bind");
+  else
+    log(io, bdf + ": back on " + report.driver);
+  return report;
+}
+
+}  // namespace irqd::pci

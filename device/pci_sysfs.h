@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// The sysfs side of handing a PCI function to VFIO: list the functions with
+// what VFIO needs to know (driver, IOMMU group, MSI-X table size), and move
+// one to vfio-pci and back with driver_override, the sequence of
+// Documentation/driver-api/vfio.rst done for the user:
+//
+//   bind    remember the original driver (state file), driver_override =
+//           "vfio-pci", drivers/<orig>/unbind, bus/pci/drivers_probe, check
+//           that the driver link now names vfio-pci
+//   unbind  drivers/vfio-pci/unbind (blocks until the VFIO user, e.g. irqd
+//           serve, releases the device on the kernel's request),
+//           driver_override = "\n" (cleared), drivers_probe (the original
+//           driver takes it back), forget the state file
+//
+// Every path lies under PciPaths::sysfs so that tests run on fake trees, and
+// every sysfs write goes through SysfsIo::write so that a test can record
+// what was written where, in order, and play the kernel's part (a fake tree
+// cannot move the driver link by itself).
+
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+
+namespace irqd::pci {
+
+inline constexpr const char* kVfioPci = "vfio-pci";
+
+struct PciPaths {
+  std::string sysfs = "/sys";
+  // One file per function irqd bound, holding its original driver, so that
+  // unbind can give it back from any process (and after a restart).
+  std::string state_dir = "/run/irqd/bound";
+};
+
+// "0000:00:03.0" (lower case) from "DDDD:BB:DD.F" in hex, device <= 1f and
+// function <= 7; an error naming the accepted form otherwise.
+Result<std::string> parse_bdf(const std::string& text);
+
+// The MSI-X table size as the config space tells it.
+struct MsixCount {
+  enum class State {
+    kCount,      // count entries
+    kNone,       // no MSI-X capability
+    kNeedsRoot,  // the capability list lies past the 64 bytes non-root may read
+    kUnreadable  // no config file, or one too short to be a config space
+  };
+  State state = State::kUnreadable;
+  unsigned count = 0;
+};
+
+// Walks the capability list of a config space image from offset 0x34 (as
+// pci_find_capability: at most 48 hops, pointers below 0x40 end it) to
+// PCI_CAP_ID_MSIX (0x11): table size = (Message Control & 0x7ff) + 1.
+MsixCount msix_from_config(std::span<const std::uint8_t> config);
+// "64", "none", "unknown (needs root)", "unknown".
+std::string format_msix(const MsixCount& msix);
+
+// Another member of a function's IOMMU group.
+struct GroupPeer {
+  std::string bdf;
+  std::string driver;  // "" when unbound
+};
+
+// Whether a driver leaves an IOMMU group usable by VFIO: a vfio-pci (or
+// vfio variant) driver, or one with driver_managed_dma (pci-stub,
+// pcieport). Unbound ("") is fine too.
+bool driver_leaves_group_viable(const std::string& driver);
+
+// One reason VFIO cannot take a function, and what fixes it.
+struct VfioBlocker {
+  std::string reason;  // short: "no IOMMU group"
+  std::string fix;     // "turn the IOMMU on (...)"
+};
+
+struct PciFunction {
+  std::string bdf;
+  std::string vendor;            // "1af4"
+  std::string device;            // "1041"
+  std::uint32_t class_code = 0;  // 0x020000
+  int header_type = -1;          // config byte 0x0e & 0x7f; -1 when unreadable
+  std::string driver;            // basename of the driver link; "" when unbound
+  std::string driver_override;   // "" when unset (sysfs shows "(null)")
+  int iommu_group = -1;          // -1: none
+  int numa_node = -1;            // -1: none
+  MsixCount msix;
+  std::vector<GroupPeer> group_peers;  // the group's other members, by BDF
+  std::vector<VfioBlocker> vfio_blockers;
+
+  bool vfio_can_take() const { return vfio_blockers.empty(); }
+};
+
+// Every /sys/bus/pci/devices entry, by BDF.
+Result<std::vector<PciFunction>> list_pci_functions(const std::string& sysfs_root = "/sys");
+// One function; bdf must be normalized (parse_bdf).
+Result<PciFunction> read_pci_function(const std::string& sysfs_root, const std::string& bdf);
+// Whether the vfio-pci driver is registered (bus/pci/drivers/vfio-pci).
+bool vfio_pci_loaded(const std::string& sysfs_root);
+
+// Writes value to path as `echo -n value > path` would (one write(2), no
+// O_CREAT): 0, or the errno.
+int write_sysfs(const std::string& path, const std::string& value);
+
+struct SysfsIo {
+  // Every sysfs write of bind and unbind goes through here.
+  std::function<int(const std::string& path, const std::string& value)> write = write_sysfs;
+  // One line per action, once it is done, and a notice before the one that
+  // may block (the vfio-pci unbind).
+  std::function<void(const std::string& line)> log;
+};
+
+struct BindReport {
+  std::string bdf;
+  std::string original_driver;  // "" when it had none
+  bool changed = false;         // false: it was already on vfio-pci
+  int iommu_group = -1;
+  // Group members on drivers that keep the group from being viable: VFIO
+  // opens the group only once they are on vfio-pci or unbound.
+  std::vector<GroupPeer> group_blockers;
+};
+
+// Moves bdf to vfio-pci. Already on vfio-pci: a no-op that says so. The
+// other members of its IOMMU group are reported, never moved. On a failure
+// after driver_override was written, driver_override is cleared again and
+// the original driver asked to take the device back.
+Result<BindReport> bind_to_vfio(const std::string& bdf, const PciPaths& paths = {}, const SysfsIo& io = {});
+
+struct UnbindReport {
+  std::string bdf;
+  bool was_on_vfio = false;
+  bool original_known = false;  // a state file told the original driver
+  std::string original_driver;  // "" when it had none (or unknown)
+  std::string driver;           // the driver it has now; "" when unbound
+  bool changed = false;         // false: nothing to undo
+};
+
+// Gives bdf back to the driver it had before bind_to_vfio. Without a state
+// file (irqd did not bind it) the original driver is unknown: the device is
+// left unbound and the report says so.
+Result<UnbindReport> unbind_from_vfio(const std::string& bdf, const PciPaths& paths = {}, const SysfsIo& io = {});
+
+}  // namespace irqd::pci
