@@ -147,6 +147,7 @@ class PluginDriver final : public Driver {
 
 // Called from C: noexcept, so an exception (bad_alloc) terminates here
 // instead of unwinding through the plugin's frames.
+// NOLINTNEXTLINE(cert-err58-cpp): captureless lambdas to function pointers; the initialization calls nothing.
 const irqd_host_ops PluginDriver::kOps = {
     .alloc_vectors = [](irqd_host* h, unsigned min, unsigned max, unsigned flags, const irqd_affinity* affd,
                         unsigned* vectors,

@@ -209,8 +209,25 @@ Status Daemon::start() {
     if (!dev) return dev.error();
     return std::unique_ptr<MsixDevice>(std::move(*dev));
   };
-  ho.make_driver = [](const DeviceSpec& spec) -> Result<std::unique_ptr<Driver>> {
-    if (!spec.plugin.empty()) return load_plugin(spec.plugin, spec.driver_params);
+  ho.make_driver = [log = log_](const DeviceSpec& spec) -> Result<std::unique_ptr<Driver>> {
+    if (!spec.plugin.empty()) {
+      // The plugin reads the vector counts from its options, as the
+      // example drivers do; the file's own options win.
+      std::map<std::string, std::string> options = spec.driver_params;
+      const AffinitySpec& a = spec.driver_options.affinity;
+      options.try_emplace("max_vectors", std::to_string(spec.driver_options.max_vectors));
+      options.try_emplace("pre_vectors", std::to_string(a.pre_vectors));
+      options.try_emplace("post_vectors", std::to_string(a.post_vectors));
+      // syslog levels (LOG_ERR 3 .. LOG_DEBUG 7) onto the daemon's log.
+      PluginLog plugin_log = [log, name = spec.name](int level, const std::string& message) {
+        const auto lvl = level <= 3   ? spdlog::level::err
+                         : level == 4 ? spdlog::level::warn
+                         : level <= 6 ? spdlog::level::info
+                                      : spdlog::level::debug;
+        log->log(lvl, "driver {}: {}", name, message);
+      };
+      return load_plugin(spec.plugin, std::move(options), std::move(plugin_log));
+    }
     auto builtin = make_driver(spec.driver, spec.driver_options);
     if (!builtin) return builtin.error();
     return std::unique_ptr<Driver>(std::move(*builtin));

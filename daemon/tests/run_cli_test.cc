@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// `irqd run` end to end, as a real process on software devices: the control
+// socket (status, stats, move under load, unbind, bind), /metrics scraped
+// with a real HTTP client and checked against the final report, SIGHUP
+// with an invalid and with a valid configuration, and SIGTERM: every
+// device through the unbind sequence, a report that accounts for every
+// fire, the socket removed, no eventfd leaked across unbind and bind.
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "daemon/tests/run_process.h"
+
+namespace irqd {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+unsigned free_port() {
+  test::Fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(s.get(), reinterpret_cast<sockaddr*>(&a), &len);
+  return ntohs(a.sin_port);
+}
+
+// One request over the control socket, one response line back.
+json call(const std::string& socket, const json& request) {
+  test::Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::snprintf(a.sun_path, sizeof a.sun_path, "%s", socket.c_str());
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+    return json{{"ok", false}, {"error", "connect"}};
+  const std::string line = request.dump() + "\n";
+  if (::write(fd.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size())) return json{{"ok", false}};
+  std::string in;
+  char c = 0;
+  while (::read(fd.get(), &c, 1) == 1 && c != '\n') in += c;
+  return json::parse(in, nullptr, false);
+}
+
+std::uint64_t device_handled(const json& status, const std::string& name) {
+  if (!status.is_object() || !status.contains("result")) return 0;  // not up yet
+  for (const json& d : status["result"]["devices"])
+    if (d["name"] == name && d.contains("handled")) return d["handled"];
+  return 0;
+}
+
+std::string device_state(const json& status, const std::string& name) {
+  if (!status.is_object() || !status.contains("result")) return "no answer: " + status.dump();
+  for (const json& d : status["result"]["devices"])
+    if (d["name"] == name) return d["state"];
+  return "";
+}
+
+unsigned eventfds_of(pid_t pid) {
+  unsigned n = 0;
+  for (const auto& e : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+    std::error_code ec;
+    if (fs::read_symlink(e.path(), ec).string() == "anon_inode:[eventfd]") ++n;
+  }
+  return n;
+}
+
+// Sum of irqd_interrupts_total for a device in a scrape.
+std::uint64_t scraped_interrupts(const std::string& body, const std::string& device) {
+  std::uint64_t n = 0;
+  std::regex line("irqd_interrupts_total\\{device=\"" + device + "\",vector=\"[0-9]+\"\\} ([0-9]+)");
+  for (auto it = std::sregex_iterator(body.begin(), body.end(), line); it != std::sregex_iterator(); ++it)
+    n += std::stoull((*it)[1]);
+  return n;
+}
+
+template <typename Pred>
+bool eventually(Pred pred) {  // a guard against hangs, not a timing assertion
+  for (int i = 0; i < 1000; ++i) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+class RunCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "irqd-run-XXXXXX").string();
+    dir_ = ::mkdtemp(tmpl.data());
+    socket_ = dir_ + "/irqd.sock";
+    port_ = free_port();
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string config(const std::string& nic1_pattern) const {
+    return "report = \"" + dir_ +
+           "/report.json\"\n"
+           "[metrics]\nport = " +
+           std::to_string(port_) +
+           "\n"
+           "[control]\nsocket = \"" +
+           socket_ +
+           "\"\n"
+           "[[device]]\nname = \"nic0\"\ntype = \"software\"\nvectors = 8\npattern = \"rate:20000\"\n"
+           "[[device]]\nname = \"nic1\"\ntype = \"software\"\nvectors = 4\npattern = \"" +
+           nic1_pattern +
+           "\"\n"
+           "[device.driver]\nname = \"leaky\"\n";
+  }
+  void write_config(const std::string& text) const { std::ofstream(dir_ + "/irqd.toml") << text; }
+
+  std::string dir_;
+  std::string socket_;
+  unsigned port_ = 0;
+};
+
+TEST_F(RunCli, ServesControlsReloadsAndStopsAccountingForEveryInterrupt) {
+  write_config(config("rate:1000"));
+  test::FileActions actions;
+  actions.open(STDIN_FILENO, "/dev/null", O_RDONLY);
+  actions.open(STDOUT_FILENO, (dir_ + "/out").c_str(), O_WRONLY | O_CREAT | O_TRUNC);
+  actions.open(STDERR_FILENO, (dir_ + "/err").c_str(), O_WRONLY | O_CREAT | O_TRUNC);
+  test::Child child(IRQD_BINARY, {"irqd", "run", "--config", dir_ + "/irqd.toml"}, actions);
+  const auto err = [&] { return slurp(dir_ + "/err"); };
+
+  // Serving: both devices bound and handling.
+  ASSERT_TRUE(eventually([&] { return device_handled(call(socket_, {{"cmd", "status"}}), "nic0") > 0; })) << err();
+  json status = call(socket_, {{"cmd", "status"}});
+  EXPECT_EQ(device_state(status, "nic0"), "bound");
+  EXPECT_EQ(device_state(status, "nic1"), "bound");
+  json stats = call(socket_, {{"cmd", "stats"}, {"device", "nic0"}});
+  ASSERT_TRUE(stats["ok"].get<bool>()) << stats.dump();
+  const json& nic0 = stats["result"]["devices"][0];
+  ASSERT_FALSE(nic0["vectors"].empty());
+
+  // Bad requests get an error; the daemon keeps serving.
+  EXPECT_FALSE(call(socket_, {{"cmd", "frobnicate"}})["ok"].get<bool>());
+  EXPECT_FALSE(call(socket_, {{"cmd", "move"}, {"device", "nic0"}, {"vector", 999}, {"cpu", 0}})["ok"].get<bool>());
+
+  // Move a vector under load, there and back.
+  const unsigned vector = nic0["vectors"][0]["index"];
+  const int home = nic0["vectors"][0]["cpu"];
+  const unsigned other = home == 0 ? 1 : 0;
+  if (std::thread::hardware_concurrency() > 1) {
+    json moved = call(socket_, {{"cmd", "move"}, {"device", "nic0"}, {"vector", vector}, {"cpu", other}});
+    EXPECT_TRUE(moved["ok"].get<bool>()) << moved.dump();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    moved = call(socket_, {{"cmd", "move"}, {"device", "nic0"}, {"vector", vector}, {"cpu", home}});
+    EXPECT_TRUE(moved["ok"].get<bool>()) << moved.dump();
+  }
+
+  // Metrics, scraped for real; counters only grow.
+  httplib::Client http("127.0.0.1", static_cast<int>(port_));
+  auto first = http.Get("/metrics");
+  ASSERT_TRUE(first) << "no answer on /metrics";
+  ASSERT_EQ(first->status, 200);
+  const std::uint64_t scraped = scraped_interrupts(first->body, "nic0");
+  EXPECT_GT(scraped, 0u);
+  EXPECT_NE(first->body.find("irqd_build_info{"), std::string::npos);
+
+  // Unbind and bind nic1: no eventfd left behind.
+  const unsigned fds_before = eventfds_of(child.pid());
+  json unbound = call(socket_, {{"cmd", "unbind"}, {"device", "nic1"}});
+  ASSERT_TRUE(unbound["ok"].get<bool>()) << unbound.dump();
+  EXPECT_EQ(unbound["result"]["leaks"].size(), 1u);
+  EXPECT_EQ(device_state(call(socket_, {{"cmd", "status"}}), "nic1"), "unbound");
+  ASSERT_TRUE(call(socket_, {{"cmd", "bind"}, {"device", "nic1"}})["ok"].get<bool>());
+  EXPECT_EQ(eventfds_of(child.pid()), fds_before);
+
+  // SIGHUP with a broken file: logged, the running configuration stays.
+  const std::uint64_t before_bad = device_handled(call(socket_, {{"cmd", "status"}}), "nic0");
+  write_config(config("rate:1000") + "bogus = 1\n");
+  ::kill(child.pid(), SIGHUP);
+  ASSERT_TRUE(eventually([&] { return err().find("keeping the running configuration") != std::string::npos; }))
+      << err();
+  status = call(socket_, {{"cmd", "status"}});
+  EXPECT_EQ(device_state(status, "nic0"), "bound");
+  EXPECT_GE(device_handled(status, "nic0"), before_bad);  // not reset: nic0 kept running
+
+  // SIGHUP with a valid change to nic1 only: nic1 is rebound, nic0 is not.
+  write_config(config("rate:2000"));
+  ::kill(child.pid(), SIGHUP);
+  ASSERT_TRUE(eventually([&] { return err().find("1 rebound, 1 unchanged") != std::string::npos; })) << err();
+  EXPECT_GE(device_handled(call(socket_, {{"cmd", "status"}}), "nic0"), before_bad);
+
+  ::kill(child.pid(), SIGTERM);
+  ASSERT_EQ(child.wait(), 0) << err();
+  EXPECT_FALSE(fs::exists(socket_)) << "the control socket was left behind";
+
+  json report = json::parse(slurp(dir_ + "/report.json"));
+  std::vector<std::string> reasons;
+  for (const json& d : report["devices"]) {
+    reasons.push_back(d["name"].get<std::string>() + ":" + d["reason"].get<std::string>());
+    EXPECT_TRUE(d["accounted"].get<bool>()) << d.dump();
+    const std::uint64_t fired = d["fired"];
+    EXPECT_EQ(fired, d["handled"].get<std::uint64_t>() + d["dropped"]["queue_full"].get<std::uint64_t>() +
+                         d["dropped"]["after_drain"].get<std::uint64_t>());
+    if (d["name"] == "nic0") {
+      EXPECT_GE(d["handled"].get<std::uint64_t>(), scraped);
+    }
+  }
+  EXPECT_EQ(reasons, (std::vector<std::string>{"nic1:command", "nic1:reload", "nic0:SIGTERM", "nic1:SIGTERM"}));
+}
+
+TEST_F(RunCli, AnInvalidConfigurationIsRefusedWithItsPosition) {
+  write_config("[[device]]\nname = \"nic0\"\ntype = \"software\"\nvectros = 8\n");
+  auto r = test::run_irqd({"run", "--config", dir_ + "/irqd.toml"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find(dir_ + "/irqd.toml:4:1: unknown key 'vectros'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("did you mean 'vectors'?"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace irqd
