@@ -19,6 +19,7 @@
 #include "daemon/plan_command.h"
 #include "daemon/run_command.h"
 #include "daemon/serve_command.h"
+#include "daemon/top_command.h"
 #include "daemon/tune_command.h"
 
 namespace {
@@ -333,6 +334,30 @@ int run_kernel_irq_command(const KernelIrqCommands& c, CLI::App* sub, const Kern
   return irqd::run_tune(tune, roots, std::cout, std::cerr);
 }
 
+// `irqd top`: interrupts per second per vector, irqd's and the kernel's.
+CLI::App* add_top_command(CLI::App& app, irqd::TopFlags& f) {
+  CLI::App* top = app.add_subcommand("top", "Live interrupts per second per vector and per CPU, irqd's and the kernel's");
+  top->allow_extras();
+  top->add_option("--socket", f.socket, "Control socket of irqd run (default /run/irqd/irqd.sock)")->type_name("PATH");
+  top->add_option("--source", f.source, "irqd | kernel (/proc/interrupts) | both (default both)")->type_name("SRC");
+  top->add_option("--sort", f.sort, "rate | total | name | cpu (default rate)")->type_name("KEY");
+  top->add_option("--interval", f.interval, "Seconds between samples, 0.1..60 (default 1)")->type_name("S");
+  top->add_flag("--batch", f.batch, "Print plain tables and exit (no screen redraw)");
+  top->add_option("--iterations", f.iterations, "Tables to print (default: 1 with --batch, else until q or Ctrl-C)")
+      ->type_name("N");
+  top->add_flag("--cpu", f.cpu, "Also print the per-CPU summary");
+  top->footer(irqd::kernel_irqs_help());
+  return top;
+}
+
+int run_top(CLI::App* top, const irqd::TopFlags& flags) {
+  if (!top->remaining().empty()) return unexpected(top, irqd::kTopUsage);
+  if (int rc = empty_flag(top); rc != 0) return rc;
+  auto options = irqd::parse_top_options(flags);
+  if (!options) return fail("irqd top: " + options.error().message);
+  return irqd::run_top(*options, irqd::kernel_roots_from_env(), std::cout, std::cerr);
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"irqd: userspace interrupt host and benchmark daemon"};
   app.require_subcommand(1);
@@ -352,6 +377,8 @@ int run(int argc, char** argv) {
   const ConfigCommands config_cmds = add_config_command(app, config_file);
   KernelIrqFlags kirq_flags;
   const KernelIrqCommands kirq_cmds = add_kernel_irq_commands(app, kirq_flags);
+  irqd::TopFlags top_flags;
+  CLI::App* top = add_top_command(app, top_flags);
 
   // CLI11 reports a misspelt subcommand as "a subcommand is required",
   // which does not name it.
@@ -385,6 +412,8 @@ int run(int argc, char** argv) {
       return fail("irqd config: " + what + " (accepted: " + std::string(kConfigUsage) + "; see irqd config --help)");
     if (app.got_subcommand(ctl))
       return fail("irqd ctl: " + what + " (accepted: " + std::string(irqd::kCtlUsage) + "; see irqd ctl --help)");
+    if (app.got_subcommand(top))
+      return fail("irqd top: " + what + " (accepted: " + std::string(irqd::kTopUsage) + "; see irqd top --help)");
     if (app.got_subcommand(serve))
       return fail("irqd serve: " + what + " (accepted: " + std::string(kServeUsage) + "; see irqd serve --help)");
     if (app.got_subcommand(run_cmd))
@@ -402,6 +431,7 @@ int run(int argc, char** argv) {
     if (int rc = empty_flag(serve); rc != 0) return rc;
     return run_serve(serve_flags);
   }
+  if (app.got_subcommand(top)) return run_top(top, top_flags);
   if (app.got_subcommand(run_cmd)) {
     if (!run_cmd->remaining().empty()) return unexpected(run_cmd, kRunUsage);
     if (int rc = empty_flag(run_cmd); rc != 0) return rc;

@@ -61,8 +61,8 @@ Result<TopOptions> parse_top_options(const TopFlags& flags);
 
 // One counter as one sample saw it.
 struct TopEntry {
-  std::string source;  // "irqd" or "kernel"
-  std::string device;  // irqd: the device's name; kernel: the chip (IO-APIC, PCI-MSIX-0000:00:03.0)
+  std::string source;   // "irqd" or "kernel"
+  std::string device;   // irqd: the device's name; kernel: the chip (IO-APIC, PCI-MSIX-0000:00:03.0)
   unsigned vector = 0;  // irqd: the vector's index; kernel: the irq number
   std::string name;     // irqd: the ownership (managed, explicit); kernel: the action names
   // (cpu, count) pairs: irqd one pair (the serving CPU, -1 when it has

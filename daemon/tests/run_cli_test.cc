@@ -225,6 +225,43 @@ TEST_F(RunCli, ServesControlsReloadsAndStopsAccountingForEveryInterrupt) {
   EXPECT_EQ(reasons, (std::vector<std::string>{"nic1:command", "nic1:reload", "nic0:SIGTERM", "nic1:SIGTERM"}));
 }
 
+// Type=notify: READY, STATUS with live rates, WATCHDOG, RELOADING on SIGHUP
+// and STOPPING on SIGTERM, received on a NOTIFY_SOCKET of the test's own.
+TEST_F(RunCli, TalksToSystemdThroughNotifySocket) {
+  write_config(config("rate:1000"));
+  const std::string notify_path = dir_ + "/notify.sock";
+  test::Fd notify(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::snprintf(a.sun_path, sizeof a.sun_path, "%s", notify_path.c_str());
+  ASSERT_EQ(::bind(notify.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ::setenv("NOTIFY_SOCKET", notify_path.c_str(), 1);
+  ::setenv("WATCHDOG_USEC", "200000", 1);  // 200 ms: pings every 100 ms at most
+  test::FileActions actions;
+  actions.open(STDIN_FILENO, "/dev/null", O_RDONLY);
+  actions.open(STDERR_FILENO, (dir_ + "/err").c_str(), O_WRONLY | O_CREAT | O_TRUNC);
+  test::Child child(IRQD_BINARY, {"irqd", "run", "--config", dir_ + "/irqd.toml"}, actions);
+  ::unsetenv("NOTIFY_SOCKET");
+  ::unsetenv("WATCHDOG_USEC");
+  std::string seen;
+  const auto receive = [&] {
+    char buf[4096];
+    for (ssize_t n; (n = ::recv(notify.get(), buf, sizeof buf, 0)) > 0;)
+      seen.append(buf, static_cast<std::size_t>(n)) += '\n';
+    return seen;
+  };
+  ASSERT_TRUE(eventually([&] { return receive().find("READY=1") != std::string::npos; })) << seen;
+  ASSERT_TRUE(eventually([&] { return receive().find("WATCHDOG=1") != std::string::npos; })) << seen;
+  ASSERT_TRUE(eventually([&] {
+    return std::regex_search(receive(), std::regex("STATUS=2 devices bound, [0-9]+ irq/s"));
+  })) << seen;
+  ::kill(child.pid(), SIGHUP);
+  ASSERT_TRUE(eventually([&] { return receive().find("RELOADING=1\nMONOTONIC_USEC=") != std::string::npos; })) << seen;
+  ::kill(child.pid(), SIGTERM);
+  EXPECT_EQ(child.wait(), 0) << slurp(dir_ + "/err");
+  EXPECT_NE(receive().find("STOPPING=1"), std::string::npos) << seen;
+}
+
 TEST_F(RunCli, AnInvalidConfigurationIsRefusedWithItsPosition) {
   write_config("[[device]]\nname = \"nic0\"\ntype = \"software\"\nvectros = 8\n");
   auto r = test::run_irqd({"run", "--config", dir_ + "/irqd.toml"});
