@@ -235,14 +235,15 @@ TEST_F(RunCli, TalksToSystemdThroughNotifySocket) {
   a.sun_family = AF_UNIX;
   std::snprintf(a.sun_path, sizeof a.sun_path, "%s", notify_path.c_str());
   ASSERT_EQ(::bind(notify.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ::setenv("NOTIFY_SOCKET", notify_path.c_str(), 1);
-  ::setenv("WATCHDOG_USEC", "200000", 1);  // 200 ms: pings every 100 ms at most
+  ::setenv("NOTIFY_SOCKET", notify_path.c_str(), 1);  // NOLINT(concurrency-mt-unsafe): one thread
+  // 200 ms: pings every 100 ms at most.
+  ::setenv("WATCHDOG_USEC", "200000", 1);  // NOLINT(concurrency-mt-unsafe): one thread
   test::FileActions actions;
   actions.open(STDIN_FILENO, "/dev/null", O_RDONLY);
   actions.open(STDERR_FILENO, (dir_ + "/err").c_str(), O_WRONLY | O_CREAT | O_TRUNC);
   test::Child child(IRQD_BINARY, {"irqd", "run", "--config", dir_ + "/irqd.toml"}, actions);
-  ::unsetenv("NOTIFY_SOCKET");
-  ::unsetenv("WATCHDOG_USEC");
+  ::unsetenv("NOTIFY_SOCKET");  // NOLINT(concurrency-mt-unsafe): one thread
+  ::unsetenv("WATCHDOG_USEC");  // NOLINT(concurrency-mt-unsafe): one thread
   std::string seen;
   const auto receive = [&] {
     char buf[4096];
