@@ -10,6 +10,8 @@
 #include <ostream>
 #include <utility>
 
+#include "daemon/table.h"
+
 namespace irqd {
 
 namespace {
@@ -29,25 +31,6 @@ std::string vfio_cell(const pci::PciFunction& fn) {
   if (fn.vfio_can_take()) return fn.driver == pci::kVfioPci ? "yes (on vfio-pci)" : "yes";
   std::string out = "no: ";
   for (std::size_t i = 0; i < fn.vfio_blockers.size(); i++) out += (i ? "; " : "") + fn.vfio_blockers[i].reason;
-  return out;
-}
-
-// Rows of cells, every column but the last padded to its widest cell.
-std::string align(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<std::size_t> width;
-  for (const auto& row : rows) {
-    width.resize(std::max(width.size(), row.size()), 0);
-    for (std::size_t c = 0; c < row.size(); c++) width[c] = std::max(width[c], row[c].size());
-  }
-  std::string out;
-  for (const auto& row : rows) {
-    std::string line;
-    for (std::size_t c = 0; c < row.size(); c++) {
-      line += row[c];
-      if (c + 1 < row.size()) line += std::string(width[c] - row[c].size() + 2, ' ');
-    }
-    out += line + "\n";
-  }
   return out;
 }
 

@@ -4,6 +4,7 @@
 
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -97,6 +98,14 @@ std::array<std::uint64_t, LiveLatency::kBoundsNs.size() + 1> LiveLatency::counts
   std::array<std::uint64_t, kBoundsNs.size() + 1> out{};
   for (std::size_t i = 0; i < out.size(); ++i) out[i] = counts_[i].load(std::memory_order_relaxed);
   return out;
+}
+
+void raise_nofile_limit() {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    (void)::setrlimit(RLIMIT_NOFILE, &lim);
+  }
 }
 
 void merge_dispatch_stats(DispatchStats& total, const DispatchStats& part) {

@@ -207,6 +207,12 @@ class Host {
   std::vector<Command> commands_;
 };
 
+// One eventfd per vector: a device with a thousand vectors outgrows the
+// usual soft limit of 1024 open files. Raises it to the hard limit, as
+// long-running servers do; the domain's error names the limit if even
+// that is not enough.
+void raise_nofile_limit();
+
 // Sums `part` into `total` (a device's dispatchers across moves).
 void merge_dispatch_stats(DispatchStats& total, const DispatchStats& part);
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "daemon/devices_command.h"
+#include "daemon/table.h"
 
 namespace irqd {
 namespace {
@@ -18,25 +19,6 @@ using json = nlohmann::ordered_json;
 std::string dash_if_empty(const std::string& s) { return s.empty() ? "-" : s; }
 std::string int_or_dash(int v) { return v < 0 ? "-" : std::to_string(v); }
 json int_or_null(int v) { return v < 0 ? json(nullptr) : json(v); }
-
-// Rows of cells, every column but the last padded to its widest cell.
-std::string align(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<std::size_t> width;
-  for (const auto& row : rows) {
-    width.resize(std::max(width.size(), row.size()), 0);
-    for (std::size_t c = 0; c < row.size(); c++) width[c] = std::max(width[c], row[c].size());
-  }
-  std::string out;
-  for (const auto& row : rows) {
-    std::string line;
-    for (std::size_t c = 0; c < row.size(); c++) {
-      line += row[c];
-      if (c + 1 < row.size()) line += std::string(width[c] - row[c].size() + 2, ' ');
-    }
-    out += line + "\n";
-  }
-  return out;
-}
 
 std::string joined(const std::vector<std::string>& items, const std::string& sep) {
   std::string out;

@@ -364,7 +364,7 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(const std::string& a
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST;  // an IP address: no name lookup at start
   addrinfo* found = nullptr;
   if (int e = getaddrinfo(address.c_str(), std::to_string(port).c_str(), &hints, &found); e != 0) {
     return Error{"metrics: cannot listen on " + where + ": bad address \"" + address + "\" (" + gai_strerror(e) +

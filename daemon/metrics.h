@@ -129,7 +129,8 @@ class MetricsServer {
  public:
   using SnapshotFn = std::function<MetricsSnapshot()>;
 
-  // Binds and starts serving. port 0 picks a free port (see port()). A
+  // Binds and starts serving. address is an IP address (127.0.0.1,
+  // 0.0.0.0, ::1), never looked up. port 0 picks a free port (see port()). A
   // bad address, a port in use, a path not starting with '/': one line
   // naming address:port (or the path).
   static Result<std::unique_ptr<MetricsServer>> start(const std::string& address, unsigned port,

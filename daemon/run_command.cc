@@ -5,7 +5,6 @@
 #include <pthread.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 
 #include <chrono>
@@ -117,6 +116,8 @@ class Daemon {
   Result<ordered_json> handle(const ControlRequest& req);
   Result<ordered_json> answer(const ControlRequest& req);
   ordered_json status_json();
+  // Every bound device for "", else that one if it is bound.
+  Result<std::vector<std::string>> devices_named(const std::string& device);
   Result<ordered_json> stats_json(const std::string& device);
   Result<ordered_json> plan_json(const std::string& device);
   MetricsSnapshot snapshot();
@@ -343,14 +344,17 @@ ordered_json Daemon::status_json() {
   return j;
 }
 
+Result<std::vector<std::string>> Daemon::devices_named(const std::string& device) {
+  if (device.empty()) return host_->bound();
+  if (!host_->status(device)) return Error{"device " + device + " is not bound"};
+  return std::vector<std::string>{device};
+}
+
 Result<ordered_json> Daemon::stats_json(const std::string& device) {
   ordered_json out = ordered_json::array();
-  std::vector<std::string> names = host_->bound();
-  if (!device.empty()) {
-    if (!host_->status(device)) return Error{"device " + device + " is not bound"};
-    names = {device};
-  }
-  for (const std::string& name : names) {
+  auto names = devices_named(device);
+  if (!names) return names.error();
+  for (const std::string& name : *names) {
     auto st = host_->status(name);
     if (!st) continue;
     ordered_json d;
@@ -376,12 +380,9 @@ Result<ordered_json> Daemon::stats_json(const std::string& device) {
 
 Result<ordered_json> Daemon::plan_json(const std::string& device) {
   ordered_json out = ordered_json::array();
-  std::vector<std::string> names = host_->bound();
-  if (!device.empty()) {
-    if (!host_->status(device)) return Error{"device " + device + " is not bound"};
-    names = {device};
-  }
-  for (const std::string& name : names) {
+  auto names = devices_named(device);
+  if (!names) return names.error();
+  for (const std::string& name : *names) {
     auto st = host_->status(name);
     const DeviceSpec* spec = host_->spec(name);
     ordered_json d;
@@ -557,14 +558,6 @@ std::shared_ptr<spdlog::logger> make_logger(const std::string& level) {
   log->set_level(spdlog::level::from_str(level));
   log->flush_on(spdlog::level::trace);
   return log;
-}
-
-void raise_nofile_limit() {
-  rlimit lim{};
-  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
-    lim.rlim_cur = lim.rlim_max;
-    (void)::setrlimit(RLIMIT_NOFILE, &lim);
-  }
 }
 
 }  // namespace

@@ -4,7 +4,6 @@
 
 #include <fmt/format.h>
 #include <pthread.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 
 #include <csignal>
@@ -87,18 +86,6 @@ Result<UniqueFd> block_termination_signals() {
   UniqueFd fd(signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
   if (!fd.valid()) return Error{"signalfd: " + errno_string(errno)};
   return fd;
-}
-
-// One eventfd per vector: a device with a thousand vectors outgrows the
-// usual soft limit of 1024 open files. Raise it to the hard limit, as
-// long-running servers do; the domain's error names the limit if even
-// that is not enough.
-void raise_nofile_limit() {
-  rlimit lim{};
-  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
-    lim.rlim_cur = lim.rlim_max;
-    (void)::setrlimit(RLIMIT_NOFILE, &lim);
-  }
 }
 
 }  // namespace

@@ -22,6 +22,7 @@
 #include "affinity/cpulist.h"
 #include "base/unique_fd.h"
 #include "daemon/irqs_command.h"
+#include "daemon/table.h"
 #include "device/pci_sysfs.h"
 
 namespace irqd {
@@ -37,27 +38,6 @@ std::string dash_if_empty(const std::string& s) { return s.empty() ? "-" : s; }
 std::string int_or_dash(int v) { return v < 0 ? "-" : std::to_string(v); }
 std::string plural(std::size_t n, const std::string& one, const std::string& many) {
   return std::to_string(n) + " " + (n == 1 ? one : many);
-}
-
-// Rows of cells, every column but the last padded to its widest cell; no
-// trailing blanks where a row's last cells are empty.
-std::string align(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<std::size_t> width;
-  for (const auto& row : rows) {
-    width.resize(std::max(width.size(), row.size()), 0);
-    for (std::size_t c = 0; c < row.size(); c++) width[c] = std::max(width[c], row[c].size());
-  }
-  std::string out;
-  for (const auto& row : rows) {
-    std::string line;
-    for (std::size_t c = 0; c < row.size(); c++) {
-      line += row[c];
-      if (c + 1 < row.size()) line += std::string(width[c] - row[c].size() + 2, ' ');
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    out += line + "\n";
-  }
-  return out;
 }
 
 // The CPUs of a cpulist as the kernel prints it ("" is no CPU); nullopt

@@ -442,6 +442,10 @@ TEST(MetricsServer, BadInputIsOneLineNamingIt) {
   EXPECT_THAT(bad_address.error().message, HasSubstr("999.1.1.1:9477"));
   EXPECT_THAT(bad_address.error().message, HasSubstr("bad address"));
 
+  auto name = MetricsServer::start("localhost", 9477, "/metrics", snap);  // IP addresses only: no lookup at start
+  ASSERT_FALSE(name.ok());
+  EXPECT_THAT(name.error().message, HasSubstr("localhost:9477: bad address"));
+
   auto not_local = MetricsServer::start("192.0.2.1", 0, "/metrics", snap);  // TEST-NET-1: on no interface here
   ASSERT_FALSE(not_local.ok());
   EXPECT_THAT(not_local.error().message, HasSubstr("192.0.2.1:0: Cannot assign requested address"));
@@ -455,7 +459,7 @@ TEST(MetricsServer, BadInputIsOneLineNamingIt) {
   ASSERT_FALSE(bad_path.ok());
   EXPECT_THAT(bad_path.error().message, HasSubstr("\"metrics\" must start with '/'"));
 
-  for (const auto* r : {&bad_address, &not_local, &big_port, &bad_path})
+  for (const auto* r : {&bad_address, &name, &not_local, &big_port, &bad_path})
     EXPECT_EQ(r->error().message.find('\n'), std::string::npos);
 }
 

@@ -118,10 +118,10 @@ struct irqd_host_ops {
    * be had, or any other refusal; the host logs why), -EPERM (called
    * outside probe() and remove()).
    */
-  int (*alloc_vectors)(struct irqd_host *host, unsigned min, unsigned max, unsigned flags,
-                       const struct irqd_affinity *affd, unsigned *vectors, unsigned *nr);
-  int (*alloc_managed_vectors)(struct irqd_host *host, unsigned min, unsigned max, unsigned flags,
-                               const struct irqd_affinity *affd, unsigned *vectors, unsigned *nr);
+  int (*alloc_vectors)(struct irqd_host* host, unsigned min, unsigned max, unsigned flags,
+                       const struct irqd_affinity* affd, unsigned* vectors, unsigned* nr);
+  int (*alloc_managed_vectors)(struct irqd_host* host, unsigned min, unsigned max, unsigned flags,
+                               const struct irqd_affinity* affd, unsigned* vectors, unsigned* nr);
 
   /*
    * alloc_vector_at - one more explicit vector at MSI-X entry `index`
@@ -131,7 +131,7 @@ struct irqd_host_ops {
    * table), -EBUSY (entry already allocated), -ENOSPC (any other refusal,
    * logged), -EPERM.
    */
-  int (*alloc_vector_at)(struct irqd_host *host, unsigned index, unsigned *vector);
+  int (*alloc_vector_at)(struct irqd_host* host, unsigned index, unsigned* vector);
 
   /*
    * free_vectors - free an explicit set now (pci_free_irq_vectors()).
@@ -140,7 +140,7 @@ struct irqd_host_ops {
    * frees it at unbind), -EALREADY (freed before). -EBADF: no set has
    * this handle. -EPERM also outside probe() and remove().
    */
-  int (*free_vectors)(struct irqd_host *host, int handle);
+  int (*free_vectors)(struct irqd_host* host, int handle);
 
   /*
    * map_bar - mmap PCI BAR `bar` (0..5) of a VFIO device. Stores the
@@ -151,7 +151,7 @@ struct irqd_host_ops {
    * -EINVAL (bar > 5, NULL pointer), -EIO (the BAR cannot be mapped; the
    * host logs why), -EPERM.
    */
-  int (*map_bar)(struct irqd_host *host, unsigned bar, volatile void **addr, size_t *size);
+  int (*map_bar)(struct irqd_host* host, unsigned bar, volatile void** addr, size_t* size);
 
   /*
    * option - the value of the driver option `key` from the device's
@@ -160,27 +160,27 @@ struct irqd_host_ops {
    * Options the driver never looks up in probe() are logged as warnings
    * (a misspelt key).
    */
-  const char *(*option)(struct irqd_host *host, const char *key);
+  const char* (*option)(struct irqd_host* host, const char* key);
 
   /*
    * log - one line at `level` (IRQD_LOG_*), attributed to this driver and
    * device. Newlines and control characters are replaced by spaces; long
    * messages are cut at 1024 bytes.
    */
-  void (*log)(struct irqd_host *host, int level, const char *message);
+  void (*log)(struct irqd_host* host, int level, const char* message);
 
   /* device_name - "0000:03:00.0" for a VFIO device, the configured name
    * of a software device. Valid while bound. */
-  const char *(*device_name)(struct irqd_host *host);
+  const char* (*device_name)(struct irqd_host* host);
 
   /* msix_count - the size of the device's MSI-X table. */
-  unsigned (*msix_count)(struct irqd_host *host);
+  unsigned (*msix_count)(struct irqd_host* host);
 };
 
 /* What probe() and remove() get: the callbacks (and, hidden behind this
  * struct, the host's own state). */
 struct irqd_host {
-  const struct irqd_host_ops *ops;
+  const struct irqd_host_ops* ops;
 };
 
 struct irqd_driver {
@@ -188,22 +188,22 @@ struct irqd_driver {
   unsigned abi_version;
   /* Short name ([a-z0-9_-], 1..32 characters): reports, leaks and metrics
    * name the driver by it. */
-  const char *name;
+  const char* name;
   /*
    * probe - bind to host's device. Store per-device state in *ctx (it is
    * passed to handle() and remove()). Returns 0, or a negative errno; log
    * the reason first at IRQD_LOG_ERR, it becomes part of the bind error.
    * Required.
    */
-  int (*probe)(struct irqd_host *host, void **ctx);
+  int (*probe)(struct irqd_host* host, void** ctx);
   /* remove - unbind: free explicit sets and ctx. Optional (NULL). */
-  void (*remove)(struct irqd_host *host, void *ctx);
+  void (*remove)(struct irqd_host* host, void* ctx);
   /*
    * handle - `count` interrupts of MSI-X entry `vector` (coalesced in its
    * eventfd); stamp_ns is the CLOCK_MONOTONIC time the oldest of them was
    * raised, 0 when the device cannot tell (real hardware). Required.
    */
-  void (*handle)(void *ctx, unsigned vector, uint64_t count, uint64_t stamp_ns);
+  void (*handle)(void* ctx, unsigned vector, uint64_t count, uint64_t stamp_ns);
 };
 
 #if defined(__GNUC__)
@@ -222,10 +222,10 @@ struct irqd_driver {
  * (return NULL: irqd reports it), and makes a plugin that exports a
  * data object of the same name fail to link against this declaration.
  */
-IRQD_DRIVER_EXPORT const struct irqd_driver *irqd_driver_descriptor(void);
+IRQD_DRIVER_EXPORT const struct irqd_driver* irqd_driver_descriptor(void);
 
 /* printf-style log(): a convenience over host->ops->log. */
-static inline IRQD_PRINTF(3, 4) void irqd_logf(struct irqd_host *host, int level, const char *fmt, ...) {
+static inline IRQD_PRINTF(3, 4) void irqd_logf(struct irqd_host* host, int level, const char* fmt, ...) {
   char line[512];
   va_list ap;
   va_start(ap, fmt);
