@@ -336,7 +336,8 @@ int run_kernel_irq_command(const KernelIrqCommands& c, CLI::App* sub, const Kern
 
 // `irqd top`: interrupts per second per vector, irqd's and the kernel's.
 CLI::App* add_top_command(CLI::App& app, irqd::TopFlags& f) {
-  CLI::App* top = app.add_subcommand("top", "Live interrupts per second per vector and per CPU, irqd's and the kernel's");
+  CLI::App* top =
+      app.add_subcommand("top", "Live interrupts per second per vector and per CPU, irqd's and the kernel's");
   top->allow_extras();
   top->add_option("--socket", f.socket, "Control socket of irqd run (default /run/irqd/irqd.sock)")->type_name("PATH");
   top->add_option("--source", f.source, "irqd | kernel (/proc/interrupts) | both (default both)")->type_name("SRC");
