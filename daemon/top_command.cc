@@ -59,7 +59,8 @@ Result<unsigned> parse_iterations(const std::string& text) {
 // The unsigned integer at key, or an error naming where it should be.
 Result<std::uint64_t> get_count(const json& obj, const char* key, const std::string& where) {
   auto it = obj.find(key);
-  if (it == obj.end() || !it->is_number_unsigned())
+  // A non-negative integer, however the JSON library typed it.
+  if (it == obj.end() || !it->is_number_integer() || (!it->is_number_unsigned() && it->get<std::int64_t>() < 0))
     return Error{fmt::format("malformed stats from irqd: {} has no unsigned \"{}\"", where, key)};
   return it->get<std::uint64_t>();
 }

@@ -365,7 +365,8 @@ TEST(TopCliTest, KernelBatchOnACapture) {
       EXPECT_EQ(row.cpu, "-") << table;
       EXPECT_EQ(row.total, std::to_string(lines.at(row.vector))) << table;
     }
-    EXPECT_NE(table.find("\nCPU  RATE/S  TOTAL\n  0     0.0"), std::string::npos) << table;
+    EXPECT_NE(table.find("\nCPU  RATE/S"), std::string::npos) << table;
+    EXPECT_NE(table.find("\n  0     0.0"), std::string::npos) << table;
   }
 }
 
