@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/signalfd.h>
 #include <termios.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <csignal>
 #include <ctime>
 #include <limits>
@@ -178,7 +180,7 @@ class Interaction {
     sigemptyset(&mask);
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGTERM);
-    ::sigprocmask(SIG_BLOCK, &mask, &old_mask_);
+    ::pthread_sigmask(SIG_BLOCK, &mask, &old_mask_);
     signals_ = UniqueFd(::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
     if (::isatty(STDIN_FILENO) == 1 && ::tcgetattr(STDIN_FILENO, &old_term_) == 0) {
       termios raw = old_term_;
@@ -195,7 +197,7 @@ class Interaction {
   ~Interaction() {
     if (raw_) ::tcsetattr(STDIN_FILENO, TCSANOW, &old_term_);
     signals_.reset();
-    ::sigprocmask(SIG_SETMASK, &old_mask_, nullptr);
+    ::pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
   }
 
   // Waits up to ms; true when the user asked to quit.
@@ -208,7 +210,12 @@ class Interaction {
       int n = ::poll(fds, 2, static_cast<int>((deadline - now + 999'999) / 1'000'000));
       if (n < 0 && errno != EINTR) return true;
       if (n <= 0) continue;
-      if (fds[0].revents != 0) return true;
+      if (fds[0].revents != 0) {
+        // Taken here, so that it is not delivered once the mask is put back.
+        signalfd_siginfo info{};
+        (void)!::read(signals_.get(), &info, sizeof info);
+        return true;
+      }
       if (fds[1].revents != 0 && quit_key()) return true;
     }
   }
@@ -435,7 +442,7 @@ int run_top(const TopOptions& options, const kirq::KernelRoots& roots, std::ostr
 
   std::optional<Interaction> interaction;
   if (!options.batch) interaction.emplace();
-  const int interval_ms = static_cast<int>(options.interval_s * 1000 + 0.5);
+  const int interval_ms = static_cast<int>(std::lround(options.interval_s * 1000));
   for (unsigned i = 0; options.iterations == 0 || i < options.iterations; ++i) {
     if (interaction) {
       if (interaction->wait(interval_ms)) break;

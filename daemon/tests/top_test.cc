@@ -210,6 +210,7 @@ std::vector<TopRow> sample_rows() {
 std::vector<std::string> order(std::vector<TopRow> rows, TopSort sort) {
   sort_top_rows(rows, sort);
   std::vector<std::string> names;
+  names.reserve(rows.size());
   for (const TopRow& r : rows) names.push_back(r.device + "/" + std::to_string(r.vector));
   return names;
 }
