@@ -91,7 +91,12 @@ void LiveLatency::record(std::uint64_t ns) {
   while (i < kBoundsNs.size() && ns > kBoundsNs[i]) ++i;
   counts_[i].fetch_add(1, std::memory_order_relaxed);
   sum_ns_.fetch_add(ns, std::memory_order_relaxed);
-  count_.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::uint64_t LiveLatency::count() const {
+  std::uint64_t n = 0;
+  for (const auto& c : counts_) n += c.load(std::memory_order_relaxed);
+  return n;
 }
 
 std::array<std::uint64_t, LiveLatency::kBoundsNs.size() + 1> LiveLatency::counts() const {
@@ -290,7 +295,7 @@ Status Host::add(const DeviceSpec& spec) {
     h->driver = std::move(*driver);
   } else {
     if (!spec.plugin.empty()) return Error{spec.name + ": this host cannot load driver plugins"};
-    auto driver = make_driver(spec.driver, spec.driver_options);
+    auto driver = irqd::make_driver(spec.driver, spec.driver_options);
     if (!driver) return driver.error();
     h->driver = std::move(*driver);
   }
@@ -397,13 +402,14 @@ Result<const DeviceReport*> Host::unbind(const std::string& name, const std::str
       " dropped_after_drain=" + std::to_string(rep.unbind.dropped_after_drain_total()) +
       " leaks=" + std::to_string(rep.unbind.leaks.size()) + (rep.accounted() ? " accounted" : " NOT ACCOUNTED"));
 
+  std::unique_ptr<Hosted> gone;  // destroyed (threads joined) outside the lock
   {
-    std::unique_ptr<Hosted> gone;
     std::lock_guard<std::mutex> lock(mu_);
     auto it = std::find_if(hosted_.begin(), hosted_.end(), [&](const auto& p) { return p.get() == h; });
     gone = std::move(*it);
     hosted_.erase(it);
   }
+  gone.reset();
   reports_.push_back(std::move(rep));
   return &reports_.back();
 }

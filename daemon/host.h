@@ -83,12 +83,11 @@ class LiveLatency {
   // Non-cumulative count per bound, the last for +Inf.
   std::array<std::uint64_t, kBoundsNs.size() + 1> counts() const;
   std::uint64_t sum_ns() const { return sum_ns_.load(std::memory_order_relaxed); }
-  std::uint64_t count() const { return count_.load(std::memory_order_relaxed); }
+  std::uint64_t count() const;  // the buckets' sum
 
  private:
   std::array<std::atomic<std::uint64_t>, kBoundsNs.size() + 1> counts_{};
   std::atomic<std::uint64_t> sum_ns_{0};
-  std::atomic<std::uint64_t> count_{0};
 };
 
 struct DeviceReport {

@@ -229,9 +229,7 @@ Status Daemon::start() {
       };
       return load_plugin(spec.plugin, std::move(options), std::move(plugin_log));
     }
-    auto builtin = make_driver(spec.driver, spec.driver_options);
-    if (!builtin) return builtin.error();
-    return std::unique_ptr<Driver>(std::move(*builtin));
+    return make_driver(spec.driver, spec.driver_options);
   };
   host_ = std::make_unique<Host>(*topo_, std::move(ho));
   if (Status s = start_control(); !s) return s;

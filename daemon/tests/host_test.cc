@@ -62,6 +62,23 @@ const std::vector<std::string> kDesignOrder = {"stop-arming",     "drain",      
                                                "release",         "disable-msix", "close-eventfds",
                                                "domain-teardown", "close-device", "report"};
 
+// An open_vfio that hands the host an unarmed software device under the
+// PCI address it was asked for, so a test can fire it as the hardware.
+// The host does not count a backend's fires; the test does, through *dev.
+std::function<Result<std::unique_ptr<MsixDevice>>(const std::string&)> backend_standing_for_vfio(unsigned nvectors,
+                                                                                                 SoftwareDevice** dev) {
+  return [nvectors, dev](const std::string& bdf) -> Result<std::unique_ptr<MsixDevice>> {
+    SoftwareDevice::Options so;
+    so.nvectors = nvectors;
+    so.self_armed = false;
+    so.name = bdf;
+    auto d = SoftwareDevice::create(so);
+    if (!d) return d.error();
+    *dev = d->get();
+    return std::unique_ptr<MsixDevice>(std::move(*d));
+  };
+}
+
 TEST(Host, CommandUnbindWhileFiringAccountsForEveryInterrupt) {
   Topology topo = live_topology();
   for (ReactorKind reactor : {ReactorKind::kIoUring, ReactorKind::kEpoll, ReactorKind::kThread}) {
@@ -161,16 +178,7 @@ TEST(Host, DeviceRequestFromTheBackendUnbindsThatDevice) {
   Topology topo = live_topology();
   SoftwareDevice* dev = nullptr;
   HostOptions o = saturating();
-  o.open_vfio = [&](const std::string& bdf) -> Result<std::unique_ptr<MsixDevice>> {
-    SoftwareDevice::Options so;
-    so.nvectors = 8;
-    so.self_armed = false;
-    so.name = bdf;
-    auto d = SoftwareDevice::create(so);
-    if (!d) return d.error();
-    dev = d->get();
-    return std::unique_ptr<MsixDevice>(std::move(*d));
-  };
+  o.open_vfio = backend_standing_for_vfio(8, &dev);
   std::atomic<bool> stop{false};
   std::thread firer;
   std::uint64_t fired = 0;
@@ -210,16 +218,7 @@ TEST(Host, FireAndWaitUntilUnbindCountsExactly) {
   Topology topo = live_topology();
   SoftwareDevice* dev = nullptr;
   HostOptions o = saturating();
-  o.open_vfio = [&](const std::string& bdf) -> Result<std::unique_ptr<MsixDevice>> {
-    SoftwareDevice::Options so;
-    so.nvectors = 4;
-    so.self_armed = false;
-    so.name = bdf;
-    auto d = SoftwareDevice::create(so);
-    if (!d) return d.error();
-    dev = d->get();
-    return std::unique_ptr<MsixDevice>(std::move(*d));
-  };
+  o.open_vfio = backend_standing_for_vfio(4, &dev);
   std::atomic<bool> stopping{false};
   std::thread firer;
   std::uint64_t fired = 0;
