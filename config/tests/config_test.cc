@@ -14,8 +14,12 @@
 #include <string>
 #include <vector>
 
+#include "base/tests/temp_dir.h"
+
 namespace irqd {
 namespace {
+
+using irqd::test::TempDir;
 
 // The error text of a file that must fail.
 std::string errors(const std::string& text) {
@@ -418,25 +422,6 @@ TEST(Config, DidYouMeanSuggestsOnlyCloseKeys) {
             "c.toml:1:1: no [[device]] table (accepted: at least one device)\n"
             "c.toml:1:3: unknown key 'devices' at the top level (did you mean 'device'?)");
 }
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "irqd-config-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp");
-    path_ = pattern;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
 
 TEST(Config, LoadReadsAFileAndNamesItInErrors) {
   TempDir dir;

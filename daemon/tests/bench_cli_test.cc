@@ -31,9 +31,12 @@
 #include <utility>
 #include <vector>
 
+#include "base/tests/temp_dir.h"
 #include "run_process.h"
 
 namespace {
+
+using irqd::test::TempDir;
 
 using irqd::test::describe;
 using irqd::test::run_irqd;
@@ -51,25 +54,6 @@ std::vector<std::string> lines_of(const std::string& text) {
 
 // A fresh directory under the system's temporary one, removed with all it
 // holds when the test ends, pass or fail.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "irqd-bench-cli-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) irqd::test::throw_errno("mkdtemp");
-    path_ = pattern;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
-
 json read_json(const std::string& path) {
   std::ifstream f(path);
   return json::parse(f, nullptr, /*allow_exceptions=*/false);

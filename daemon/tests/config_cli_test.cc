@@ -14,33 +14,17 @@
 #include <string>
 #include <vector>
 
+#include "base/tests/temp_dir.h"
 #include "config/config.h"
 #include "run_process.h"
 
 namespace {
 
+using irqd::test::TempDir;
+
 using irqd::test::describe;
 using irqd::test::ProcessResult;
 using irqd::test::run_irqd;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "irqd-config-cli-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) irqd::test::throw_errno("mkdtemp");
-    path_ = pattern;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
 
 std::string write_file(const TempDir& dir, const std::string& name, const std::string& text) {
   std::string path = dir / name;

@@ -30,10 +30,13 @@
 #include <thread>
 #include <vector>
 
+#include "base/tests/temp_dir.h"
 #include "base/unique_fd.h"
 
 namespace irqd {
 namespace {
+
+using irqd::test::TempDir;
 
 using json = nlohmann::ordered_json;
 using namespace std::string_literals;  // NOLINT(google-build-using-namespace): ""s only
@@ -45,26 +48,6 @@ constexpr gid_t kNogroup = 65534;
 
 // A directory under /tmp that everyone may traverse (the other-uid child
 // has to reach the socket), removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string templ = (std::filesystem::temp_directory_path() / "irqd-control-XXXXXX").string();
-    if (::mkdtemp(templ.data()) == nullptr) fail_errno("mkdtemp");
-    path_ = templ;
-    std::filesystem::permissions(path_, std::filesystem::perms(0755));
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string path() const { return path_.string(); }
-
- private:
-  std::filesystem::path path_;
-};
-
 sockaddr_un address_of(const std::string& path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;

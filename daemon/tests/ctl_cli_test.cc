@@ -19,36 +19,19 @@
 #include <string>
 #include <vector>
 
+#include "base/tests/temp_dir.h"
 #include "daemon/control.h"
 #include "daemon/tests/run_process.h"
 
 namespace irqd {
 namespace {
 
+using irqd::test::TempDir;
+
 using json = nlohmann::ordered_json;
 using test::describe;
 using test::ProcessResult;
 using test::run_irqd;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string templ = (std::filesystem::temp_directory_path() / "irqd-ctl-XXXXXX").string();
-    if (::mkdtemp(templ.data()) == nullptr) test::throw_errno("mkdtemp");
-    path_ = templ;
-    std::filesystem::permissions(path_, std::filesystem::perms(0755));
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string path() const { return path_.string(); }
-
- private:
-  std::filesystem::path path_;
-};
 
 // What a daemon might answer; the real fields are irqd run's to choose, the
 // client formats whatever comes.

@@ -25,23 +25,19 @@
 #include <string>
 #include <vector>
 
+#include "base/tests/temp_dir.h"
 #include "daemon/devices_command.h"
 #include "daemon/tests/run_process.h"
 
 namespace irqd {
 namespace {
 
+using irqd::test::slurp;
+
 namespace fs = std::filesystem;
 using nlohmann::json;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;

@@ -22,6 +22,7 @@
 #include <sstream>
 #include <thread>
 
+#include "base/tests/temp_dir.h"
 #include "daemon/host.h"
 #include "device/vector_domain.h"
 #include "device/vfio_device.h"
@@ -29,6 +30,8 @@
 
 namespace irqd {
 namespace {
+
+using irqd::test::slurp;
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -45,13 +48,6 @@ std::string env_or(const char* name, const char* fallback) {
 const std::string& lab_bdf() {
   static const std::string bdf = env_or("VFIO_LAB_BDF", "");
   return bdf;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
 }
 
 std::string driver_of(const std::string& bdf) {

@@ -29,11 +29,15 @@
 #include <string>
 #include <vector>
 
+#include "base/tests/temp_dir.h"
 #include "daemon/tests/kernel_tree.h"
 #include "daemon/tests/run_process.h"
 
 namespace irqd {
 namespace {
+
+using irqd::test::slurp;
+using irqd::test::TempDir;
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -43,13 +47,6 @@ using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
 constexpr const char* kMqTopology = "synthetic:pack:2 [numa] core:4 pu:1";
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;
@@ -91,25 +88,6 @@ void expect_usage_error(const ProcessResult& r, const std::string& message) {
   EXPECT_EQ(r.out, "");
   EXPECT_EQ(r.err, "irqd: error: " + message + "\n");
 }
-
-class TempDir {
- public:
-  TempDir() {
-    std::string templ = (fs::temp_directory_path() / "irqd-tune-cli.XXXXXX").string();
-    if (::mkdtemp(templ.data()) == nullptr) std::abort();
-    path_ = templ;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 // ------------------------------------------------------------ irqd irqs
 

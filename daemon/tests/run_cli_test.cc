@@ -22,20 +22,16 @@
 #include <sstream>
 #include <thread>
 
+#include "base/tests/temp_dir.h"
 #include "daemon/tests/run_process.h"
 
 namespace irqd {
 namespace {
 
+using irqd::test::slurp;
+
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
 
 unsigned free_port() {
   test::Fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));

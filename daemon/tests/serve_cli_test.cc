@@ -17,35 +17,19 @@
 #include <sstream>
 #include <thread>
 
+#include "base/tests/temp_dir.h"
 #include "daemon/tests/run_process.h"
 
 namespace irqd {
 namespace {
 
+using irqd::test::slurp;
+using irqd::test::TempDir;
+
 namespace fs = std::filesystem;
 using nlohmann::json;
 using test::describe;
 using test::run_irqd;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "irqd-serve-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string file(const std::string& name) const { return (fs::path(path_) / name).string(); }
-
- private:
-  std::string path_;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
 
 const std::vector<std::string> kDesignOrder = {"stop-arming",     "drain",        "remove",
                                                "release",         "disable-msix", "close-eventfds",

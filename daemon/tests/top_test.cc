@@ -18,12 +18,15 @@
 #include <string>
 #include <vector>
 
+#include "base/tests/temp_dir.h"
 #include "daemon/tests/kernel_tree.h"
 #include "daemon/tests/run_process.h"
 #include "daemon/top_command.h"
 
 namespace irqd {
 namespace {
+
+using irqd::test::TempDir;
 
 using json = nlohmann::ordered_json;
 using test::ProcessResult;
@@ -251,25 +254,6 @@ TEST(TopFormatTest, TableAndCpuSummary) {
 
 // ---------------------------------------------------------------------------
 // The real binary.
-
-class TempDir {
- public:
-  TempDir() {
-    std::string templ = (std::filesystem::temp_directory_path() / "irqd-top-XXXXXX").string();
-    if (::mkdtemp(templ.data()) == nullptr) test::throw_errno("mkdtemp");
-    path_ = templ;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string path() const { return path_.string(); }
-
- private:
-  std::filesystem::path path_;
-};
 
 // A table row split into its columns (NAME, the last, may hold spaces).
 struct Row {
