@@ -36,95 +36,32 @@ shift $((OPTIND - 1))
 [ $# -eq 1 ] || usage
 IRQD=$1
 
-die() { echo "tune-lab: $*" >&2; exit 125; }
-if ! command -v qemu-system-x86_64 >/dev/null; then
-    echo "tune-lab: qemu-system-x86_64 not found (apt-get install -y --no-install-recommends qemu-system-x86 busybox-static cpio xz-utils)" >&2
-    exit 77
-fi
-for t in cpio gzip md5sum apt-get apt-cache dpkg timeout ldd flock; do
-    command -v "$t" >/dev/null || die "missing tool $t (apt-get install -y --no-install-recommends busybox-static cpio)"
-done
-[ -x "$IRQD" ] || die "no irqd binary $IRQD"
-BUSYBOX=
-for b in /bin/busybox /usr/bin/busybox; do
-    if [ -x "$b" ] && ! LC_ALL=C ldd "$b" >/dev/null 2>&1; then BUSYBOX=$b; break; fi
-done
-[ -n "$BUSYBOX" ] || die "no static busybox (apt-get install -y busybox-static)"
+# shellcheck disable=SC2034 # the message prefix of scripts/qemu-lab.sh
+LAB=tune-lab
+# shellcheck source=../../../scripts/qemu-lab.sh
+. "$HERE/../../../scripts/qemu-lab.sh"
+lab_need_qemu "qemu-system-x86 busybox-static cpio xz-utils"
+lab_need_tools "busybox-static cpio" cpio gzip md5sum apt-get apt-cache dpkg timeout ldd flock
+[ -x "$IRQD" ] || lab_die "no irqd binary $IRQD"
+lab_find_busybox
 
 # ---------- cached guest: kernel, nvme + virtio-net modules, base initramfs
 CACHE=${IRQD_TUNE_LAB_CACHE:-/var/tmp/irqd-tune-lab-cache}
-mkdir -p "$CACHE" || die "cannot create the cache $CACHE"
+mkdir -p "$CACHE" || lab_die "cannot create the cache $CACHE"
 # In dependency order, for insmod (the package has no modules.dep).
 MODS="crct10dif_common crct10dif_generic crc-t10dif crc64 crc64_rocksoft_generic crc64-rocksoft t10-pi nvme-core nvme
       virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci failover net_failover virtio_net"
 exec 9>"$CACHE/.lock"
 flock 9
-KPKG=${IRQD_TUNE_LAB_KPKG:-}
-if [ -z "$KPKG" ]; then
-    if [ -s "$CACHE/kpkg" ]; then KPKG=$(cat "$CACHE/kpkg")
-    else KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}'); fi
-fi
-[ -n "$KPKG" ] || die "cannot tell which kernel package to use (apt-get update, or set IRQD_TUNE_LAB_KPKG)"
-KDIR=$CACHE/$KPKG
+lab_resolve_kpkg IRQD_TUNE_LAB_KPKG "$CACHE"
 # shellcheck disable=SC2086 # MODS is a word list
 WANT=$(printf '%s\n' $MODS)
 if [ ! -s "$KDIR/vmlinuz" ] || [ "$(cat "$KDIR/modules/order" 2>/dev/null)" != "$WANT" ]; then
-    echo "tune-lab: fetching $KPKG into $KDIR" >&2
-    B=$(mktemp -d "$CACHE/build.XXXXXX")
-    trap 'rm -rf "$B"' EXIT
-    (cd "$B" && apt-get download "$KPKG" >"$B/apt.log" 2>&1) ||
-        { cat "$B/apt.log" >&2; die "apt-get download $KPKG failed (no mirror? run apt-get update)"; }
-    dpkg -x "$B"/*.deb "$B/x"
-    KVER=$(ls "$B/x/lib/modules")
-    mkdir -p "$B/modules"
-    for m in $MODS; do
-        src=$( (find "$B/x/lib/modules/$KVER/kernel" -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" || true) | head -1)
-        [ -n "$src" ] || die "module $m not in $KPKG (built in? then drop it from MODS)"
-        case $src in
-        *.xz) xz -dc "$src" >"$B/modules/$m.ko" ;;
-        *.zst) zstd -dcq "$src" >"$B/modules/$m.ko" ;;
-        *) cp "$src" "$B/modules/$m.ko" ;;
-        esac
-        echo "$m" >>"$B/modules/order"
-    done
-    mkdir -p "$KDIR"
-    cp "$B/x/boot/config-$KVER" "$KDIR/config"
-    rm -rf "$KDIR/modules" "$KDIR/vmlinux" "$KDIR/vmlinux.none"
-    mv "$B/modules" "$KDIR/modules"
-    cp "$B/x/boot/vmlinuz-$KVER" "$KDIR/vmlinuz.tmp"
-    mv "$KDIR/vmlinuz.tmp" "$KDIR/vmlinuz"
-    echo "$KPKG" >"$CACHE/kpkg"
-    rm -rf "$B"
-    trap - EXIT
+    lab_fetch_kernel "$MODS"
 fi
-# The uncompressed ELF kernel boots through its PVH entry: no xz
-# decompression under TCG.
-if [ ! -s "$KDIR/vmlinux" ] && [ ! -e "$KDIR/vmlinux.none" ]; then
-    off=$( (grep -abo $'\xfd7zXZ\x00' "$KDIR/vmlinuz" || true) | head -1 | cut -d: -f1)
-    if [ -n "$off" ] && command -v xz >/dev/null && grep -q '^CONFIG_PVH=y' "$KDIR/config"; then
-        (tail -c +$((off + 1)) "$KDIR/vmlinuz" | xz -dcq --single-stream >"$KDIR/vmlinux.tmp" 2>/dev/null) || true
-    fi
-    if [ "$(head -c 4 "$KDIR/vmlinux.tmp" 2>/dev/null || true)" = $'\x7fELF' ]; then
-        mv "$KDIR/vmlinux.tmp" "$KDIR/vmlinux"
-    else
-        rm -f "$KDIR/vmlinux.tmp"
-        : >"$KDIR/vmlinux.none"
-    fi
-fi
-SUM=$(cat "$HERE/guest-init.sh" "$BUSYBOX" "$KDIR"/modules/* | md5sum | cut -c1-12)
-BASE=$KDIR/base-$SUM.cpio.gz
-if [ ! -s "$BASE" ]; then
-    rm -f "$KDIR"/base-*.cpio.gz
-    R=$(mktemp -d "$CACHE/root.XXXXXX")
-    mkdir -p "$R"/{bin,proc,sys,dev,tmp,lab,lib/modules}
-    cp "$BUSYBOX" "$R/bin/busybox"
-    cp "$KDIR"/modules/* "$R/lib/modules/"
-    cp "$HERE/guest-init.sh" "$R/init"
-    chmod 755 "$R/init"
-    (cd "$R" && find . | cpio -o -H newc --quiet | gzip -1) >"$BASE.tmp"
-    mv "$BASE.tmp" "$BASE"
-    rm -rf "$R"
-fi
+lab_extract_vmlinux || true
+lab_base_initramfs base '*' bin proc sys dev tmp lab lib/modules
+BASE=$INITRD
 flock -u 9
 exec 9>&-
 
@@ -136,17 +73,11 @@ mkdir -p "$OV/lab"
 if command -v strip >/dev/null; then strip --strip-debug -o "$OV/lab/irqd" "$IRQD" || cp "$IRQD" "$OV/lab/irqd"
 else cp "$IRQD" "$OV/lab/irqd"; fi
 cp "$HERE/lab.sh" "$OV/lab/lab.sh"
-if LC_ALL=C ldd "$IRQD" 2>&1 | grep -q 'not found'; then die "a shared library of irqd is missing: $(ldd "$IRQD" | grep 'not found' | head -1)"; fi
-for l in $(LC_ALL=C ldd "$IRQD" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'); do
-    mkdir -p "$OV$(dirname "$l")"
-    cp -L "$l" "$OV$l"
-done
-(cd "$OV" && find . | cpio -o -H newc --quiet | gzip -1) >"$W/overlay.cpio.gz"
+lab_copy_libs "$IRQD" "$OV" "a shared library of irqd is missing"
+lab_pack_cpio "$OV" "$W/overlay.cpio.gz"
 cat "$BASE" "$W/overlay.cpio.gz" >"$W/initrd.gz"
 truncate -s 64M "$W/disk.img"
 
-KERNEL=$KDIR/vmlinux
-[ -s "$KERNEL" ] || KERNEL=$KDIR/vmlinuz
 APPEND="console=ttyS0 panic=-1 rdinit=/init cryptomgr.notests"
 [ "$VERBOSE" = 1 ] || APPEND="$APPEND quiet"
 # Two nodes of two CPUs; the NVMe offers 4 I/O queue pairs (5 MSI-X vectors:
@@ -163,24 +94,8 @@ QEMU=(qemu-system-x86_64 -machine q35,accel=tcg -cpu max,vendor=GenuineIntel -m 
     -chardev stdio,id=ser0,signal=off -serial chardev:ser0
     -kernel "$KERNEL" -initrd "$W/initrd.gz" -append "$APPEND")
 [ "$VERBOSE" = 1 ] && echo "tune-lab: ${QEMU[*]}" >&2
-T0=$(date +%s%N)
-set +e
-timeout --foreground -k 5 "$TIMEOUT" "${QEMU[@]}" </dev/null 2>"$W/qemu.err" | sed -u 's/\r$//' | tee "$W/console.log" |
-    grep --line-buffered -v '^@@IRQD_TUNE_LAB_EXIT='
-QRC=${PIPESTATUS[0]}
-set -e
-T1=$(date +%s%N)
-echo "tune-lab: qemu exited rc=$QRC after $(((T1 - T0) / 1000000)) ms" >&2
-if [ -s "$W/qemu.err" ]; then sed 's/^/tune-lab: qemu: /' "$W/qemu.err" >&2; fi
-if [ "$QRC" = 124 ] || [ "$QRC" = 137 ]; then
-    echo "tune-lab: TIMEOUT after ${TIMEOUT}s" >&2
-    exit 124
-fi
-RC=$(sed -n 's/^@@IRQD_TUNE_LAB_EXIT=\([0-9]*\)@@$/\1/p' "$W/console.log" | tail -1)
-if [ -z "$RC" ]; then
-    echo "tune-lab: the guest ended without an exit code (qemu rc=$QRC); last console lines:" >&2
-    tail -n 20 "$W/console.log" >&2
-    exit 125
-fi
-grep -q '^TUNELAB PASS' "$W/console.log" || { echo "tune-lab: no check ran" >&2; exit 125; }
+lab_qemu "$TIMEOUT" "$W" IRQD_TUNE_LAB_EXIT "${QEMU[@]}"
+lab_qemu_report "$W"
+lab_guest_exit_code "$TIMEOUT" "$W" IRQD_TUNE_LAB_EXIT
+grep -q '^TUNELAB PASS' "$W/console.log" || lab_die "no check ran"
 exit "$RC"

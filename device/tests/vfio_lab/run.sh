@@ -56,100 +56,38 @@ shift $((OPTIND - 1))
 PROG=$1
 shift
 
-die() { echo "vfio-lab: $*" >&2; exit 125; }
-if ! command -v qemu-system-x86_64 >/dev/null; then
-    echo "vfio-lab: qemu-system-x86_64 not found (apt-get install -y --no-install-recommends qemu-system-x86 busybox-static cpio xz-utils)" >&2
-    exit 77
-fi
+# shellcheck disable=SC2034 # the message prefix of scripts/qemu-lab.sh
+LAB=vfio-lab
+# shellcheck source=../../../scripts/qemu-lab.sh
+. "$HERE/../../../scripts/qemu-lab.sh"
+lab_need_qemu "qemu-system-x86 busybox-static cpio xz-utils"
 PYTHON=${IRQD_VFIO_LAB_PYTHON:-python3}
-for t in cpio gzip md5sum apt-get apt-cache dpkg timeout ldd flock "$PYTHON"; do
-    command -v "$t" >/dev/null || die "missing tool $t (apt-get install -y --no-install-recommends busybox-static cpio python3)"
-done
-"$PYTHON" -c 'import os, socket; os.eventfd; socket.send_fds' 2>/dev/null || die "$PYTHON is older than 3.10 (no os.eventfd)"
-[ -f "$PROG" ] || die "no program $PROG"
-for f in "${FILES[@]}"; do [ -e "$f" ] || die "no file $f (-f)"; done
-for e in "${ENVS[@]}"; do [[ $e =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "-e $e: expected VAR=VALUE"; done
-[[ $VECTORS =~ ^[1-9][0-9]*$ ]] || die "-n $VECTORS: expected a vector count >= 1"
-[[ $NDEV =~ ^[1-9]$ ]] || die "-d $NDEV: expected 1-9 devices"
-BUSYBOX=
-for b in /bin/busybox /usr/bin/busybox; do
-    if [ -x "$b" ] && ! LC_ALL=C ldd "$b" >/dev/null 2>&1; then BUSYBOX=$b; break; fi
-done
-[ -n "$BUSYBOX" ] || die "no static busybox (apt-get install -y busybox-static)"
+lab_need_tools "busybox-static cpio python3" cpio gzip md5sum apt-get apt-cache dpkg timeout ldd flock "$PYTHON"
+"$PYTHON" -c 'import os, socket; os.eventfd; socket.send_fds' 2>/dev/null || lab_die "$PYTHON is older than 3.10 (no os.eventfd)"
+[ -f "$PROG" ] || lab_die "no program $PROG"
+for f in "${FILES[@]}"; do [ -e "$f" ] || lab_die "no file $f (-f)"; done
+for e in "${ENVS[@]}"; do [[ $e =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || lab_die "-e $e: expected VAR=VALUE"; done
+[[ $VECTORS =~ ^[1-9][0-9]*$ ]] || lab_die "-n $VECTORS: expected a vector count >= 1"
+[[ $NDEV =~ ^[1-9]$ ]] || lab_die "-d $NDEV: expected 1-9 devices"
+lab_find_busybox
 
 # ---------- cached guest: kernel, vfio modules, base initramfs
 CACHE=${IRQD_VFIO_LAB_CACHE:-/var/tmp/irqd-vfio-lab-cache}
-mkdir -p "$CACHE" || die "cannot create the cache $CACHE"
+mkdir -p "$CACHE" || lab_die "cannot create the cache $CACHE"
 # In dependency order (modinfo -F depends), for insmod.
 MODS="vfio vfio_iommu_type1 vfio_virqfd irqbypass vfio-pci-core vfio-pci"
 exec 9>"$CACHE/.lock"
 flock 9 # two labs at once build the cache once
-KPKG=${IRQD_VFIO_LAB_KPKG:-}
-if [ -z "$KPKG" ]; then
-    if [ -s "$CACHE/kpkg" ]; then KPKG=$(cat "$CACHE/kpkg")
-    else KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}'); fi
-fi
-[ -n "$KPKG" ] || die "cannot tell which kernel package to use (apt-get update, or set IRQD_VFIO_LAB_KPKG)"
-KDIR=$CACHE/$KPKG
+lab_resolve_kpkg IRQD_VFIO_LAB_KPKG "$CACHE"
 if [ ! -s "$KDIR/vmlinuz" ] || [ ! -s "$KDIR/modules/order" ]; then
-    echo "vfio-lab: fetching $KPKG into $KDIR" >&2
-    B=$(mktemp -d "$CACHE/build.XXXXXX")
-    trap 'rm -rf "$B"' EXIT
-    (cd "$B" && apt-get download "$KPKG" >"$B/apt.log" 2>&1) ||
-        { cat "$B/apt.log" >&2; die "apt-get download $KPKG failed (no mirror? run apt-get update)"; }
-    dpkg -x "$B"/*.deb "$B/x"
-    KVER=$(ls "$B/x/lib/modules")
-    grep -q '^CONFIG_INTEL_IOMMU=y' "$B/x/boot/config-$KVER" || die "$KPKG has no CONFIG_INTEL_IOMMU=y"
-    mkdir -p "$B/modules"
-    for m in $MODS; do
-        src=$( (find "$B/x/lib/modules/$KVER/kernel" -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" || true) | head -1)
-        [ -n "$src" ] || die "module $m not in $KPKG (built in? then drop it from MODS)"
-        case $src in
-        *.xz) xz -dc "$src" >"$B/modules/$m.ko" ;;
-        *.zst) zstd -dcq "$src" >"$B/modules/$m.ko" ;;
-        *) cp "$src" "$B/modules/$m.ko" ;;
-        esac
-        echo "$m" >>"$B/modules/order"
-    done
-    mkdir -p "$KDIR"
-    cp "$B/x/boot/config-$KVER" "$KDIR/config"
-    cp "$B/x/boot/vmlinuz-$KVER" "$KDIR/vmlinuz.tmp"
-    rm -rf "$KDIR/modules" "$KDIR/vmlinux" "$KDIR/vmlinux.none"
-    mv "$B/modules" "$KDIR/modules"
-    mv "$KDIR/vmlinuz.tmp" "$KDIR/vmlinuz"
-    echo "$KPKG" >"$CACHE/kpkg"
-    rm -rf "$B"
-    trap - EXIT
+    lab_fetch_kernel "$MODS" CONFIG_INTEL_IOMMU=y
 fi
 # The uncompressed ELF kernel boots through its PVH entry: no xz
 # decompression under TCG, which is seconds of every boot.
-if [ ! -s "$KDIR/vmlinux" ] && [ ! -e "$KDIR/vmlinux.none" ]; then
-    off=$( (grep -abo $'\xfd7zXZ\x00' "$KDIR/vmlinuz" || true) | head -1 | cut -d: -f1)
-    if [ -n "$off" ] && command -v xz >/dev/null && grep -q '^CONFIG_PVH=y' "$KDIR/config"; then
-        (tail -c +$((off + 1)) "$KDIR/vmlinuz" | xz -dcq --single-stream >"$KDIR/vmlinux.tmp" 2>/dev/null) || true
-    fi
-    if [ "$(head -c 4 "$KDIR/vmlinux.tmp" 2>/dev/null || true)" = $'\x7fELF' ]; then
-        mv "$KDIR/vmlinux.tmp" "$KDIR/vmlinux"
-    else
-        rm -f "$KDIR/vmlinux.tmp"
-        : >"$KDIR/vmlinux.none"
-        echo "vfio-lab: could not extract an ELF vmlinux (xz-utils installed?); booting the bzImage (slower)" >&2
-    fi
-fi
-SUM=$(cat "$HERE/guest-init.sh" "$BUSYBOX" "$KDIR"/modules/* | md5sum | cut -c1-12)
-BASE=$KDIR/base-$SUM.cpio.gz
-if [ ! -s "$BASE" ]; then
-    rm -f "$KDIR"/base-*.cpio.gz
-    R=$(mktemp -d "$CACHE/root.XXXXXX")
-    mkdir -p "$R"/{bin,proc,sys,dev,tmp,lab,root,lib/modules}
-    cp "$BUSYBOX" "$R/bin/busybox"
-    cp "$KDIR"/modules/* "$R/lib/modules/"
-    cp "$HERE/guest-init.sh" "$R/init"
-    chmod 755 "$R/init"
-    (cd "$R" && find . | cpio -o -H newc --quiet | gzip -1) >"$BASE.tmp"
-    mv "$BASE.tmp" "$BASE"
-    rm -rf "$R"
-fi
+lab_extract_vmlinux ||
+    echo "vfio-lab: could not extract an ELF vmlinux (xz-utils installed?); booting the bzImage (slower)" >&2
+lab_base_initramfs base '*' bin proc sys dev tmp lab root lib/modules
+BASE=$INITRD
 flock -u 9
 exec 9>&-
 
@@ -179,15 +117,7 @@ add_lab_file "$PROG"
 for f in "${FILES[@]}"; do add_lab_file "$f"; done
 for f in "$OV"/lab/*; do
     if [ ! -f "$f" ] || ! is_elf "$f"; then continue; fi
-    # "libx.so => /lib/.../libx.so (0x..)" and "/lib64/ld-linux-x86-64.so.2 (0x..)";
-    # a static program has none.
-    libs=$(LC_ALL=C ldd "$f" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}') || true
-    if LC_ALL=C ldd "$f" 2>&1 | grep -q 'not found'; then die "$(basename "$f"): a shared library is missing: $(ldd "$f" | grep 'not found' | head -1)"; fi
-    for l in $libs; do
-        [ -e "$OV$l" ] && continue
-        mkdir -p "$OV$(dirname "$l")"
-        cp -L "$l" "$OV$l"
-    done
+    lab_copy_libs "$f" "$OV" "$(basename "$f"): a shared library is missing"
 done
 {
     echo "# written by run.sh"
@@ -197,7 +127,7 @@ done
     for a in "$@"; do printf ' %q' "$a"; done
     printf '\n'
 } >"$OV/lab/run.sh"
-(cd "$OV" && find . | cpio -o -H newc --quiet | gzip -1) >"$W/overlay.cpio.gz"
+lab_pack_cpio "$OV" "$W/overlay.cpio.gz"
 # The kernel unpacks concatenated archives in turn; the overlay adds to the base.
 cat "$BASE" "$W/overlay.cpio.gz" >"$W/initrd.gz"
 
@@ -207,11 +137,9 @@ for i in $(seq 0 $((NDEV - 1))); do
     "$PYTHON" "$HERE/ivshmem_server.py" "$W/ivshmem$i.sock" "$VECTORS" --control "$W/ivshmem$i.ctl" 2>"$W/ivshmem$i.log" &
     PIDS+=($!)
     for _ in $(seq 100); do [ -S "$W/ivshmem$i.sock" ] && break; sleep 0.05; done
-    [ -S "$W/ivshmem$i.sock" ] || { cat "$W/ivshmem$i.log" >&2; die "ivshmem server $i did not start"; }
+    [ -S "$W/ivshmem$i.sock" ] || { cat "$W/ivshmem$i.log" >&2; lab_die "ivshmem server $i did not start"; }
     DEVARGS+=(-chardev "socket,path=$W/ivshmem$i.sock,id=ivsh$i" -device "ivshmem-doorbell,chardev=ivsh$i,vectors=$VECTORS")
 done
-KERNEL=$KDIR/vmlinux
-[ -s "$KERNEL" ] || KERNEL=$KDIR/vmlinuz
 APPEND="console=ttyS0 intel_iommu=on panic=-1 rdinit=/init cryptomgr.notests"
 [ "$VERBOSE" = 1 ] || APPEND="$APPEND quiet"
 # TCG: nested KVM does not boot on the dev VMs. intremap: MSI-X goes through
@@ -228,24 +156,7 @@ if [ -n "$HOOK" ]; then
     VFIO_LAB_CTL=$W/ivshmem0.ctl VFIO_LAB_CONSOLE=$W/console.log bash -c "$HOOK" >&2 &
     PIDS+=($!)
 fi
-T0=$(date +%s%N)
-set +e
-# Serial lines end in \r; sed -u, not tr, or the log fills only at exit.
-timeout --foreground -k 5 "$TIMEOUT" "${QEMU[@]}" </dev/null 2>"$W/qemu.err" | sed -u 's/\r$//' | tee "$W/console.log" |
-    grep --line-buffered -v '^@@IRQD_VFIO_LAB_EXIT='
-QRC=${PIPESTATUS[0]}
-set -e
-T1=$(date +%s%N)
-echo "vfio-lab: qemu exited rc=$QRC after $(((T1 - T0) / 1000000)) ms" >&2
-[ -s "$W/qemu.err" ] && sed 's/^/vfio-lab: qemu: /' "$W/qemu.err" >&2
-if [ "$QRC" = 124 ] || [ "$QRC" = 137 ]; then
-    echo "vfio-lab: TIMEOUT after ${TIMEOUT}s" >&2
-    exit 124
-fi
-RC=$(sed -n 's/^@@IRQD_VFIO_LAB_EXIT=\([0-9]*\)@@$/\1/p' "$W/console.log" | tail -1)
-if [ -z "$RC" ]; then
-    echo "vfio-lab: the guest ended without an exit code (qemu rc=$QRC); last console lines:" >&2
-    tail -n 20 "$W/console.log" >&2
-    exit 125
-fi
+lab_qemu "$TIMEOUT" "$W" IRQD_VFIO_LAB_EXIT "${QEMU[@]}"
+lab_qemu_report "$W"
+lab_guest_exit_code "$TIMEOUT" "$W" IRQD_VFIO_LAB_EXIT
 exit "$RC"
