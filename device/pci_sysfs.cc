@@ -74,10 +74,6 @@ std::string link_basename(const std::string& link) {
   return ec ? "" : target.filename().string();
 }
 
-std::string current_driver(const std::string& root, const std::string& bdf) {
-  return link_basename(devdir(root, bdf) + "/driver");
-}
-
 std::optional<long> parse_long(std::string_view text, int base) {
   if (base == 16 && (text.starts_with("0x") || text.starts_with("0X"))) text.remove_prefix(2);
   long v = 0;
@@ -115,20 +111,6 @@ std::optional<std::vector<std::uint8_t>> read_config(const std::string& path) {
   }
   cfg.resize(got);
   return cfg;
-}
-
-std::vector<GroupPeer> read_group_peers(const std::string& root, int group, const std::string& bdf) {
-  std::vector<GroupPeer> peers;
-  std::error_code ec;
-  const std::string dir = root + "/kernel/iommu_groups/" + std::to_string(group) + "/devices";
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    std::string peer = entry.path().filename().string();
-    if (peer == bdf) continue;
-    std::string driver = current_driver(root, peer);
-    peers.push_back({std::move(peer), std::move(driver)});
-  }
-  std::sort(peers.begin(), peers.end(), [](const GroupPeer& a, const GroupPeer& b) { return a.bdf < b.bdf; });
-  return peers;
 }
 
 std::vector<GroupPeer> group_blockers(const std::vector<GroupPeer>& peers) {
@@ -264,6 +246,24 @@ void remove_state(const PciPaths& paths, const std::string& bdf) {
 std::string driver_or_none(const std::string& driver) { return driver.empty() ? "none" : driver; }
 
 }  // namespace
+
+std::string current_driver(const std::string& root, const std::string& bdf) {
+  return link_basename(devdir(root, bdf) + "/driver");
+}
+
+std::vector<GroupPeer> read_group_peers(const std::string& root, int group, const std::string& bdf) {
+  std::vector<GroupPeer> peers;
+  std::error_code ec;
+  const std::string dir = root + "/kernel/iommu_groups/" + std::to_string(group) + "/devices";
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    std::string peer = entry.path().filename().string();
+    if (peer == bdf) continue;
+    std::string driver = current_driver(root, peer);
+    peers.push_back({std::move(peer), std::move(driver)});
+  }
+  std::sort(peers.begin(), peers.end(), [](const GroupPeer& a, const GroupPeer& b) { return a.bdf < b.bdf; });
+  return peers;
+}
 
 // ------------------------------------------------------------ reading
 
@@ -404,15 +404,20 @@ std::string undo_bind(const std::string& bdf, const std::string& original, const
   return "; undone: driver_override cleared, driver now " + driver_or_none(current_driver(root, bdf));
 }
 
+// The function at an address as the user typed it.
+Result<PciFunction> read_pci_function_at(const std::string& bdf_text, const std::string& root) {
+  auto bdf = parse_bdf(bdf_text);
+  if (!bdf) return bdf.error();
+  return read_pci_function(root, *bdf);
+}
+
 }  // namespace
 
 Result<BindReport> bind_to_vfio(const std::string& bdf_text, const PciPaths& paths, const SysfsIo& io) {
-  auto parsed = parse_bdf(bdf_text);
-  if (!parsed) return parsed.error();
-  const std::string bdf = *parsed;
-  const std::string root = paths.sysfs;
-  auto fn = read_pci_function(root, bdf);
+  auto fn = read_pci_function_at(bdf_text, paths.sysfs);
   if (!fn) return fn.error();
+  const std::string bdf = fn->bdf;
+  const std::string root = paths.sysfs;
 
   BindReport report;
   report.bdf = bdf;
@@ -475,12 +480,10 @@ Result<BindReport> bind_to_vfio(const std::string& bdf_text, const PciPaths& pat
 }
 
 Result<UnbindReport> unbind_from_vfio(const std::string& bdf_text, const PciPaths& paths, const SysfsIo& io) {
-  auto parsed = parse_bdf(bdf_text);
-  if (!parsed) return parsed.error();
-  const std::string bdf = *parsed;
-  const std::string root = paths.sysfs;
-  auto fn = read_pci_function(root, bdf);
+  auto fn = read_pci_function_at(bdf_text, paths.sysfs);
   if (!fn) return fn.error();
+  const std::string bdf = fn->bdf;
+  const std::string root = paths.sysfs;
   auto state = read_state(paths, bdf);
   if (!state) return state.error();
 

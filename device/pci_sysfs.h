@@ -67,6 +67,10 @@ struct GroupPeer {
   std::string bdf;
   std::string driver;  // "" when unbound
 };
+// The driver a function is bound to ("" when none), from its driver link.
+std::string current_driver(const std::string& sysfs_root, const std::string& bdf);
+// The other functions in IOMMU group `group`, with their drivers, by address.
+std::vector<GroupPeer> read_group_peers(const std::string& sysfs_root, int group, const std::string& bdf);
 
 // Whether a driver leaves an IOMMU group usable by VFIO: a vfio-pci (or
 // vfio variant) driver, or one with driver_managed_dma (pci-stub,

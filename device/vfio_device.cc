@@ -19,6 +19,8 @@
 #include <filesystem>
 #include <utility>
 
+#include "device/pci_sysfs.h"
+
 namespace irqd {
 
 namespace detail {
@@ -104,24 +106,13 @@ void BarMapping::reset() {
 namespace vfio {
 
 Result<std::string> normalize_bdf(const std::string& bdf) {
-  std::string full = bdf.size() == 7 ? "0000:" + bdf : bdf;
-  // DDDD:BB:DD.F, hex digits, function 0-7.
-  static constexpr const char* kForm = "xxxx:xx:xx.x";
-  bool ok = full.size() == std::strlen(kForm);
-  for (std::size_t i = 0; ok && i < full.size(); i++) {
-    const char c = full[i];
-    ok = kForm[i] == 'x' ? std::isxdigit(static_cast<unsigned char>(c)) != 0 : c == kForm[i];
-  }
-  if (ok) ok = full[11] >= '0' && full[11] <= '7';
-  if (!ok) return Error{"invalid PCI address '" + bdf + "' (expected DDDD:BB:DD.F or BB:DD.F, e.g. 0000:00:01.0)"};
-  std::transform(full.begin(), full.end(), full.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  // The short form BB:DD.F is domain 0000; the rest is pci::parse_bdf's.
+  auto full = pci::parse_bdf(bdf.size() == 7 ? "0000:" + bdf : bdf);
+  if (!full) return Error{"invalid PCI address '" + bdf + "' (expected DDDD:BB:DD.F or BB:DD.F, e.g. 0000:00:01.0)"};
   return full;
 }
 
-std::string pci_driver(const VfioPaths& paths, const std::string& bdf) {
-  return link_basename(paths.sysfs + "/bus/pci/devices/" + bdf + "/driver");
-}
+std::string pci_driver(const VfioPaths& paths, const std::string& bdf) { return pci::current_driver(paths.sysfs, bdf); }
 
 std::string errno_hint(int err, const std::string& node, const std::string& bdf) {
   switch (err) {
@@ -134,15 +125,8 @@ std::string errno_hint(int err, const std::string& node, const std::string& bdf)
 
 std::vector<std::string> group_peers(const VfioPaths& paths, int group, const std::string& bdf) {
   std::vector<std::string> peers;
-  std::error_code ec;
-  const std::string dir = paths.sysfs + "/kernel/iommu_groups/" + std::to_string(group) + "/devices";
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string peer = entry.path().filename().string();
-    if (peer == bdf) continue;
-    const std::string driver = pci_driver(paths, peer);
-    peers.push_back(peer + " (" + (driver.empty() ? "no driver" : driver) + ")");
-  }
-  std::sort(peers.begin(), peers.end());
+  for (const pci::GroupPeer& p : pci::read_group_peers(paths.sysfs, group, bdf))
+    peers.push_back(p.bdf + " (" + (p.driver.empty() ? "no driver" : p.driver) + ")");
   return peers;
 }
 
