@@ -8,8 +8,10 @@
 #include "daemon/host.h"
 
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -282,6 +284,49 @@ TEST(Host, MovingAVectorUnderLoadLosesAndDoublesNothing) {
                                  << (*r)->dropped();
   // The live counters and the dispatchers' merged totals agree.
   EXPECT_GE((*r)->dispatch.handled(), after->handled);
+}
+
+// A driver that notes where each vector's handler last ran: the worker of
+// the vector's serving CPU, if the dispatcher really serves it there.
+class WhereDriver : public Driver {
+ public:
+  const std::string& name() const override { return name_; }
+  Status probe(Binding& b) override {
+    auto set = b.alloc_managed_vectors(1, b.device().msix_count(), kIrqMsix | kIrqAffinity);
+    return set ? ok_status() : Status(set.error());
+  }
+  void remove(Binding&) override {}
+  void handle(unsigned index, std::uint64_t, std::uint64_t) override {
+    if (index < ran_on.size()) ran_on[index].store(sched_getcpu());
+  }
+  std::array<std::atomic<int>, 8> ran_on{};
+
+ private:
+  std::string name_ = "where";
+};
+
+TEST(Host, AMovedVectorIsHandledOnItsNewCpu) {
+  Topology topo = live_topology();
+  if (topo.present().weight() < 2) GTEST_SKIP() << "one CPU: nowhere to move to";
+  WhereDriver* where = nullptr;
+  HostOptions o = saturating();
+  o.make_driver = [&](const DeviceSpec&) -> Result<std::unique_ptr<Driver>> {
+    auto d = std::make_unique<WhereDriver>();
+    where = d.get();
+    return std::unique_ptr<Driver>(std::move(d));
+  };
+  Host host(topo, o);
+  ASSERT_TRUE(host.add(soft(8)).ok());
+  const Vector v = host.status("soft0")->vectors.front();
+  const unsigned to = v.serving_cpu == static_cast<int>(topo.present().first()) ? topo.present().to_vector().back()
+                                                                                : topo.present().first();
+  ASSERT_TRUE(host.move("soft0", v.index, to).ok());
+  where->ran_on[v.index].store(-1);
+  // A guard against hangs, not a timing assertion: wait for a handler call after the move.
+  for (int i = 0; i < 3000 && where->ran_on[v.index].load() < 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(where->ran_on[v.index].load(), static_cast<int>(to));
+  EXPECT_EQ(host.status("soft0")->vectors.front().serving_cpu, static_cast<int>(to));
 }
 
 TEST(Host, MoveRefusesAnUnknownVectorOrCpu) {
