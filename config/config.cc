@@ -21,8 +21,8 @@
 
 #include "affinity/cpulist.h"
 #include "affinity/irq_affinity.h"
+#include "base/pci.h"
 #include "base/unique_fd.h"
-#include "device/software_device.h"
 
 namespace irqd {
 namespace {
@@ -43,7 +43,7 @@ constexpr std::array<std::string_view, 4> kDriverKeys{"name", "plugin", "max_vec
 constexpr std::array<std::string_view, 4> kSoftwareOnlyKeys{"vectors", "pattern", "choice", "fire_cpu"};
 
 constexpr std::array<std::string_view, 5> kLogLevels{"trace", "debug", "info", "warn", "error"};
-// dispatch/'s reactors, as daemon/flags.h names them; config/ does not
+// dispatch/'s reactors, as dispatch/reactor_names.h names them; config/ does not
 // link dispatch/, so the names are repeated here and the daemon maps them.
 constexpr std::array<std::string_view, 5> kReactorKinds{"io_uring", "io_uring-poll", "io_uring-busy", "epoll",
                                                         "thread"};
@@ -53,7 +53,6 @@ constexpr std::array<std::string_view, 2> kDeviceTypes{"software", "vfio"};
 // daemon/drivers.h's built-ins (the daemon links config/, not the reverse).
 constexpr std::array<std::string_view, 2> kBuiltinDrivers{"count", "leaky"};
 
-constexpr unsigned kMaxMsixVectors = 2048;  // PCI_MSIX_FLAGS_QSIZE + 1
 constexpr std::int64_t kMaxCpu = 65535;
 constexpr std::size_t kMaxNameLength = 32;
 constexpr std::size_t kMaxFileSize = 4U << 20;
@@ -257,12 +256,13 @@ struct Issue {
 // Collects every error of a file with its position.
 class Checker {
  public:
-  explicit Checker(std::string file) : file_(std::move(file)) {}
+  Checker(std::string file, const ValueSyntax& syntax) : file_(std::move(file)), syntax_(syntax) {}
 
   SourcePos pos(const toml::source_region& r) const { return {file_, r.begin.line, r.begin.column}; }
   SourcePos pos(const toml::node& n) const { return pos(n.source()); }
   SourcePos file_start() const { return {file_, 1, 1}; }
   const std::string& file() const { return file_; }
+  const ValueSyntax& syntax() const { return syntax_; }
 
   void error(SourcePos p, std::string message) { issues_.push_back({std::move(p), std::move(message)}); }
   void error(const toml::node& n, std::string message) { error(pos(n), std::move(message)); }
@@ -280,6 +280,7 @@ class Checker {
 
  private:
   std::string file_;
+  const ValueSyntax& syntax_;
   std::vector<Issue> issues_;
 };
 
@@ -519,13 +520,16 @@ DriverRead read_driver(Checker& c, const toml::table& t, DeviceConfig& d) {
   return out;
 }
 
-// A string key handed to one of the device library's parsers, so that a
-// pattern is accepted here exactly when the firing engine accepts it.
-template <typename Parse>
-void read_parsed(Checker& c, Reader& r, std::string_view key, std::string& field, Parse parse) {
+// A string key handed to the parser its owner passed in (ValueSyntax), so
+// that a pattern is accepted here exactly when the firing engine accepts it.
+void read_parsed(Checker& c, Reader& r, std::string_view key, std::string& field, const ValueParser& parse) {
   std::optional<std::string> v = r.string(key);
   if (!v) return;
-  auto parsed = parse(*v);
+  if (!parse) {
+    c.error(*r.find(key), "'" + r.name(key) + "': no parser for this value was given to the config reader");
+    return;
+  }
+  Status parsed = parse(*v);
   if (parsed)
     field = *v;
   else
@@ -563,10 +567,10 @@ void read_device(Checker& c, const toml::table& t, DeviceConfig& d) {
                                           : ""));
     }
   } else {
-    vectors = r.integer("vectors", 1, kMaxSoftwareVectors);
+    vectors = r.integer("vectors", 1, kMaxMsixVectors);
     set(d.vectors, vectors);
-    read_parsed(c, r, "pattern", d.pattern, parse_fire_pattern);
-    read_parsed(c, r, "choice", d.choice, parse_vector_choice);
+    read_parsed(c, r, "pattern", d.pattern, c.syntax().fire_pattern);
+    read_parsed(c, r, "choice", d.choice, c.syntax().vector_choice);
     set(d.fire_cpu, r.integer("fire_cpu", -1, kMaxCpu, ", -1 = not pinned"));
   }
 
@@ -757,8 +761,8 @@ const DeviceConfig* Config::find_device(std::string_view name) const {
   return nullptr;
 }
 
-Result<Config> parse_config(std::string_view text, const std::string& name_for_errors) {
-  Checker c(name_for_errors);
+Result<Config> parse_config(std::string_view text, const std::string& name_for_errors, const ValueSyntax& syntax) {
+  Checker c(name_for_errors, syntax);
   toml::table root;
   try {
     root = toml::parse(text, std::string_view(name_for_errors));
@@ -772,7 +776,7 @@ Result<Config> parse_config(std::string_view text, const std::string& name_for_e
   return cfg;
 }
 
-Result<Config> load_config(const std::string& path) {
+Result<Config> load_config(const std::string& path, const ValueSyntax& syntax) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return Error{path + ": cannot open: " + errno_string(errno)};
   std::string text;
@@ -786,7 +790,7 @@ Result<Config> load_config(const std::string& path) {
     if (text.size() > kMaxFileSize)
       return Error{path + ": larger than " + std::to_string(kMaxFileSize >> 20) + " MiB (accepted: a config file)"};
   }
-  return parse_config(text, path);
+  return parse_config(text, path, syntax);
 }
 
 std::string example_config() { return std::string(kExample); }

@@ -130,11 +130,24 @@ struct Config {
   const DeviceConfig* find_device(std::string_view name) const;
 };
 
+// Checks one value's syntax: ok, or why not (the accepted forms).
+using ValueParser = std::function<Status(std::string_view)>;
+
+// Values whose syntax another library owns: a software device's firing
+// pattern and vector choice (parse_fire_pattern(), parse_vector_choice() in
+// device/software_device.h). config/ knows no devices; the wiring hands
+// their parsers in, and errors still come at the value's FILE:LINE:COLUMN.
+// A parser left empty refuses every value of its key.
+struct ValueSyntax {
+  ValueParser fire_pattern;
+  ValueParser vector_choice;
+};
+
 // Reads and checks a file. The error holds every problem found, one per
 // line ("FILE:LINE:COLUMN: message"), sorted by position.
-Result<Config> load_config(const std::string& path);
+Result<Config> load_config(const std::string& path, const ValueSyntax& syntax);
 // The same for text already read; name_for_errors is the FILE of errors.
-Result<Config> parse_config(std::string_view text, const std::string& name_for_errors);
+Result<Config> parse_config(std::string_view text, const std::string& name_for_errors, const ValueSyntax& syntax);
 
 // A commented example with every key, what it means and its default; it
 // passes parse_config().

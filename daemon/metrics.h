@@ -26,16 +26,9 @@
 
 #include "base/result.h"
 #include "dispatch/histogram.h"
+#include "host/live_latency.h"
 
 namespace irqd {
-
-// Upper bounds (`le`) of irqd_dispatch_latency_seconds, in nanoseconds:
-// 1 us .. 1 s in 1-2.5-5 steps, then +Inf. The cross-CPU wake of a busy
-// machine is tens of microseconds, a paced busy-poll about one.
-inline constexpr std::array<std::uint64_t, 19> kLatencyBoundsNs = {
-    1'000,      2'500,       5'000,       10'000,      25'000,       50'000,     100'000,
-    250'000,    500'000,     1'000'000,   2'500'000,   5'000'000,    10'000'000, 25'000'000,
-    50'000'000, 100'000'000, 250'000'000, 500'000'000, 1'000'000'000};
 
 // A Prometheus histogram as data. Default-constructed: empty, at
 // kLatencyBoundsNs.

@@ -22,13 +22,16 @@
 #include <string_view>
 #include <vector>
 
+#include "base/pci.h"
 #include "base/result.h"
 #include "base/unique_fd.h"
 #include "device/msix_device.h"
 
 namespace irqd {
 
-inline constexpr unsigned kMaxSoftwareVectors = 2048;
+// A software device has an MSI-X table like any other: at most as large as
+// PCI allows.
+inline constexpr unsigned kMaxSoftwareVectors = kMaxMsixVectors;
 
 // Two ways to use it. Self-armed (create(n)): the device makes and arms
 // its own eventfds, for benchmarks that want the bare data path. Unarmed

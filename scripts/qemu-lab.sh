@@ -2,7 +2,7 @@
 # shellcheck shell=bash
 #
 # Shared parts of the QEMU TCG labs (affinity/tests/kernel_lab,
-# device/tests/vfio_lab, daemon/tests/tune_lab): each lab's run.sh sources
+# device/tests/vfio_lab, kirq/tests/tune_lab): each lab's run.sh sources
 # this file after `set -euo pipefail` and keeps its own flags, env variables,
 # QEMU command line and verdict. Every guest is Debian's kernel (the package
 # linux-image-amd64 depends on) with a busybox initramfs, cached per lab.

@@ -11,4 +11,4 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 cmake --preset release >/dev/null
 cmake --build --preset release
-exec build/release/daemon/irqd bench "$@"
+exec build/release/cli/irqd bench "$@"

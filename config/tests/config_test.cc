@@ -15,21 +15,35 @@
 #include <vector>
 
 #include "base/tests/temp_dir.h"
+#include "device/software_device.h"
 
 namespace irqd {
 namespace {
 
 using irqd::test::TempDir;
 
+// The parsers the daemon hands in (daemon/service.h), from device/, so the
+// messages checked below are the firing engine's own.
+ValueSyntax device_syntax() {
+  auto check = [](auto parse) {
+    return [parse](std::string_view text) -> Status {
+      auto parsed = parse(text);
+      if (!parsed) return parsed.error();
+      return ok_status();
+    };
+  };
+  return {check(parse_fire_pattern), check(parse_vector_choice)};
+}
+
 // The error text of a file that must fail.
 std::string errors(const std::string& text) {
-  auto r = parse_config(text, "c.toml");
+  auto r = parse_config(text, "c.toml", device_syntax());
   if (r) return "(no error)";
   return r.error().message;
 }
 
 Config parse_ok(const std::string& text) {
-  auto r = parse_config(text, "c.toml");
+  auto r = parse_config(text, "c.toml", device_syntax());
   EXPECT_TRUE(r.ok()) << r.error().message;
   return r ? *r : Config{};
 }
@@ -427,22 +441,22 @@ TEST(Config, LoadReadsAFileAndNamesItInErrors) {
   TempDir dir;
   const std::string good = dir / "good.toml";
   std::ofstream(good) << kFull;
-  auto c = load_config(good);
+  auto c = load_config(good, device_syntax());
   ASSERT_TRUE(c.ok()) << c.error().message;
   EXPECT_EQ(c->source, good);
   EXPECT_EQ(c->devices.at(1).at("address").str(), good + ":39:11");
 
   const std::string bad = dir / "bad.toml";
   std::ofstream(bad) << soft() << "vectors = 0\n";
-  auto e = load_config(bad);
+  auto e = load_config(bad, device_syntax());
   ASSERT_FALSE(e.ok());
   EXPECT_EQ(e.error().message, bad + ":4:11: 'vectors' is 0 (accepted: 1..2048)");
 
-  auto missing = load_config(dir / "none.toml");
+  auto missing = load_config(dir / "none.toml", device_syntax());
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.error().message, (dir / "none.toml") + ": cannot open: No such file or directory");
 
-  auto directory = load_config(dir / "");
+  auto directory = load_config(dir / "", device_syntax());
   ASSERT_FALSE(directory.ok());
   EXPECT_EQ(directory.error().message, (dir / "") + ": cannot read: Is a directory");
 }

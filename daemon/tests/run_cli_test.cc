@@ -22,8 +22,8 @@
 #include <sstream>
 #include <thread>
 
+#include "base/tests/run_process.h"
 #include "base/tests/temp_dir.h"
-#include "daemon/tests/run_process.h"
 
 namespace irqd {
 namespace {

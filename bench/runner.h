@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// The comparison runner behind `irqd bench`: fire a software device's
+// vectors, dispatch them through each reactor and layout asked for, side by
+// side in one invocation (repeats interleaved, median of them), and report
+// throughput, CPU cost and latency as ratios to the first configuration,
+// with fired == handled + dropped checked for every run.
+
+#pragma once
+
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "affinity/plan.h"
+#include "base/result.h"
+#include "device/software_device.h"
+#include "dispatch/dispatcher.h"
+#include "dispatch/reactor_names.h"
+
+namespace irqd {
+
+struct BenchOptions {
+  std::vector<ReactorVariant> reactors;
+  std::vector<PlannerKind> layouts;
+  unsigned vectors = 64;
+  FirePattern pattern;
+  std::string pattern_text;
+  VectorChoice choice;
+  std::string choice_text;
+  double duration_s = 3;
+  double warmup_s = 0.5;
+  unsigned repeat = 3;
+  std::vector<unsigned> cpus;  // empty: chosen from the topology
+  int fire_cpu = -1;           // -1: chosen
+  std::string topology;
+  Handoff handoff = Handoff::kQueue;
+  FullPolicy when_full = FullPolicy::kBackoff;
+  unsigned queue_capacity = 4096;
+  // Worker CPU for the i-th dispatch CPU (one entry: for all); empty: the
+  // reactor's own CPU.
+  std::vector<unsigned> worker_cpus;
+  std::string json_path;
+  std::string plot_dir;
+};
+
+// Runs every configuration, prints the comparison on out, progress on err
+// (when it is a terminal), writes the JSON report and plots if asked.
+// Returns the process exit status: 0, or 1 when a run lost interrupts
+// (fired != handled + dropped) or failed.
+int run_bench(const BenchOptions& options, std::ostream& out, std::ostream& err);
+
+}  // namespace irqd

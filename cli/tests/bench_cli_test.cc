@@ -1,0 +1,418 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// Runs the real irqd binary (IRQD_BINARY) as a child process and checks it
+// against the `irqd bench` contract:
+//
+//   irqd bench [--reactors LIST] [--layouts LIST] [--vectors N] [--pattern P]
+//              [--duration S] [--warmup S] [--repeat K] [--cpus LIST]
+//              [--json FILE] [--plot DIR]
+//
+// Bad input: exit 2, nothing on stdout, one line on stderr naming the value
+// and what is accepted. A run: exit 0, one table row per configuration, and
+// a JSON report whose runs come in the order asked for, each with exact
+// accounting (fired == handled + dropped.queue_full). Nothing here asserts
+// on speed: the runs are short and the figures are whatever the machine
+// gives; only the accounting and the shape of the output are fixed.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/utsname.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/tests/run_process.h"
+#include "base/tests/temp_dir.h"
+
+namespace {
+
+using irqd::test::TempDir;
+
+using irqd::test::describe;
+using irqd::test::run_irqd;
+
+using irqd::test::ProcessResult;
+using nlohmann::json;
+using ::testing::HasSubstr;
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// A fresh directory under the system's temporary one, removed with all it
+// holds when the test ends, pass or fail.
+json read_json(const std::string& path) {
+  std::ifstream f(path);
+  return json::parse(f, nullptr, /*allow_exceptions=*/false);
+}
+
+// The live machine as irqd itself sees it, from `irqd plan --topology live`:
+// the bench report must describe the same machine.
+const json& live_topology() {
+  static const json topology = [] {
+    ProcessResult r = run_irqd({"plan", "--topology", "live", "--vectors", "1", "--format", "json"});
+    json doc = json::parse(r.out, nullptr, /*allow_exceptions=*/false);
+    if (r.exit_code != 0 || doc.is_discarded()) throw std::runtime_error("irqd plan --topology live failed: " + r.err);
+    return doc.at("topology");
+  }();
+  return topology;
+}
+
+// A CPU id this machine does not have: one past the highest possible.
+unsigned absent_cpu() {
+  auto possible = live_topology().at("possible").get<std::vector<unsigned>>();
+  return possible.back() + 1;
+}
+
+// The flags every test run shares unless it gives its own: short, no
+// warm-up, one repeat. A bad-input case that wrongly passed validation then
+// still ends quickly instead of running the 3 s x 3 default.
+std::vector<std::string> bench_args(std::vector<std::string> given) {
+  std::vector<std::string> args{"bench"};
+  args.insert(args.end(), given.begin(), given.end());
+  const std::pair<std::string, std::string> defaults[] = {{"--duration", "0.1"}, {"--warmup", "0"}, {"--repeat", "1"}};
+  for (const auto& flag_value : defaults) {
+    if (std::find(given.begin(), given.end(), flag_value.first) == given.end())
+      args.insert(args.end(), {flag_value.first, flag_value.second});
+  }
+  return args;
+}
+
+// ---------------------------------------------------------------------------
+// Bad input: exit 2, nothing on stdout, one line on stderr that names the
+// offending value and what is accepted.
+
+struct BadInput {
+  std::string name;
+  std::vector<std::string> args;  // after "bench"
+  std::string offending;          // must appear in the error line
+};
+
+void PrintTo(const BadInput& c, std::ostream* os) { *os << c.name; }
+
+class BenchCliBadInput : public ::testing::TestWithParam<BadInput> {};
+
+TEST_P(BenchCliBadInput, OneLineOnStderrExitTwoNothingOnStdout) {
+  const BadInput& c = GetParam();
+  std::vector<std::string> args = bench_args(c.args);
+  ProcessResult r = run_irqd(args);
+  EXPECT_EQ(r.exit_code, 2) << describe(args) << "\nstderr: " << r.err;
+  EXPECT_EQ(r.out, "") << describe(args);
+  ASSERT_FALSE(r.err.empty()) << describe(args);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "not one line: " << r.err;
+  EXPECT_EQ(r.err.back(), '\n') << r.err;
+  EXPECT_THAT(r.err, HasSubstr(c.offending));
+  EXPECT_THAT(r.err, HasSubstr("accepted"));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Inputs, BenchCliBadInput,
+    ::testing::Values(BadInput{"unknown_reactor", {"--reactors", "io_uring,kqueue"}, "'kqueue'"},
+                      BadInput{"empty_reactor_entry", {"--reactors", "io_uring,"}, "''"},
+                      BadInput{"empty_reactors", {"--reactors", ""}, "--reactors"},
+                      BadInput{"unknown_layout", {"--layouts", "kernel,spiral"}, "'spiral'"},
+                      BadInput{"zero_vectors", {"--vectors", "0"}, "--vectors '0'"},
+                      BadInput{"too_many_vectors", {"--vectors", "2049"}, "--vectors '2049'"},
+                      BadInput{"vectors_not_a_number", {"--vectors", "abc"}, "--vectors 'abc'"},
+                      BadInput{"vectors_negative", {"--vectors", "-1"}, "--vectors '-1'"},
+                      BadInput{"pattern_unknown", {"--pattern", "sat"}, "'sat'"},
+                      BadInput{"pattern_rate_without_value", {"--pattern", "rate:"}, "'rate:'"},
+                      BadInput{"pattern_rate_zero", {"--pattern", "rate:0"}, "'rate:0'"},
+                      BadInput{"pattern_rate_negative", {"--pattern", "rate:-5"}, "'rate:-5'"},
+                      BadInput{"pattern_poisson_not_a_number", {"--pattern", "poisson:x"}, "'poisson:x'"},
+                      BadInput{"pattern_burst_without_rate", {"--pattern", "burst:4"}, "'burst:4'"},
+                      BadInput{"pattern_burst_of_zero", {"--pattern", "burst:0@100"}, "'burst:0@100'"},
+                      BadInput{"pattern_burst_rate_zero", {"--pattern", "burst:4@0"}, "'burst:4@0'"},
+                      BadInput{"choice_unknown", {"--choice", "normal"}, "'normal'"},
+                      BadInput{"choice_zipf_zero", {"--choice", "zipf:0"}, "'zipf:0'"},
+                      BadInput{"choice_zipf_without_value", {"--choice", "zipf:"}, "'zipf:'"},
+                      BadInput{"duration_zero", {"--duration", "0"}, "--duration '0'"},
+                      BadInput{"duration_negative", {"--duration", "-1"}, "--duration '-1'"},
+                      BadInput{"duration_not_a_number", {"--duration", "x"}, "--duration 'x'"},
+                      BadInput{"warmup_negative", {"--warmup", "-1"}, "--warmup '-1'"},
+                      BadInput{"repeat_zero", {"--repeat", "0"}, "--repeat '0'"},
+                      BadInput{"cpus_open_range", {"--cpus", "0-"}, "'0-'"},
+                      BadInput{"cpus_backwards", {"--cpus", "1-0"}, "'1-0'"},
+                      BadInput{"cpus_not_a_number", {"--cpus", "a"}, "'a'"},
+                      BadInput{"cpus_empty_entry", {"--cpus", "0,,1"}, "'0,,1'"},
+                      BadInput{"cpus_given_empty", {"--cpus", ""}, "--cpus ''"},
+                      BadInput{"fire_cpu_given_empty", {"--fire-cpu", ""}, "--fire-cpu ''"},
+                      BadInput{"json_given_empty", {"--json", ""}, "--json ''"},
+                      BadInput{"fire_cpu_not_a_number", {"--fire-cpu", "x"}, "--fire-cpu 'x'"},
+                      BadInput{"fire_cpu_above_any_id", {"--fire-cpu", "70000"}, "--fire-cpu '70000'"},
+                      BadInput{"handoff_unknown", {"--handoff", "x"}, "--handoff 'x'"},
+                      BadInput{"when_full_unknown", {"--when-full", "x"}, "--when-full 'x'"},
+                      BadInput{"queue_capacity_one", {"--queue-capacity", "1"}, "--queue-capacity '1'"},
+                      BadInput{"unknown_flag", {"--frobnicate"}, "'--frobnicate'"},
+                      BadInput{"stray_positional", {"extra"}, "'extra'"}),
+    [](const ::testing::TestParamInfo<BadInput>& info) { return info.param.name; });
+
+// CPUs the machine does not have: only known at run time.
+TEST(BenchCliBadCpu, CpusNamingACpuTheMachineLacks) {
+  const std::string cpu = std::to_string(absent_cpu());
+  std::vector<std::string> args = bench_args({"--cpus", "0," + cpu});
+  ProcessResult r = run_irqd(args);
+  EXPECT_EQ(r.exit_code, 2) << describe(args) << "\nstderr: " << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("--cpus: CPU " + cpu + " "));
+  EXPECT_THAT(r.err, HasSubstr("accepted"));
+}
+
+TEST(BenchCliBadCpu, FireCpuTheMachineLacks) {
+  const std::string cpu = std::to_string(absent_cpu());
+  std::vector<std::string> args = bench_args({"--fire-cpu", cpu});
+  ProcessResult r = run_irqd(args);
+  EXPECT_EQ(r.exit_code, 2) << describe(args) << "\nstderr: " << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("--fire-cpu " + cpu + " "));
+  EXPECT_THAT(r.err, HasSubstr("accepted"));
+}
+
+// ---------------------------------------------------------------------------
+// Real runs.
+
+// What one run of `irqd bench` gave, and the configurations it was asked.
+struct BenchRun {
+  ProcessResult result;
+  json report;
+};
+
+BenchRun run_bench(std::vector<std::string> args, const std::string& json_path) {
+  if (!json_path.empty()) args.insert(args.end(), {"--json", json_path});
+  std::vector<std::string> full = bench_args(std::move(args));
+  BenchRun run{run_irqd(full), json()};
+  EXPECT_EQ(run.result.exit_code, 0) << describe(full) << "\nstdout:\n"
+                                     << run.result.out << "stderr:\n"
+                                     << run.result.err;
+  // Progress goes to stderr only when it is a terminal; here it is a pipe.
+  EXPECT_EQ(run.result.err, "") << describe(full);
+  if (!json_path.empty()) {
+    run.report = read_json(json_path);
+    EXPECT_FALSE(run.report.is_discarded()) << json_path << " holds no JSON";
+  }
+  return run;
+}
+
+// The table's rows: the lines after the header up to the first line that is
+// not a row (the "report:" and "plots:" lines).
+std::vector<std::string> table_rows(const std::string& out) {
+  std::vector<std::string> lines = lines_of(out);
+  auto header =
+      std::find_if(lines.begin(), lines.end(), [](const std::string& l) { return l.rfind("reactor/layout ", 0) == 0; });
+  std::vector<std::string> rows;
+  if (header == lines.end()) return rows;
+  for (auto it = std::next(header); it != lines.end(); ++it) {
+    if (it->rfind("report: ", 0) == 0 || it->rfind("plots: ", 0) == 0) break;
+    rows.push_back(it->substr(0, it->find(' ')));
+  }
+  return rows;
+}
+
+// Every run has the contract's fields and exact accounting; the runs are the
+// configurations asked for, in order ("reactor/layout").
+void expect_runs(const json& report, const std::vector<std::string>& configs, unsigned vectors,
+                 const std::string& pattern, const std::string& handoff) {
+  ASSERT_TRUE(report.contains("runs")) << report.dump(1);
+  const json& runs = report.at("runs");
+  ASSERT_EQ(runs.size(), configs.size()) << report.dump(1);
+  const auto dispatch_cpus = report.at("machine").at("dispatch_cpus").get<std::vector<unsigned>>();
+  for (std::size_t i = 0; i < configs.size(); ++i) {
+    const json& r = runs[i];
+    SCOPED_TRACE(configs[i]);
+    EXPECT_EQ(r.at("reactor").get<std::string>() + "/" + r.at("layout").get<std::string>(), configs[i]);
+    EXPECT_EQ(r.at("vectors"), vectors);
+    EXPECT_EQ(r.at("pattern"), pattern);
+    EXPECT_EQ(r.at("handoff"), handoff);
+
+    const auto fired = r.at("fired").get<std::uint64_t>();
+    const auto handled = r.at("handled").get<std::uint64_t>();
+    const auto dropped = r.at("dropped").at("queue_full").get<std::uint64_t>();
+    EXPECT_GT(fired, 0U);
+    EXPECT_EQ(fired, handled + dropped) << "fired " << fired << ", handled " << handled << ", dropped " << dropped;
+
+    // Each handler call handles at least one interrupt.
+    const auto invocations = r.at("invocations").get<std::uint64_t>();
+    EXPECT_GE(invocations, handled > 0 ? 1U : 0U);
+    EXPECT_LE(invocations, handled);
+    // Both rates come from the same run's seconds, so they keep that order.
+    EXPECT_GT(r.at("interrupts_per_s").get<double>(), 0);
+    EXPECT_LE(r.at("invocations_per_s").get<double>(), r.at("interrupts_per_s").get<double>());
+    EXPECT_GT(r.at("cpu_ns_per_interrupt").get<double>(), 0);
+
+    const json& lat = r.at("latency_ns");
+    for (const char* key : {"p50", "p90", "p99", "p999", "max"}) EXPECT_TRUE(lat.at(key).is_number_unsigned()) << key;
+    EXPECT_LE(lat.at("p50"), lat.at("p90"));
+    EXPECT_LE(lat.at("p90"), lat.at("p99"));
+    EXPECT_LE(lat.at("p99"), lat.at("p999"));
+    // The percentiles are bucket bounds and max is exact, so p99.9 may
+    // exceed max when both fall in the last bucket: no order between them.
+    EXPECT_EQ(lat.at("samples"), invocations) << "every handler call of a stamped device records one latency";
+
+    // Every dispatch CPU is reported once, in order, and their loads add up.
+    std::vector<unsigned> cpus;
+    std::uint64_t per_cpu_total = 0;
+    for (const json& c : r.at("per_cpu")) {
+      cpus.push_back(c.at("cpu").get<unsigned>());
+      per_cpu_total += c.at("handled").get<std::uint64_t>();
+    }
+    EXPECT_TRUE(std::includes(dispatch_cpus.begin(), dispatch_cpus.end(), cpus.begin(), cpus.end()))
+        << r.at("per_cpu").dump();
+    EXPECT_EQ(per_cpu_total, handled);
+  }
+}
+
+TEST(BenchCliRun, ThreeReactorsSideBySideWithReportAndTable) {
+  TempDir dir;
+  const std::string path = dir / "report.json";
+  BenchRun run = run_bench(
+      {"--reactors", "io_uring,epoll,thread", "--duration", "0.3", "--warmup", "0", "--repeat", "1", "--vectors", "8"},
+      path);
+  ASSERT_FALSE(run.report.is_discarded());
+
+  const json& m = run.report.at("machine");
+  EXPECT_TRUE(m.at("cpu_model").is_string());
+  utsname u{};
+  ASSERT_EQ(::uname(&u), 0);
+  EXPECT_EQ(m.at("kernel"), std::string(u.sysname) + " " + u.release);
+  EXPECT_EQ(m.at("cpus"), live_topology().at("present").size());
+  EXPECT_EQ(m.at("topology"), "live");
+  EXPECT_EQ(m.at("irqd_version"), IRQD_VERSION);
+  EXPECT_EQ(m.at("build_type"), IRQD_BUILD_TYPE);
+
+  const std::vector<std::string> configs{"io_uring/kernel", "epoll/kernel", "thread/kernel"};
+  expect_runs(run.report, configs, 8, "saturate", "queue");
+  // The default --when-full is backoff: the reactor waits, nothing drops.
+  for (const json& r : run.report.at("runs")) EXPECT_EQ(r.at("dropped").at("queue_full"), 0) << r.at("reactor");
+
+  EXPECT_EQ(table_rows(run.result.out), configs) << run.result.out;
+  EXPECT_EQ(lines_of(run.result.out).back(), "report: " + path);
+}
+
+TEST(BenchCliRun, PacedRateAccountsExactly) {
+  TempDir dir;
+  const std::string path = dir / "report.json";
+  BenchRun run = run_bench({"--reactors", "epoll", "--pattern", "rate:20000", "--duration", "0.3"}, path);
+  ASSERT_FALSE(run.report.is_discarded());
+  expect_runs(run.report, {"epoll/kernel"}, 64, "rate:20000", "queue");
+  EXPECT_EQ(table_rows(run.result.out), std::vector<std::string>{"epoll/kernel"}) << run.result.out;
+}
+
+TEST(BenchCliRun, InlineHandoffAccountsExactly) {
+  TempDir dir;
+  const std::string path = dir / "report.json";
+  BenchRun run = run_bench({"--reactors", "io_uring,epoll,thread", "--handoff", "inline", "--vectors", "8"}, path);
+  ASSERT_FALSE(run.report.is_discarded());
+  expect_runs(run.report, {"io_uring/kernel", "epoll/kernel", "thread/kernel"}, 8, "saturate", "inline");
+  // No queue, so nothing can be dropped for want of room in one.
+  for (const json& r : run.report.at("runs")) EXPECT_EQ(r.at("dropped").at("queue_full"), 0) << r.at("reactor");
+}
+
+TEST(BenchCliRun, LayoutsRunInTheOrderGiven) {
+  TempDir dir;
+  const std::string path = dir / "report.json";
+  BenchRun run = run_bench({"--reactors", "epoll", "--layouts", "kernel,round-robin", "--vectors", "8"}, path);
+  ASSERT_FALSE(run.report.is_discarded());
+  const std::vector<std::string> configs{"epoll/kernel", "epoll/round-robin"};
+  expect_runs(run.report, configs, 8, "saturate", "queue");
+  EXPECT_EQ(table_rows(run.result.out), configs) << run.result.out;
+}
+
+// A two-entry queue with --when-full drop: whatever the reactor cannot
+// queue is dropped with its reason, and still fired == handled + dropped.
+TEST(BenchCliRun, DropsOnAFullQueueAreCountedWithTheirReason) {
+  TempDir dir;
+  const std::string path = dir / "report.json";
+  BenchRun run = run_bench({"--reactors", "io_uring", "--when-full", "drop", "--queue-capacity", "2"}, path);
+  ASSERT_FALSE(run.report.is_discarded());
+  expect_runs(run.report, {"io_uring/kernel"}, 64, "saturate", "queue");
+}
+
+// ---------------------------------------------------------------------------
+// Plots.
+
+// Whether `irqd bench --plot` can draw here: the script's own check, run
+// the way irqd runs it (python3 from PATH), so the test skips exactly when
+// irqd would fail to plot for want of matplotlib.
+bool can_plot() {
+  try {
+    return irqd::test::run_process("python3", {"python3", IRQD_PLOT_SCRIPT, "--check"}).exit_code == 0;
+  } catch (const std::runtime_error&) {
+    return false;  // no python3 at all
+  }
+}
+
+TEST(BenchCliPlot, WritesEveryPlotAsPngAndSvg) {
+  if (!can_plot()) GTEST_SKIP() << "python3 with matplotlib is not installed";
+  TempDir dir;
+  const std::string plots = dir / "plots";
+  BenchRun run = run_bench({"--reactors", "io_uring,epoll", "--vectors", "8", "--plot", plots}, "");
+  // --plot alone keeps the report beside the plots.
+  json report = read_json(plots + "/irqd-bench.json");
+  ASSERT_FALSE(report.is_discarded());
+  expect_runs(report, {"io_uring/kernel", "epoll/kernel"}, 8, "saturate", "queue");
+  for (const char* name : {"throughput", "cpu_per_interrupt", "latency_cdf", "per_cpu"}) {
+    std::ifstream png(plots + "/" + name + ".png", std::ios::binary);
+    std::string magic(8, '\0');
+    png.read(magic.data(), 8);
+    EXPECT_EQ(magic, "\x89PNG\r\n\x1a\n") << name << ".png";
+    std::ifstream svg(plots + "/" + name + ".svg");
+    std::string text((std::istreambuf_iterator<char>(svg)), std::istreambuf_iterator<char>());
+    EXPECT_THAT(text, HasSubstr("<svg")) << name << ".svg";
+    EXPECT_THAT(text, HasSubstr("</svg>")) << name << ".svg";
+  }
+  EXPECT_EQ(lines_of(run.result.out).back(), "plots: " + plots);
+}
+
+// A report the script cannot use is one line naming the file and what is
+// wrong, exit 1, and no plot. Checked before matplotlib is loaded, so this
+// needs only python3.
+TEST(BenchCliPlot, ScriptRejectsAMalformedReportInOneLine) {
+  TempDir dir;
+  const std::string plots = dir / "plots";
+  struct Case {
+    std::string text;
+    std::string what;
+  };
+  const Case cases[] = {
+      {"{\"machine\": ", "not JSON"},
+      {"[]", "not a JSON object"},
+      {R"({"machine": {"cpu_model": "x", "kernel": "y"}, "runs": []})", "runs is empty"},
+      {R"({"machine": {"cpu_model": "x"}, "runs": []})", "machine.kernel is missing"},
+      {R"({"machine": {"cpu_model": "x", "kernel": "y"}, "runs": [{"reactor": "epoll", "layout": "kernel",
+          "pattern": "saturate", "interrupts_per_s": "fast"}]})",
+       "runs[0].interrupts_per_s"},
+  };
+  for (const Case& c : cases) {
+    const std::string path = dir / "bad.json";
+    std::ofstream(path) << c.text;
+    ProcessResult r;
+    try {
+      r = irqd::test::run_process("python3", {"python3", IRQD_PLOT_SCRIPT, path, plots});
+    } catch (const std::runtime_error&) {
+      GTEST_SKIP() << "no python3";
+    }
+    EXPECT_EQ(r.exit_code, 1) << c.text << "\nstderr: " << r.err;
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_THAT(r.err, HasSubstr(path + ": "));
+    EXPECT_THAT(r.err, HasSubstr(c.what));
+    EXPECT_FALSE(std::filesystem::exists(plots)) << c.text;
+  }
+}
+
+}  // namespace

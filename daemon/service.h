@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// `irqd run --config FILE`: the long-running host. It binds the configured
+// devices and serves them until SIGTERM/SIGINT (every device through the
+// full unbind sequence, a final JSON report, exit 0). SIGHUP or the
+// `reload` command re-reads the file: an invalid file keeps the running
+// configuration; changed devices are rebound, unchanged ones keep running.
+// It serves the control socket (daemon/control.h), Prometheus metrics
+// (daemon/metrics.h), and talks to systemd (daemon/systemd.h).
+
+#pragma once
+
+#include <iosfwd>
+#include <string>
+
+#include "config/config.h"
+
+namespace irqd {
+
+struct DaemonOptions {
+  std::string config;     // default /etc/irqd/irqd.toml
+  std::string log_level;  // overrides the file's log_level when given
+};
+
+// Returns the exit status: 0 after a clean stop, 2 when the configuration
+// cannot be used (errors on err, one per line, FILE:LINE:COLUMN first).
+int run_daemon(const DaemonOptions& flags, std::ostream& err);
+
+// The parsers config/ checks device values with (firing pattern, vector
+// choice: device/'s), for every reader of a config file: the daemon, its
+// reload and `irqd config check` accept exactly the same files.
+ValueSyntax config_value_syntax();
+
+}  // namespace irqd

@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// Host: the lifecycle of DESIGN.md for a set of devices, on one control
+// thread: bind -> probe -> dispatch -> unbind -> release -> report.
+//
+// Each hosted device gets a Binding (device/), the driver's vectors go to
+// a Dispatcher of their own (dispatch/), and a software device also gets
+// the firing engine that plays its hardware. Unbind is one sequence
+// whatever triggered it: the device's request (VFIO REQ IRQ, or a
+// software hot-unplug), a command (request_unbind(), the control socket),
+// a signal, a reload, or the end of the run. For every device the report
+// checks fired == handled + dropped, dropped carrying its reason.
+//
+// Everything but request_unbind(), request_stop(), post() and the live
+// counters runs on the control thread (the one that calls run()).
+
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "affinity/plan.h"
+#include "affinity/topology.h"
+#include "base/result.h"
+#include "base/unique_fd.h"
+#include "device/binding.h"
+#include "device/software_device.h"
+#include "dispatch/dispatcher.h"
+#include "dispatch/histogram.h"
+#include "host/drivers.h"
+#include "host/live_latency.h"
+
+namespace irqd {
+
+struct DeviceSpec {
+  enum class Kind { kSoftware, kVfio };
+  Kind kind = Kind::kSoftware;
+  std::string name;      // software: soft0, soft1, ...; vfio: the PCI address
+  std::string address;   // vfio: the PCI address (defaults to name)
+  unsigned vectors = 0;  // software: MSI-X table size
+  // The driver: a built-in by name, or a plugin (.so path) with its options.
+  std::string driver = "count";
+  std::string plugin;
+  std::map<std::string, std::string> driver_params;
+  DriverOptions driver_options;
+  PlannerKind planner = PlannerKind::kKernel;
+  // Software devices: how the firing engine fires them; none when !fire.
+  bool fire = true;
+  FiringEngine::Options firing;
+};
+// "soft:N" (N in 1..2048; named soft<ordinal>) or "vfio:DDDD:BB:DD.F".
+Result<DeviceSpec> parse_device_spec(std::string_view text, unsigned software_ordinal);
+
+struct HostOptions {
+  // Reactor, hand-off and queue settings; the handler, the stamp source
+  // and the drop hook are set per device.
+  DispatchOptions dispatch;
+  // Opens a VFIO device by PCI address (the daemon passes VfioDevice::open;
+  // tests may pass their own). Unset: vfio devices are refused.
+  std::function<Result<std::unique_ptr<MsixDevice>>(const std::string& address)> open_vfio;
+  // Makes a device's driver. Unset: the built-in drivers (spec.driver).
+  std::function<Result<std::unique_ptr<Driver>>(const DeviceSpec& spec)> make_driver;
+  // Extra hooks every unbind runs as well (tests, the VFIO lab's firer).
+  UnbindHooks unbind_hooks;
+  // One line per event (bind, each unbind step, report), without newline.
+  std::function<void(const std::string&)> log;
+};
+
+struct DeviceReport {
+  std::string name;
+  std::string backend;
+  std::string driver;
+  std::vector<Vector> vectors;  // as dispatched last
+  bool fired_known = false;     // software devices count their fires
+  std::uint64_t fired = 0;
+  std::uint64_t unarmed = 0;  // fires the device refused with MSI-X off (never happened)
+  DispatchStats dispatch;     // every dispatcher the device had (moves restart it), merged
+  UnbindReport unbind;
+  std::uint64_t dropped() const { return dispatch.dropped_queue_full() + unbind.dropped_after_drain_total(); }
+  // fired == handled + dropped; true when the device cannot count fires.
+  bool accounted() const { return !fired_known || fired == dispatch.handled() + dropped(); }
+};
+
+// What a bound device is doing now (control thread).
+struct DeviceStatus {
+  std::string name;
+  std::string backend;
+  std::string driver;
+  unsigned msix_count = 0;
+  std::vector<Vector> vectors;
+  std::vector<std::uint64_t> handled_per_vector;  // by index into `vectors`
+  std::uint64_t handled = 0;
+  std::uint64_t invocations = 0;
+  std::uint64_t dropped_queue_full = 0;
+  bool fired_known = false;
+  std::uint64_t fired = 0;
+  std::uint64_t moves = 0;
+  const LiveLatency* latency = nullptr;  // valid while the device is bound
+};
+
+class Host {
+ public:
+  Host(const Topology& topo, HostOptions options);
+  ~Host();  // unbinds what is still bound, reason "shutdown"
+  Host(const Host&) = delete;
+  Host& operator=(const Host&) = delete;
+
+  // Opens the device, binds the driver, probes, starts dispatching its
+  // vectors and, for a software device, firing. Nothing is left behind on
+  // failure.
+  Status add(const DeviceSpec& spec);
+  // Reactor settings for devices added from now on (a reload rebinds the
+  // devices it wants on the new ones).
+  void set_dispatch_options(const DispatchOptions& dispatch) { options_.dispatch = dispatch; }
+  std::vector<std::string> bound() const;
+  // The spec a device was last added with (bound or not); null if never.
+  const DeviceSpec* spec(const std::string& name) const;
+  // The device, e.g. to map a VFIO BAR in the lab; null when not bound.
+  MsixDevice* device(const std::string& name);
+  // Interrupts handled so far for one MSI-X entry of a bound device, from
+  // any thread; 0 when not bound.
+  std::uint64_t handled(const std::string& name, unsigned index) const;
+  Result<DeviceStatus> status(const std::string& name) const;
+
+  // Moves a vector to another serving CPU at runtime: the device's
+  // dispatcher stops (the drain reads every eventfd once), then restarts
+  // with the new placement and reads what arrived meanwhile. Not one
+  // interrupt is lost or counted twice; the device pauses for the restart.
+  Status move(const std::string& name, unsigned index, unsigned cpu);
+
+  // The unbind sequence for one device, on the control thread.
+  // HostOptions::unbind_hooks see each step too.
+  Result<const DeviceReport*> unbind(const std::string& name, const std::string& reason);
+
+  // From any thread: ask run() to unbind a device, or everything, or to run
+  // fn on the control thread.
+  void request_unbind(std::string name, std::string reason);
+  void request_stop(std::string reason);
+  void post(std::function<void()> fn);
+
+  struct RunOptions {
+    int signal_fd = -1;         // a signalfd (SIGTERM, SIGINT, and whatever on_signal takes)
+    double duration_s = 0;      // > 0: unbind everything after this long ("duration")
+    double unplug_after_s = 0;  // > 0: hot-unplug every software device after this long
+    bool keep_running = false;  // stay up with no device left (a daemon); else return
+    // Signals other than SIGTERM/SIGINT (e.g. SIGHUP), on the control thread.
+    std::function<void(int signo)> on_signal;
+    // Called every tick_ms on the control thread (status, watchdog).
+    unsigned tick_ms = 0;
+    std::function<void()> on_tick;
+  };
+  // Serves until stopped: each device's request unbinds it (reason "device
+  // request" / "hot-unplug"), SIGTERM/SIGINT or request_stop() unbinds all
+  // and returns; without keep_running it also returns once no device is
+  // left.
+  void run(const RunOptions& options);
+
+  // Reports in unbind order.
+  const std::vector<DeviceReport>& reports() const { return reports_; }
+
+ private:
+  struct Hosted;
+  struct Command {
+    std::string name;  // empty: every device
+    std::string reason;
+    std::function<void()> fn;  // set: run it instead
+  };
+  void log(const std::string& line) const;
+  Hosted* find(const std::string& name);
+  const Hosted* find(const std::string& name) const;
+  Status start_dispatch(Hosted& h);
+  void unbind_all(const std::string& reason);
+  std::vector<Command> take_commands();
+
+  const Topology& topo_;
+  HostOptions options_;
+  std::vector<std::unique_ptr<Hosted>> hosted_;
+  std::map<std::string, DeviceSpec> specs_;
+  std::vector<DeviceReport> reports_;
+  UniqueFd wake_fd_;
+  mutable std::mutex mu_;  // guards commands_ and, for handled(), hosted_ membership
+  std::vector<Command> commands_;
+};
+
+// One eventfd per vector: a device with a thousand vectors outgrows the
+// usual soft limit of 1024 open files. Raises it to the hard limit, as
+// long-running servers do; the domain's error names the limit if even
+// that is not enough.
+void raise_nofile_limit();
+
+// Sums `part` into `total` (a device's dispatchers across moves).
+void merge_dispatch_stats(DispatchStats& total, const DispatchStats& part);
+
+}  // namespace irqd

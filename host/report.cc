@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: GPL-2.0-only
+
+#include "host/report.h"
+
+#include <nlohmann/json.hpp>
+
+namespace irqd {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+const char* kind_name(OwnershipProblem::Kind k) {
+  switch (k) {
+    case OwnershipProblem::Kind::kFreedManaged: return "freed_managed";
+    case OwnershipProblem::Kind::kDoubleFree: return "double_free";
+    case OwnershipProblem::Kind::kLeak: return "leak";
+  }
+  return "?";
+}
+
+json problem_json(const OwnershipProblem& p) {
+  return {{"kind", kind_name(p.kind)}, {"driver", p.driver}, {"vectors", p.indices}, {"message", p.message}};
+}
+
+json device_json(const DeviceReport& r) {
+  json j;
+  j["name"] = r.name;
+  j["backend"] = r.backend;
+  j["driver"] = r.driver;
+  j["reason"] = r.unbind.reason;
+  j["fired"] = r.fired_known ? json(r.fired) : json(nullptr);
+  j["handled"] = r.dispatch.handled();
+  j["invocations"] = r.dispatch.invocations();
+  j["dropped"] = {{"queue_full", r.dispatch.dropped_queue_full()},
+                  {"after_drain", r.unbind.dropped_after_drain_total()}};
+  j["accounted"] = r.accounted();
+  j["refused_msix_off"] = r.unarmed;
+  const LatencyHistogram& h = r.dispatch.latency;
+  j["latency_ns"] = {
+      {"p50", h.percentile(50)}, {"p99", h.percentile(99)}, {"p999", h.percentile(99.9)}, {"max", h.max()}};
+  json vectors = json::array();
+  for (const Vector& v : r.vectors) {
+    std::uint64_t handled = v.index < r.dispatch.handled_per_vector.size() ? r.dispatch.handled_per_vector[v.index] : 0;
+    vectors.push_back({{"index", v.index},
+                       {"cpus", v.cpus.to_list()},
+                       {"managed", v.affinity_managed},
+                       {"cpu", v.serving_cpu},
+                       {"handled", handled}});
+  }
+  j["vectors"] = vectors;
+  json steps = json::array();
+  for (const UnbindTraceEntry& s : r.unbind.steps)
+    steps.push_back({{"step", unbind_step_name(s.step)}, {"detail", s.detail}});
+  j["unbind"] = steps;
+  json leaks = json::array();
+  for (const OwnershipProblem& p : r.unbind.leaks) leaks.push_back(problem_json(p));
+  j["leaks"] = leaks;
+  json problems = json::array();
+  for (const OwnershipProblem& p : r.unbind.problems) problems.push_back(problem_json(p));
+  j["problems"] = problems;
+  j["errors"] = r.unbind.errors;
+  return j;
+}
+
+}  // namespace
+
+std::string format_host_report(const std::vector<DeviceReport>& reports) {
+  json j;
+  json devices = json::array();
+  for (const DeviceReport& r : reports) devices.push_back(device_json(r));
+  j["devices"] = devices;
+  return j.dump(2) + "\n";
+}
+
+}  // namespace irqd

@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: GPL-2.0-only
+//
+// Tuning a device's kernel interrupts with irqd's planners (the library
+// behind `irqd tune`): the plan and its diff against the masks the kernel
+// has now, the kernel planner's prediction for the managed vectors, the
+// writes to /proc/irq/N/smp_affinity_list with a read-back, and the restore
+// file that puts every mask back.
+//
+// The device's vectors are planned in MSI-X index order as one device:
+// leading and trailing vectors that the kernel does not manage (or, when
+// none is managed, that carry no queue number: config, async, admin) are
+// the pre/post vectors, the rest are spread. Managed interrupts are never
+// written; their masks are compared with what the `kernel` planner predicts
+// for the whole machine, a live check of the planner.
+
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "affinity/plan.h"
+#include "affinity/topology.h"
+#include "base/result.h"
+#include "kirq/kernel_irqs.h"
+
+namespace irqd {
+
+// Where restore files go when the caller names none.
+inline constexpr const char* kTuneStateDir = "/run/irqd/tune";
+// One vector of the device.
+struct TuneRow {
+  kirq::KernelIrq irq;
+  std::string current;   // smp_affinity_list now
+  std::string planned;   // what the planner gives (a cpulist)
+  bool changes = false;  // not managed and planned differs from current
+};
+
+// A managed vector next to the kernel planner's prediction.
+struct ManagedCheck {
+  unsigned irq = 0;
+  std::string name;
+  std::string current;
+  std::string predicted;
+  bool match = false;
+  std::string effective;  // effective_affinity_list; "" unknown
+  bool effective_in_mask = false;
+};
+
+struct TunePlan {
+  kirq::KernelDevice device;
+  PlannerKind planner = PlannerKind::kKernel;
+  std::string cpus;         // the CPUs planned on, as a cpulist
+  std::string cpus_reason;  // "--cpus", "NUMA node 1", "every CPU: the device has no NUMA node"
+  PlanRequest request;      // vectors, pre, post as planned
+  std::vector<TuneRow> rows;
+  // Managed vectors: the kernel planner on the whole machine with the pre
+  // and post vectors the unmanaged ones imply.
+  PlanRequest kernel_request;
+  std::vector<ManagedCheck> managed;
+};
+
+// Leading/trailing vectors that are pre/post: unmanaged ones when any vector
+// is managed (that is what irq_affinity.pre_vectors means), else those
+// without a queue number.
+void infer_pre_post(const std::vector<kirq::KernelIrq>& irqs, unsigned& pre, unsigned& post);
+
+// Plans the device's vectors (irqs in MSI index order) with planner on topo
+// restricted to cpus, and the kernel check on topo itself.
+Result<TunePlan> make_tune_plan(const Topology& topo, const std::vector<unsigned>& cpus, std::string cpus_reason,
+                                const kirq::KernelDevice& device, const std::vector<kirq::KernelIrq>& irqs,
+                                PlannerKind planner);
+
+// The CPUs to plan on and why those: the given list (checked against the
+// machine), else the CPUs of the device's NUMA node, else every CPU (the
+// vendor scripts' `local` mode).
+struct CpuChoice {
+  std::vector<unsigned> cpus;
+  std::string reason;
+};
+Result<CpuChoice> choose_tune_cpus(const Topology& topo, const kirq::KernelDevice& dev,
+                                   const std::optional<std::vector<unsigned>>& given, const std::string& given_text);
+
+// The diff and the kernel planner check, as printed before anything is
+// written.
+std::string format_tune_plan(const TunePlan& plan);
+
+// Writes one /proc file the way `echo value > path` does: 0 or the errno.
+using ProcWrite = std::function<int(const std::string& path, const std::string& value)>;
+
+// What became of one write.
+struct WriteOutcome {
+  unsigned irq = 0;
+  std::string name;
+  std::string from;
+  std::string to;
+  // kRefused: EIO/EPERM, the kernel's answer for a managed interrupt (not
+  // an error); kSkipped (restore): the interrupt is gone, renamed or
+  // managed now; kUnchanged (restore): it has the saved mask already.
+  enum class State { kWritten, kRefused, kFailed, kMismatch, kSkipped, kUnchanged } state = State::kWritten;
+  std::string detail;  // the errno text, what it read back, or why skipped
+};
+
+// The restore file: every unmanaged vector of the device as it was.
+struct RestoreEntry {
+  unsigned irq = 0;
+  std::string name;
+  std::string affinity;
+};
+struct RestoreFile {
+  std::string boot_id;
+  std::string device;
+  std::string pci;
+  std::string planner;
+  std::string cpus;
+  std::vector<RestoreEntry> irqs;
+};
+
+inline constexpr int kRestoreFormat = 1;
+
+RestoreFile restore_file_for(const TunePlan& plan, const std::string& boot_id);
+std::string format_restore_file(const RestoreFile& file);
+Result<RestoreFile> parse_restore_file(const std::string& text, const std::string& path);
+
+// Writes every changed, unmanaged vector of the plan and reads it back.
+std::vector<WriteOutcome> apply_tune_plan(const TunePlan& plan, const kirq::KernelRoots& roots, const ProcWrite& write);
+// Writes back every entry of the file whose interrupt still has its name.
+std::vector<WriteOutcome> restore_masks(const RestoreFile& file, const kirq::KernelRoots& roots,
+                                        const ProcWrite& write);
+// One line per write: the interrupt, old -> new, and what became of it.
+std::string format_outcomes(const std::vector<WriteOutcome>& outcomes);
+
+// Saves the restore file before any mask is written (O_EXCL, synced): to
+// `save` when given, else to a new file under state_dir (kTuneStateDir
+// when empty). Returns the path.
+Result<std::string> save_restore_file(const std::string& save, const std::string& state_dir, const std::string& device,
+                                      const std::string& text);
+// True when a write failed, read back otherwise, or was skipped.
+bool any_failed(const std::vector<WriteOutcome>& outcomes);
+
+// The warning when irqbalance runs ("" when it does not).
+std::string irqbalance_warning(const kirq::KernelRoots& roots, const std::vector<unsigned>& irqs,
+                               const std::string& cpus);
+
+}  // namespace irqd
