@@ -14,8 +14,9 @@ namespace {
 
 constexpr std::array<PlannerInfo, 5> kPlanners{{
     {PlannerKind::kKernel, "kernel",
-     "Linux v6.18 managed-interrupt spreading (irq_create_affinity_masks + group_cpus_evenly): CPUs split "
-     "evenly into groups, NUMA nodes in proportion to their CPUs, SMT siblings together, present CPUs first."},
+     "Linux managed-interrupt spreading (irq_create_affinity_masks + group_cpus_evenly) of the kernel line "
+     "followed (v6.18 unless told): CPUs split evenly into groups, NUMA nodes in proportion to their CPUs, SMT "
+     "siblings together, present CPUs first."},
     {PlannerKind::kCompact, "compact",
      "One CPU per vector, filling a core's siblings before the next core and a NUMA node before the next node."},
     {PlannerKind::kPerCore, "per-core",
@@ -30,11 +31,17 @@ std::string join(std::span<const unsigned> values) {
   return out;
 }
 
-GroupCpusFn grouping_for(const Topology& topo, PlannerKind kind) {
+GroupCpusFn grouping_for(const Topology& topo, PlannerKind kind, const KernelTraits& traits) {
+  if (kind == PlannerKind::kKernel) {
+    GroupCpusOptions options{traits.sort, traits.cluster_aware};
+    return [&topo, options](unsigned numgrps, unsigned* nummasks) {
+      return group_cpus_evenly(topo, numgrps, nummasks, options);
+    };
+  }
   using Fn = std::vector<CpuMask> (*)(const Topology&, unsigned, unsigned*);
   Fn fn = nullptr;
   switch (kind) {
-    case PlannerKind::kKernel: fn = group_cpus_evenly; break;
+    case PlannerKind::kKernel: break;
     case PlannerKind::kCompact: fn = group_compact; break;
     case PlannerKind::kPerCore: fn = group_per_core; break;
     case PlannerKind::kSingle: fn = group_single; break;
@@ -43,11 +50,81 @@ GroupCpusFn grouping_for(const Topology& topo, PlannerKind kind) {
   return [&topo, fn](unsigned numgrps, unsigned* nummasks) { return fn(topo, numgrps, nummasks); };
 }
 
-VectorRole role_of(unsigned index, const PlanRequest& req, unsigned filled_end) {
-  if (index < req.pre_vectors) return VectorRole::kPre;
-  if (req.pre_vectors + req.post_vectors >= req.vectors || index >= req.vectors - req.post_vectors)
-    return VectorRole::kPost;
-  return index < filled_end ? VectorRole::kSpread : VectorRole::kUnfilled;
+// Where each set's vectors sit: from `first`, `span` vectors (its size up
+// to v6.15, its filled masks from v6.16 on and for the layouts), of which
+// the first `filled` got a mask.
+struct SetSpan {
+  unsigned first = 0;
+  unsigned span = 0;
+  unsigned filled = 0;
+};
+
+std::vector<SetSpan> set_spans(const PlanRequest& req, const std::vector<unsigned>& masks_per_set, bool nr_masks) {
+  std::vector<SetSpan> spans;
+  unsigned next = req.pre_vectors;
+  for (std::size_t s = 0; s < masks_per_set.size(); ++s) {
+    unsigned size = req.sets.empty() ? req.vectors - req.pre_vectors - req.post_vectors : req.sets[s];
+    unsigned span = nr_masks ? masks_per_set[s] : size;
+    spans.push_back(SetSpan{next, span, masks_per_set[s]});
+    next += span;
+  }
+  return spans;
+}
+
+// Role and set of vector `index` when the kernel returned masks.
+void place(unsigned index, const PlanRequest& req, const std::vector<SetSpan>& spans, VectorPlacement* v) {
+  v->set = -1;
+  if (index < req.pre_vectors) {
+    v->role = VectorRole::kPre;
+    return;
+  }
+  if (index >= req.vectors - req.post_vectors) {
+    v->role = VectorRole::kPost;
+    return;
+  }
+  v->role = VectorRole::kUnfilled;
+  for (std::size_t s = 0; s < spans.size(); ++s) {
+    if (index < spans[s].first || index >= spans[s].first + spans[s].span) continue;
+    v->set = static_cast<int>(s);
+    if (index < spans[s].first + spans[s].filled) v->role = VectorRole::kSpread;
+  }
+}
+
+// Nodes holding at least one CPU of `cpus`.
+unsigned nodes_meeting(const Topology& topo, const CpuMask& cpus) {
+  unsigned n = 0;
+  for (unsigned node : topo.node_ids()) n += topo.node_cpus(node).intersects(cpus) ? 1 : 0;
+  return n;
+}
+
+// The kernel's handling of a set of size 0, where it has none to offer.
+Status check_zero_size_sets(const Topology& topo, const PlanRequest& req) {
+  if (req.planner != PlannerKind::kKernel || req.vectors <= req.pre_vectors + req.post_vectors) return ok_status();
+  const KernelTraits traits = kernel_traits(req.kernel);
+  unsigned first = req.pre_vectors;
+  for (std::size_t i = 0; i < req.sets.size(); first += req.sets[i], ++i) {
+    if (req.sets[i] != 0) continue;
+    const std::string what = "sets '" + join(req.sets) + "' has an empty set (set " + std::to_string(i) + ")";
+    switch (traits.zero_size_set) {
+      case ZeroSizeSet::kNoMasks: return ok_status();  // NULL: the first one decides
+      case ZeroSizeSet::kOops:
+        return Error{what + ": Linux " + req.kernel.text +
+                     " oopses there (group_cpus_evenly(0) writes through ZERO_SIZE_PTR), so there are no masks to "
+                     "show (accepted: every set >= 1 before the fix, df831e977394 in 6.16 and stable 6.12.36)"};
+      case ZeroSizeSet::kOrIntoFollowingVectors: {
+        CpuMask absent(topo.nr_cpu_ids());
+        absent.assign_andnot(topo.possible(), topo.present());
+        unsigned reach = std::max(nodes_meeting(topo, topo.present()), nodes_meeting(topo, absent));
+        if (first + reach > req.vectors)
+          return Error{what + ": Linux " + req.kernel.text + " writes each node's CPUs into the " +
+                       std::to_string(reach) + " vectors after it, past vector " + std::to_string(req.vectors - 1) +
+                       " (out of bounds), so there are no masks to show (accepted: an empty set followed by at "
+                       "least one vector per node)"};
+        break;
+      }
+    }
+  }
+  return ok_status();
 }
 
 // What the x86 vector matrix (kernel/irq/matrix.c, struct cpumap) counts per
@@ -119,9 +196,8 @@ std::string_view planner_name(PlannerKind kind) {
 }
 
 Status validate_request(const Topology& topo, const PlanRequest& req) {
-  (void)topo;
-  if (req.vectors == 0 || req.vectors > kMaxVectors)
-    return Error{"vectors " + std::to_string(req.vectors) + " is out of range (accepted: 1.." +
+  if (req.vectors > kMaxVectors)
+    return Error{"vectors " + std::to_string(req.vectors) + " is out of range (accepted: 0.." +
                  std::to_string(kMaxVectors) + ")"};
   if (req.pre_vectors > req.vectors || req.post_vectors > req.vectors)
     return Error{"pre-vectors " + std::to_string(req.pre_vectors) + " / post-vectors " +
@@ -131,18 +207,22 @@ Status validate_request(const Topology& topo, const PlanRequest& req) {
   if (req.sets.size() > kIrqAffinityMaxSets)
     return Error{"sets '" + join(req.sets) + "' has " + std::to_string(req.sets.size()) + " sets (accepted: 1.." +
                  std::to_string(kIrqAffinityMaxSets) + ", IRQ_AFFINITY_MAX_SETS)"};
-  for (unsigned size : req.sets)
-    if (size == 0) return Error{"sets '" + join(req.sets) + "' has an empty set (accepted: every set >= 1)"};
   unsigned long long sum = std::accumulate(req.sets.begin(), req.sets.end(), 0ULL);
   long long affvecs = static_cast<long long>(req.vectors) - req.pre_vectors - req.post_vectors;
   if (static_cast<long long>(sum) != affvecs)
     return Error{"sets '" + join(req.sets) + "' sum to " + std::to_string(sum) + " but vectors - pre - post = " +
                  std::to_string(affvecs) + " (accepted: sizes summing to exactly that)"};
-  return ok_status();
+  return check_zero_size_sets(topo, req);
 }
 
 Result<Plan> make_plan(const Topology& topo, const PlanRequest& req) {
   if (Status s = validate_request(topo, req); !s) return s.error();
+
+  const bool kernel = req.planner == PlannerKind::kKernel;
+  const KernelTraits traits = kernel_traits(req.kernel);
+  IrqAffinityRules rules;
+  rules.nr_masks = !kernel || traits.nr_masks;
+  rules.zero_size_set = kernel ? std::optional<ZeroSizeSet>(traits.zero_size_set) : std::nullopt;
 
   IrqAffinity affd;
   affd.pre_vectors = req.pre_vectors;
@@ -152,15 +232,11 @@ Result<Plan> make_plan(const Topology& topo, const PlanRequest& req) {
 
   Plan plan;
   plan.planner = req.planner;
-  auto masks = irq_create_affinity_masks(topo, req.vectors, affd, grouping_for(topo, req.planner), &plan.masks_per_set);
-
-  // Where each set's filled masks start: right after the previous set's.
-  std::vector<unsigned> set_start;
-  unsigned filled_end = req.pre_vectors;
-  for (unsigned n : plan.masks_per_set) {
-    set_start.push_back(filled_end);
-    filled_end += n;
-  }
+  plan.kernel = req.kernel;
+  auto masks = irq_create_affinity_masks(topo, req.vectors, affd, grouping_for(topo, req.planner, traits),
+                                         &plan.masks_per_set, rules);
+  if (!masks) plan.masks_per_set.clear();  // NULL: no set got anything
+  const std::vector<SetSpan> spans = set_spans(req, plan.masks_per_set, rules.nr_masks);
 
   plan.served_per_cpu.assign(topo.nr_cpu_ids(), 0);
   plan.vectors.reserve(req.vectors);
@@ -171,15 +247,14 @@ Result<Plan> make_plan(const Topology& topo, const PlanRequest& req) {
       v.cpus = std::move((*masks)[i].mask);
       // Only the kernel's own spreading is managed; the other layouts are
       // what a user (or irqbalance) would write to smp_affinity_list.
-      v.managed = (*masks)[i].is_managed && req.planner == PlannerKind::kKernel;
-      v.role = role_of(i, req, filled_end);
+      v.managed = (*masks)[i].is_managed && kernel;
+      place(i, req, spans, &v);
     } else {
-      v.cpus = topo.possible();  // irq_create_affinity_masks() gave NULL
-      v.role = i < req.pre_vectors ? VectorRole::kPre : VectorRole::kPost;
-    }
-    if (v.role == VectorRole::kSpread) {
-      for (std::size_t s = 0; s < set_start.size(); ++s)
-        if (i >= set_start[s]) v.set = static_cast<int>(s);
+      // irq_create_affinity_masks() gave NULL: every vector the default
+      // affinity, unmanaged.
+      v.cpus = topo.possible();
+      bool between = i >= req.pre_vectors && i < req.vectors - req.post_vectors;
+      v.role = i < req.pre_vectors ? VectorRole::kPre : between ? VectorRole::kUnfilled : VectorRole::kPost;
     }
     plan.vectors.push_back(std::move(v));
   }

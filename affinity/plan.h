@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "affinity/cpumask.h"
+#include "affinity/kernel_version.h"
 #include "affinity/topology.h"
 #include "base/result.h"
 
@@ -40,10 +41,16 @@ struct PlanRequest {
   // Sizes of the vector sets between pre and post; empty means one set.
   std::vector<unsigned> sets;
   PlannerKind planner = PlannerKind::kKernel;
+  // The kernel line whose spreading the kernel planner reproduces; the
+  // other planners do not depend on it.
+  KernelVersion kernel = default_kernel_version();
 };
 
-// kUnfilled: a spread vector past the masks its set got (more vectors than
-// CPUs); the kernel leaves it the default affinity but still managed.
+// kUnfilled: a spread vector that got no mask of its own. Either it is past
+// the masks its set got (more vectors than CPUs): managed, with the default
+// affinity from v6.16 on and an empty mask before (set names its set there,
+// -1 from v6.16 on, where it sits after every set); or the kernel returned
+// no masks at all because a set was empty: unmanaged, default affinity.
 enum class VectorRole { kPre, kSpread, kUnfilled, kPost };
 
 struct VectorPlacement {
@@ -52,12 +59,14 @@ struct VectorPlacement {
   bool managed = false;
   VectorRole role = VectorRole::kSpread;
   int set = -1;           // which set a spread vector belongs to; -1 for pre/post
-  int serving_cpu = -1;   // -1 when no CPU of the mask is present
+  int serving_cpu = -1;   // -1 when no CPU of the mask is present (or it is empty)
   int serving_node = -1;  // node of serving_cpu, -1 with it
 };
 
 struct Plan {
   PlannerKind planner = PlannerKind::kKernel;
+  // The kernel line followed (the request's).
+  KernelVersion kernel = default_kernel_version();
   std::vector<VectorPlacement> vectors;
   // Masks each set got from its grouping (the kernel's nr_masks); below the
   // set's size when there are fewer CPUs than vectors.
@@ -67,7 +76,10 @@ struct Plan {
 };
 
 // Checks a request against the limits and the topology; the message names
-// the offending value and the accepted range.
+// the offending value and the accepted range. Zero vectors are an empty
+// plan. A set of size 0 is accepted where the kernel line followed copes
+// with it (see ZeroSizeSet): refused where the kernel oopses (v6.3-v6.15
+// before the fix) or, up to v6.2, writes past its mask array.
 Status validate_request(const Topology& topo, const PlanRequest& request);
 
 // Plans every vector. Pre and post vectors, and with the kernel planner

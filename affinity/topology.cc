@@ -67,6 +67,7 @@ Result<Topology> from_hwloc(hwloc_topology_t topo, std::string description) {
     d.core = logical_index_of_ancestor(topo, pu, HWLOC_OBJ_CORE);
     d.package = logical_index_of_ancestor(topo, pu, HWLOC_OBJ_PACKAGE);
     d.l3 = logical_index_of_ancestor(topo, pu, HWLOC_OBJ_L3CACHE);
+    d.l2 = logical_index_of_ancestor(topo, pu, HWLOC_OBJ_L2CACHE);
     cpus.push_back(d);
   }
   std::vector<unsigned> node_ids;
@@ -105,7 +106,7 @@ Result<Topology> load_live() {
   std::vector<CpuDesc> cpus;
   for (unsigned cpu : result->cpu_ids()) cpus.push_back(result->cpu(cpu));
   const std::vector<unsigned>& nodes = result->node_ids();  // ascending
-  for (unsigned cpu : extra) cpus.push_back(CpuDesc{cpu, nodes[cpu % nodes.size()], -1, -1, -1});
+  for (unsigned cpu : extra) cpus.push_back(CpuDesc{cpu, nodes[cpu % nodes.size()], -1, -1, -1, -1});
   auto widened = Topology::from_cpus(std::move(cpus), result->node_ids(), "live");
   if (!widened) return widened;
   if (Status s = widened->mark_not_present(extra); !s) return s.error();
@@ -207,7 +208,30 @@ Result<Topology> Topology::from_cpus(std::vector<CpuDesc> cpus, std::vector<unsi
   for (auto& core : t.cores_) std::sort(core.begin(), core.end());
   t.packages_ = group_by(cpus, &CpuDesc::package);
   t.l3_groups_ = group_by(cpus, &CpuDesc::l3);
+  t.build_clusters();
   return t;
+}
+
+void Topology::build_clusters() {
+  // Keyed by L2 cache, or by core (offset past every L2 index) for a PU
+  // with no L2 above it.
+  std::map<long long, int> index;
+  clusters_.clear();
+  cluster_of_.assign(nr_cpu_ids_, -1);
+  present_.for_each([&](unsigned cpu) {
+    const CpuDesc& c = cpus_[cpu];
+    long long key = c.l2 >= 0 ? c.l2 : (1LL << 32) + c.core;
+    auto [it, inserted] = index.emplace(key, static_cast<int>(clusters_.size()));
+    if (inserted) clusters_.emplace_back();
+    clusters_[static_cast<unsigned>(it->second)].push_back(cpu);  // ascending: for_each is
+    cluster_of_[cpu] = it->second;
+  });
+}
+
+const std::vector<unsigned>& Topology::cluster_cpus(unsigned cpu) const {
+  static const std::vector<unsigned> kNone;
+  int c = cpu < cluster_of_.size() ? cluster_of_[cpu] : -1;
+  return c < 0 ? kNone : clusters_[static_cast<unsigned>(c)];
 }
 
 Result<Topology> Topology::restrict_to(const std::vector<unsigned>& cpus) const {
@@ -243,6 +267,7 @@ Status Topology::mark_not_present(const std::vector<unsigned>& cpus) {
                  " not present leaves no present CPU (accepted: CPUs of " + possible_.to_list() +
                  " that leave at least one present)"};
   present_ = std::move(present);
+  build_clusters();
   return ok_status();
 }
 

@@ -23,13 +23,15 @@
 namespace irqd {
 
 // One PU as the planners see it. core/package/l3 are dense indexes into the
-// Topology's tables (-1 when the machine has no such level above the PU).
+// Topology's tables, l2 names the PU's L2 cache (-1 when the machine has no
+// such level above the PU).
 struct CpuDesc {
   unsigned id = 0;
   unsigned node = 0;
   int core = -1;
   int package = -1;
   int l3 = -1;
+  int l2 = -1;
 };
 
 class Topology {
@@ -73,6 +75,13 @@ class Topology {
     return cores_[static_cast<unsigned>(cpus_[cpu].core)];
   }
   int core_of(unsigned cpu) const { return cpus_[cpu].core; }
+
+  // The CPU's cluster as x86 sees it (topology_cluster_cpumask(), i.e.
+  // cpu_l2c_shared_map): the present PUs under the same L2 cache, or the
+  // present PUs of its core where there is no L2 level (match_l2c() falls
+  // back to match_smt()); ascending. Empty for a CPU that is not present:
+  // the map is filled when a CPU comes online.
+  const std::vector<unsigned>& cluster_cpus(unsigned cpu) const;
   // Everything known of a possible CPU.
   const CpuDesc& cpu(unsigned id) const { return cpus_[id]; }
 
@@ -102,6 +111,11 @@ class Topology {
   std::vector<std::vector<unsigned>> cores_;
   std::vector<std::vector<unsigned>> packages_;
   std::vector<std::vector<unsigned>> l3_groups_;
+  // Present PUs per cluster, and each CPU's cluster (-1: not present).
+  std::vector<std::vector<unsigned>> clusters_;
+  std::vector<int> cluster_of_;
+
+  void build_clusters();
 };
 
 }  // namespace irqd

@@ -1,20 +1,30 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
-// The kernel planner against masks worked out by hand from Linux v6.18's
-// kernel/irq/affinity.c (irq_create_affinity_masks) and lib/group_cpus.c
-// (group_cpus_evenly, no cluster grouping), with lib/sort.c's heapsort
-// ordering the NUMA nodes. Each case says how its masks come about: which
-// node is visited first, how many groups each node gets (max(1, numgrps *
-// ncpus / remaining_ncpus)) and how many CPUs each group takes.
+// The kernel planner against masks worked out by hand from each kernel
+// line's kernel/irq/affinity.c (irq_create_affinity_masks) and
+// lib/group_cpus.c (group_cpus_evenly), with lib/sort.c's heapsort ordering
+// the NUMA nodes. The default is Linux v6.18; cases that differ between
+// lines say which line they follow. Each case says how its masks come
+// about: which node is visited first, how many groups each node gets
+// (max(1, numgrps * ncpus / remaining_ncpus)) and how many CPUs each group
+// takes.
 //
 // Node orders used below, traced through lib/sort.c with the comparator
 // (int)(l.ncpus - r.ncpus) (absent / CPU-less ids hold UINT_MAX and compare
-// as -1):
-//   keys {a,a}         -> ids [1,0]        keys {a,a,a}       -> [1,2,0]
-//   keys {a,a,a,a}     -> [1,2,3,0]        keys {a,MAX,a}     -> [1,2,0]
-//   keys {MAX,MAX,a,a} -> [0,1,2,3]        keys {a,a,a,MAX}   -> [3,2,1,0]
-//   keys {a,a,MAX,a}   -> [2,1,3,0]        keys {1,1,6}       -> [1,0,2]
-//   keys {2,4,2}       -> [0,2,1]          keys {4,2,4}       -> [1,2,0]
+// as -1), one-pop (up to v6.10) / double-pop (v6.11 on; kernel_sort_test
+// has the traces):
+//   keys {a,a}           -> ids [1,0] / [1,0]
+//   keys {a,a,a}         -> [1,2,0] / [2,1,0]
+//   keys {a,a,a,a}       -> [1,2,3,0] / [1,3,2,0]
+//   keys 8 x {a}         -> [1,2,3,4,5,6,7,0] / [1,3,4,5,6,7,2,0]
+//   keys {a,MAX,a}       -> [1,2,0] / [1,2,0]
+//   keys {MAX,a,a}       -> [0,2,1] / [0,1,2]
+//   keys {MAX,MAX,a,a}   -> [0,1,2,3] / [0,1,3,2]
+//   keys {a,a,a,MAX}     -> [3,2,1,0] / [3,1,2,0]
+//   keys {a,a,MAX,a}     -> [2,1,3,0] / [2,3,1,0]
+//   keys {1,1,6}         -> [1,0,2] / [0,1,2]
+//   keys {2,4,2}         -> [0,2,1] / [2,0,1]
+//   keys {4,2,4}         -> [1,2,0] / [1,2,0]
 // Distinct keys simply come out ascending.
 
 #include <gtest/gtest.h>
@@ -25,6 +35,7 @@
 #include <utility>
 #include <vector>
 
+#include "affinity/kernel_version.h"
 #include "affinity/plan.h"
 #include "affinity/topology.h"
 
@@ -68,9 +79,16 @@ Topology Offline(Topology topo, const std::vector<unsigned>& cpus) {
   return topo;
 }
 
+// One release per generation: the last of its line, or the first of the
+// newest.
+const KernelVersion k610{6, 10, 0, "6.10"};  // one-pop sort, empty unfilled masks
+const KernelVersion k615{6, 15, 0, "6.15"};  // double-pop sort
+const KernelVersion k618{6, 18, 0, "6.18"};  // nr_masks: sets packed
+const KernelVersion k619{6, 19, 0, "6.19"};  // cluster-aware
+
 Plan KernelPlan(const Topology& topo, unsigned vectors, unsigned pre = 0, unsigned post = 0,
-                std::vector<unsigned> sets = {}) {
-  auto plan = make_plan(topo, PlanRequest{vectors, pre, post, std::move(sets), PlannerKind::kKernel});
+                std::vector<unsigned> sets = {}, const KernelVersion& kernel = k618) {
+  auto plan = make_plan(topo, PlanRequest{vectors, pre, post, std::move(sets), PlannerKind::kKernel, kernel});
   if (!plan.ok()) {
     ADD_FAILURE() << plan.error().message;
     return Plan{};
@@ -296,16 +314,21 @@ TEST(KernelPlanner, UnevenThreeNodesDescendingSizes) {
 }
 
 TEST(KernelPlanner, UnevenTwoSingleCpuNodesBothFloored) {
-  // n0 = 0, n1 = 1, n2 = 2-7; keys {1,1,6} -> [1,0,2]. n1: max(1, 4*1/8) = 1;
-  // n0: max(1, 3*1/7) = 1; n2: 2*6/6 = 2 groups of 3.
-  ExpectMasks(KernelPlan(FromSpans({{0, 0, 0}, {1, 1, 1}, {2, 2, 7}}, {0, 1, 2}), 4), {"1", "0", "2-4", "5-7"}, "MMMM");
+  // n0 = 0, n1 = 1, n2 = 2-7; keys {1,1,6} -> [0,1,2] from v6.11. n0:
+  // max(1, 4*1/8) = 1; n1: max(1, 3*1/7) = 1; n2: 2*6/6 = 2 groups of 3.
+  Topology t = FromSpans({{0, 0, 0}, {1, 1, 1}, {2, 2, 7}}, {0, 1, 2});
+  ExpectMasks(KernelPlan(t, 4), {"0", "1", "2-4", "5-7"}, "MMMM");
+  // Up to v6.10: [1,0,2], n1 first.
+  ExpectMasks(KernelPlan(t, 4, 0, 0, {}, k610), {"1", "0", "2-4", "5-7"}, "MMMM");
 }
 
 TEST(KernelPlanner, UnevenEqualOuterNodes) {
-  // n0 = 0-1, n1 = 2-5, n2 = 6-7; keys {2,4,2} -> [0,2,1]. n0: 4*2/8 = 1;
-  // n2: 3*2/6 = 1; n1: 2*4/4 = 2 groups of 2.
-  ExpectMasks(KernelPlan(FromSpans({{0, 0, 1}, {1, 2, 5}, {2, 6, 7}}, {0, 1, 2}), 4), {"0-1", "6-7", "2-3", "4-5"},
-              "MMMM");
+  // n0 = 0-1, n1 = 2-5, n2 = 6-7; keys {2,4,2} -> [2,0,1] from v6.11. n2:
+  // 4*2/8 = 1; n0: 3*2/6 = 1; n1: 2*4/4 = 2 groups of 2.
+  Topology t = FromSpans({{0, 0, 1}, {1, 2, 5}, {2, 6, 7}}, {0, 1, 2});
+  ExpectMasks(KernelPlan(t, 4), {"6-7", "0-1", "2-3", "4-5"}, "MMMM");
+  // Up to v6.10: [0,2,1], n0 then n2.
+  ExpectMasks(KernelPlan(t, 4, 0, 0, {}, k610), {"0-1", "6-7", "2-3", "4-5"}, "MMMM");
 }
 
 TEST(KernelPlanner, UnevenSmallMiddleNode) {
@@ -326,18 +349,25 @@ TEST(KernelPlanner, UnevenWithSmt) {
 // Three and four equal nodes.
 
 TEST(KernelPlanner, ThreeNodesSixGroups) {
-  // Order [1,2,0]; 6*4/12 = 2, 4*4/8 = 2, 2*4/4 = 2 groups of 2.
-  ExpectMasks(KernelPlan(Synthetic(kThreeNodes), 6), {"4-5", "6-7", "8-9", "10-11", "0-1", "2-3"}, "MMMMMM");
+  // From v6.11, order [2,1,0]; 6*4/12 = 2, 4*4/8 = 2, 2*4/4 = 2 groups of 2.
+  ExpectMasks(KernelPlan(Synthetic(kThreeNodes), 6), {"8-9", "10-11", "4-5", "6-7", "0-1", "2-3"}, "MMMMMM");
+  // Up to v6.10, order [1,2,0].
+  ExpectMasks(KernelPlan(Synthetic(kThreeNodes), 6, 0, 0, {}, k610), {"4-5", "6-7", "8-9", "10-11", "0-1", "2-3"},
+              "MMMMMM");
 }
 
 TEST(KernelPlanner, ThreeNodesFourGroups) {
-  // Order [1,2,0]; n1: 4*4/12 = 1; n2: 3*4/8 = 1; n0: 2*4/4 = 2.
-  ExpectMasks(KernelPlan(Synthetic(kThreeNodes), 4), {"4-7", "8-11", "0-1", "2-3"}, "MMMM");
+  // From v6.11, order [2,1,0]; n2: 4*4/12 = 1; n1: 3*4/8 = 1; n0: 2*4/4 = 2.
+  ExpectMasks(KernelPlan(Synthetic(kThreeNodes), 4), {"8-11", "4-7", "0-1", "2-3"}, "MMMM");
+  // Up to v6.10, order [1,2,0]: n1, n2, n0.
+  ExpectMasks(KernelPlan(Synthetic(kThreeNodes), 4, 0, 0, {}, k610), {"4-7", "8-11", "0-1", "2-3"}, "MMMM");
 }
 
 TEST(KernelPlanner, ThreeNodesFiveGroups) {
-  // Order [1,2,0]; n1: 5*4/12 = 1; n2: 4*4/8 = 2; n0: 2*4/4 = 2.
-  ExpectMasks(KernelPlan(Synthetic(kThreeNodes), 5), {"4-7", "8-9", "10-11", "0-1", "2-3"}, "MMMMM");
+  // From v6.11, order [2,1,0]; n2: 5*4/12 = 1; n1: 4*4/8 = 2; n0: 2*4/4 = 2.
+  ExpectMasks(KernelPlan(Synthetic(kThreeNodes), 5), {"8-11", "4-5", "6-7", "0-1", "2-3"}, "MMMMM");
+  // Up to v6.10, order [1,2,0]; n1: 5*4/12 = 1; n2: 4*4/8 = 2; n0: 2.
+  ExpectMasks(KernelPlan(Synthetic(kThreeNodes), 5, 0, 0, {}, k610), {"4-7", "8-9", "10-11", "0-1", "2-3"}, "MMMMM");
 }
 
 TEST(KernelPlanner, ThreeNodesThreeGroupsWholeNodes) {
@@ -351,25 +381,38 @@ TEST(KernelPlanner, ThreeNodesTwoGroupsWrap) {
 }
 
 TEST(KernelPlanner, ThreeNodesOneCpuPerVector) {
-  // Order [1,2,0], 4 groups of 1 CPU per node.
-  ExpectMasks(KernelPlan(Synthetic(kThreeNodes), 12), {"4", "5", "6", "7", "8", "9", "10", "11", "0", "1", "2", "3"},
+  // From v6.11, order [2,1,0], 4 groups of 1 CPU per node.
+  ExpectMasks(KernelPlan(Synthetic(kThreeNodes), 12), {"8", "9", "10", "11", "4", "5", "6", "7", "0", "1", "2", "3"},
               "MMMMMMMMMMMM");
+  // Up to v6.10, order [1,2,0].
+  ExpectMasks(KernelPlan(Synthetic(kThreeNodes), 12, 0, 0, {}, k610),
+              {"4", "5", "6", "7", "8", "9", "10", "11", "0", "1", "2", "3"}, "MMMMMMMMMMMM");
 }
 
 TEST(KernelPlanner, FourNodesEightGroups) {
-  // Order [1,2,3,0]; 2 groups of 2 per node.
-  ExpectMasks(KernelPlan(Synthetic(kFourNodes), 8), {"4-5", "6-7", "8-9", "10-11", "12-13", "14-15", "0-1", "2-3"},
+  // From v6.11, order [1,3,2,0]; 2 groups of 2 per node.
+  ExpectMasks(KernelPlan(Synthetic(kFourNodes), 8), {"4-5", "6-7", "12-13", "14-15", "8-9", "10-11", "0-1", "2-3"},
               "MMMMMMMM");
+  // Up to v6.10, order [1,2,3,0].
+  ExpectMasks(KernelPlan(Synthetic(kFourNodes), 8, 0, 0, {}, k610),
+              {"4-5", "6-7", "8-9", "10-11", "12-13", "14-15", "0-1", "2-3"}, "MMMMMMMM");
 }
 
 TEST(KernelPlanner, FourNodesSixGroups) {
-  // Order [1,2,3,0]; n1: 6*4/16 = 1; n2: 5*4/12 = 1; n3: 4*4/8 = 2; n0: 2.
-  ExpectMasks(KernelPlan(Synthetic(kFourNodes), 6), {"4-7", "8-11", "12-13", "14-15", "0-1", "2-3"}, "MMMMMM");
+  // From v6.11, order [1,3,2,0]; n1: 6*4/16 = 1; n3: 5*4/12 = 1; n2: 4*4/8 = 2;
+  // n0: 2.
+  ExpectMasks(KernelPlan(Synthetic(kFourNodes), 6), {"4-7", "12-15", "8-9", "10-11", "0-1", "2-3"}, "MMMMMM");
+  // Up to v6.10, order [1,2,3,0]; n1 1, n2 1, n3 2, n0 2.
+  ExpectMasks(KernelPlan(Synthetic(kFourNodes), 6, 0, 0, {}, k610), {"4-7", "8-11", "12-13", "14-15", "0-1", "2-3"},
+              "MMMMMM");
 }
 
 TEST(KernelPlanner, FourNodesFiveGroups) {
-  // Order [1,2,3,0]; n1: 5*4/16 = 1; n2: 4*4/12 = 1; n3: 3*4/8 = 1; n0: 2*4/4 = 2.
-  ExpectMasks(KernelPlan(Synthetic(kFourNodes), 5), {"4-7", "8-11", "12-15", "0-1", "2-3"}, "MMMMM");
+  // From v6.11, order [1,3,2,0]; n1: 5*4/16 = 1; n3: 4*4/12 = 1; n2: 3*4/8 = 1;
+  // n0: 2*4/4 = 2.
+  ExpectMasks(KernelPlan(Synthetic(kFourNodes), 5), {"4-7", "12-15", "8-11", "0-1", "2-3"}, "MMMMM");
+  // Up to v6.10, order [1,2,3,0].
+  ExpectMasks(KernelPlan(Synthetic(kFourNodes), 5, 0, 0, {}, k610), {"4-7", "8-11", "12-15", "0-1", "2-3"}, "MMMMM");
 }
 
 TEST(KernelPlanner, FourNodesFourGroupsWholeNodes) {
@@ -396,29 +439,41 @@ TEST(KernelPlanner, SparseNodeIdsWholeNodes) {
   ExpectMasks(KernelPlan(FromSpans({{0, 0, 3}, {2, 4, 7}}, {0, 2}), 2), {"0-3", "4-7"}, "MM");
 }
 
-TEST(KernelPlanner, SparseHighNodeIdsLowNodeFirst) {
-  // Nodes 2 (0-3) and 3 (4-7) only: keys {MAX,MAX,4,4} -> [0,1,2,3], so n2,
-  // the lower id, goes first here: 2 groups of 2 each.
-  ExpectMasks(KernelPlan(FromSpans({{2, 0, 3}, {3, 4, 7}}, {2, 3}), 4), {"0-1", "2-3", "4-5", "6-7"}, "MMMM");
+TEST(KernelPlanner, SparseHighNodeIdsHighNodeFirst) {
+  // Nodes 2 (0-3) and 3 (4-7) only: keys {MAX,MAX,4,4} -> [0,1,3,2] from
+  // v6.11, so n3 goes first: 2 groups of 2 each.
+  Topology t = FromSpans({{2, 0, 3}, {3, 4, 7}}, {2, 3});
+  ExpectMasks(KernelPlan(t, 4), {"4-5", "6-7", "0-1", "2-3"}, "MMMM");
+  // Up to v6.10: [0,1,2,3], so n2, the lower id, goes first.
+  ExpectMasks(KernelPlan(t, 4, 0, 0, {}, k610), {"0-1", "2-3", "4-5", "6-7"}, "MMMM");
 }
 
 TEST(KernelPlanner, CpulessNodeZero) {
-  // Node 0 memory-only, n1 = 0-3, n2 = 4-7: keys {MAX,4,4} -> [0,2,1]: n2 first.
-  ExpectMasks(KernelPlan(FromSpans({{1, 0, 3}, {2, 4, 7}}, {0, 1, 2}), 4), {"4-5", "6-7", "0-1", "2-3"}, "MMMM");
+  // Node 0 memory-only, n1 = 0-3, n2 = 4-7: keys {MAX,4,4} -> [0,1,2] from
+  // v6.11: n1 first.
+  Topology t = FromSpans({{1, 0, 3}, {2, 4, 7}}, {0, 1, 2});
+  ExpectMasks(KernelPlan(t, 4), {"0-1", "2-3", "4-5", "6-7"}, "MMMM");
+  // Up to v6.10: [0,2,1]: n2 first.
+  ExpectMasks(KernelPlan(t, 4, 0, 0, {}, k610), {"4-5", "6-7", "0-1", "2-3"}, "MMMM");
 }
 
-TEST(KernelPlanner, CpulessLastNodeReversesEqualNodes) {
+TEST(KernelPlanner, CpulessLastNode) {
   // n0 = 0-3, n1 = 4-7, n2 = 8-11, n3 memory-only: keys {4,4,4,MAX} ->
-  // [3,2,1,0], so n2, n1, n0 (without n3 it would be n1, n2, n0); 2 groups each.
-  ExpectMasks(KernelPlan(FromSpans({{0, 0, 3}, {1, 4, 7}, {2, 8, 11}}, {0, 1, 2, 3}), 6),
-              {"8-9", "10-11", "4-5", "6-7", "0-1", "2-3"}, "MMMMMM");
+  // [3,1,2,0] from v6.11, so n1, n2, n0 (without n3 it would be n2, n1, n0);
+  // 2 groups each.
+  Topology t = FromSpans({{0, 0, 3}, {1, 4, 7}, {2, 8, 11}}, {0, 1, 2, 3});
+  ExpectMasks(KernelPlan(t, 6), {"4-5", "6-7", "8-9", "10-11", "0-1", "2-3"}, "MMMMMM");
+  // Up to v6.10: [3,2,1,0], so n2, n1, n0 (without n3: n1, n2, n0).
+  ExpectMasks(KernelPlan(t, 6, 0, 0, {}, k610), {"8-9", "10-11", "4-5", "6-7", "0-1", "2-3"}, "MMMMMM");
 }
 
 TEST(KernelPlanner, CpulessMiddleNode) {
   // n0 = 0-1, n1 = 2-3, n2 memory-only, n3 = 4-5: keys {2,2,MAX,2} ->
-  // [2,1,3,0]: n1, n3, n0, each 2 groups of 1 CPU.
-  ExpectMasks(KernelPlan(FromSpans({{0, 0, 1}, {1, 2, 3}, {3, 4, 5}}, {0, 1, 2, 3}), 6), {"2", "3", "4", "5", "0", "1"},
-              "MMMMMM");
+  // [2,3,1,0] from v6.11: n3, n1, n0, each 2 groups of 1 CPU.
+  Topology t = FromSpans({{0, 0, 1}, {1, 2, 3}, {3, 4, 5}}, {0, 1, 2, 3});
+  ExpectMasks(KernelPlan(t, 6), {"4", "5", "2", "3", "0", "1"}, "MMMMMM");
+  // Up to v6.10: [2,1,3,0]: n1, n3, n0.
+  ExpectMasks(KernelPlan(t, 6, 0, 0, {}, k610), {"2", "3", "4", "5", "0", "1"}, "MMMMMM");
 }
 
 TEST(KernelPlanner, CpulessNodeWholeNodesWrap) {
@@ -560,6 +615,295 @@ TEST(KernelPlanner, OfflineWithPreVector) {
   // rest as in OfflineSecondStageWrapsToGroupZero.
   ExpectMasks(KernelPlan(Offline(Synthetic(kOneNodeSmt), {6, 7}), 5, 1, 0), {"0-7", "0-1,6", "2-3,7", "4", "5"},
               ".MMMM");
+}
+
+// ---------------------------------------------------------------------------
+// Issue 12's tie orders: equal NUMA nodes, one-pop sort (up to v6.10) against
+// double-pop (v6.11 on). Node k holds CPUs 2k and 2k+1; each node gets 2
+// groups of one CPU. From v6.19 each CPU is a cluster of its own (no L2
+// level: the core, here one PU), a node's two clusters tie and the
+// double-pop sort puts the second first, so each node's two vectors swap.
+
+struct TieCase {
+  const KernelVersion* kernel;
+  Lists masks;
+};
+
+void ExpectTies(const std::string& topo, unsigned vectors, const std::vector<TieCase>& cases) {
+  for (const TieCase& c : cases) {
+    SCOPED_TRACE("kernel " + c.kernel->text);
+    ExpectMasks(KernelPlan(Synthetic(topo), vectors, 0, 0, {}, *c.kernel), c.masks, std::string(vectors, 'M'));
+  }
+}
+
+TEST(KernelPlannerTies, FourEqualNodes) {
+  // Nodes of the vectors: 1,1,2,2,3,3,0,0 up to v6.10; 1,1,3,3,2,2,0,0 after.
+  const Lists one_pop{"2", "3", "4", "5", "6", "7", "0", "1"};
+  const Lists double_pop{"2", "3", "6", "7", "4", "5", "0", "1"};
+  const Lists clusters{"3", "2", "7", "6", "5", "4", "1", "0"};
+  ExpectTies("numa:4 core:2 pu:1", 8, {{&k610, one_pop}, {&k615, double_pop}, {&k618, double_pop}, {&k619, clusters}});
+}
+
+TEST(KernelPlannerTies, ThreeEqualNodes) {
+  // Node 1 first up to v6.10 ([1,2,0]); node 2 first after ([2,1,0]).
+  const Lists one_pop{"2", "3", "4", "5", "0", "1"};
+  const Lists double_pop{"4", "5", "2", "3", "0", "1"};
+  const Lists clusters{"5", "4", "3", "2", "1", "0"};
+  ExpectTies("numa:3 core:2 pu:1", 6, {{&k610, one_pop}, {&k615, double_pop}, {&k618, double_pop}, {&k619, clusters}});
+}
+
+TEST(KernelPlannerTies, EightEqualNodes) {
+  // [1,2,3,4,5,6,7,0] up to v6.10; [1,3,4,5,6,7,2,0] after.
+  const Lists one_pop{"2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "0", "1"};
+  const Lists double_pop{"2", "3", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "4", "5", "0", "1"};
+  const Lists clusters{"3", "2", "7", "6", "9", "8", "11", "10", "13", "12", "15", "14", "5", "4", "1", "0"};
+  ExpectTies("numa:8 core:2 pu:1", 16, {{&k610, one_pop}, {&k615, double_pop}, {&k618, double_pop}, {&k619, clusters}});
+}
+
+TEST(KernelPlannerTies, TwoEqualNodesAgreeEverywhere) {
+  // Two equal keys come out [1,0] from both sorts. Whole cores per group
+  // (2 PUs, 2 groups per node), so from v6.19 too: a node has 4 clusters,
+  // more than its 2 groups, and is grouped as before.
+  for (const KernelVersion* k : {&k610, &k615, &k618, &k619}) {
+    SCOPED_TRACE(k->text);
+    ExpectMasks(KernelPlan(Synthetic(kTwoNodesSmt), 4, 0, 0, {}, *k), {"8-11", "12-15", "0-3", "4-7"}, "MMMM");
+  }
+}
+
+TEST(KernelPlannerTies, WholeNodesNeedNoSort) {
+  // numgrps <= nodes: nodes in id order in every line.
+  for (const KernelVersion* k : {&k610, &k615, &k618, &k619}) {
+    SCOPED_TRACE(k->text);
+    ExpectMasks(KernelPlan(Synthetic(kFourNodes), 3, 0, 0, {}, *k), {"0-3,12-15", "4-7", "8-11"}, "MMM");
+  }
+}
+
+// ---------------------------------------------------------------------------
+// More vectors than CPUs. Up to v6.15 group_cpus_evenly() (or, up to v6.2,
+// irq_build_affinity_masks()) fills min(CPUs, vectors) masks and leaves the
+// rest of the kcalloc()ed array empty; irq_create_affinity_masks() copies
+// all of a set's masks and moves on by the set's size: unfilled vectors
+// keep an empty mask and stay managed. From v6.16 it copies nr_masks and
+// moves on by that; the rest get the default affinity.
+
+TEST(KernelPlannerMoreVectorsThanCpus, OneNode) {
+  for (const KernelVersion* k : {&k610, &k615}) {
+    SCOPED_TRACE(k->text);
+    ExpectMasks(KernelPlan(Synthetic(kOneNode4), 6, 0, 0, {}, *k), {"0", "1", "2", "3", "", ""}, "MMMMMM");
+  }
+  ExpectMasks(KernelPlan(Synthetic(kOneNode4), 6, 0, 0, {}, k618), {"0", "1", "2", "3", "0-3", "0-3"}, "MMMMMM");
+  // v6.19: numgrps clamped to 4, one per cluster (each CPU its own core);
+  // the 4 equal clusters come out [1,3,2,0].
+  ExpectMasks(KernelPlan(Synthetic(kOneNode4), 6, 0, 0, {}, k619), {"1", "3", "2", "0", "0-3", "0-3"}, "MMMMMM");
+}
+
+TEST(KernelPlannerMoreVectorsThanCpus, TwoNodes) {
+  // As TwoNodesMoreVectorsThanCpus: n1 then n0, 1 CPU per group.
+  ExpectMasks(KernelPlan(Synthetic(kTwoNodesNoSmt), 10, 0, 0, {}, k610),
+              {"4", "5", "6", "7", "0", "1", "2", "3", "", ""}, "MMMMMMMMMM");
+}
+
+TEST(KernelPlannerMoreVectorsThanCpus, SetsKeepTheirVectorsUpTo615) {
+  // 4 CPUs, sets {6,2}: set 0 is v0-5 (v4-5 empty), set 1 starts at v6, not
+  // v4, with 2 groups of 2. Compare SecondSetStartsAfterFirstSetsMasks.
+  for (const KernelVersion* k : {&k610, &k615}) {
+    SCOPED_TRACE(k->text);
+    ExpectMasks(KernelPlan(Synthetic(kOneNode4), 8, 0, 0, {6, 2}, *k), {"0", "1", "2", "3", "", "", "0-1", "2-3"},
+                "MMMMMMMM");
+  }
+}
+
+TEST(KernelPlannerMoreVectorsThanCpus, TwoShortSetsWithPreAndPostUpTo615) {
+  // Sets {5,5} at v1-5 and v6-10, the fifth of each empty; usedvecs 10 ==
+  // affvecs, so only v11 (post) gets the default affinity.
+  ExpectMasks(KernelPlan(Synthetic(kOneNode4), 12, 1, 1, {5, 5}, k610),
+              {"0-3", "0", "1", "2", "3", "", "0", "1", "2", "3", "", "0-3"}, ".MMMMMMMMMM.");
+}
+
+TEST(KernelPlannerMoreVectorsThanCpus, OfflineCpusUpTo615) {
+  // Stage 1: {0} in g0; stage 2 from g1: {1}. g2-3 stay empty.
+  ExpectMasks(KernelPlan(Offline(Synthetic("core:2 pu:1"), {1}), 4, 0, 0, {}, k615), {"0", "1", "", ""}, "MMMM");
+}
+
+// ---------------------------------------------------------------------------
+// Pre and post vectors, and nothing to spread: the same in every line.
+
+TEST(KernelPlannerEveryLine, PreAndPostVectors) {
+  for (const KernelVersion* k : {&k610, &k615, &k618, &k619}) {
+    SCOPED_TRACE(k->text);
+    ExpectMasks(KernelPlan(Synthetic(kTwoNodesSmt), 6, 1, 1, {}, *k), {"0-15", "8-11", "12-15", "0-3", "4-7", "0-15"},
+                ".MMMM.");
+    ExpectMasks(KernelPlan(Synthetic(kTwoNodesSmt), 3, 2, 1, {}, *k), {"0-15", "0-15", "0-15"}, "...");
+    ExpectMasks(KernelPlan(Synthetic(kOneNode8), 5, 0, 2, {}, *k), {"0-2", "3-5", "6-7", "0-7", "0-7"}, "MMM..");
+  }
+}
+
+TEST(KernelPlannerEveryLine, ZeroVectorsIsAnEmptyPlan) {
+  for (const KernelVersion* k : {&k610, &k615, &k618, &k619}) {
+    SCOPED_TRACE(k->text);
+    for (const std::vector<unsigned>& sets : {std::vector<unsigned>{}, std::vector<unsigned>{0}}) {
+      auto plan = make_plan(Synthetic(kTwoNodesSmt), PlanRequest{0, 0, 0, sets, PlannerKind::kKernel, *k});
+      ASSERT_TRUE(plan.ok()) << plan.error().message;
+      EXPECT_TRUE(plan->vectors.empty());
+      EXPECT_TRUE(plan->masks_per_set.empty());
+      EXPECT_EQ(plan->served_per_cpu, std::vector<unsigned>(16, 0));
+      EXPECT_EQ(plan->kernel.text, k->text);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// A set of size 0 (sets {0,4} or {4,0}: a driver's calc_sets() result).
+
+TEST(KernelPlannerZeroSizeSet, FixedKernelsGiveNoMasks) {
+  // group_cpus_evenly(0) returns NULL, so irq_create_affinity_masks() does:
+  // every vector the default affinity, unmanaged.
+  for (const char* text : {"6.12.36", "6.12.117+deb12-amd64", "6.16", "6.18", "6.19"}) {
+    SCOPED_TRACE(text);
+    KernelVersion k = parse_kernel_version(text).value();
+    ExpectMasks(KernelPlan(Synthetic(kTwoNodesNoSmt), 5, 0, 1, {0, 4}, k), {"0-7", "0-7", "0-7", "0-7", "0-7"},
+                ".....");
+    Plan p = KernelPlan(Synthetic(kTwoNodesNoSmt), 5, 1, 0, {4, 0}, k);
+    ExpectMasks(p, {"0-7", "0-7", "0-7", "0-7", "0-7"}, ".....");
+    EXPECT_EQ(p.vectors[0].role, VectorRole::kPre);
+    EXPECT_EQ(p.vectors[1].role, VectorRole::kUnfilled);
+    EXPECT_EQ(p.vectors[1].set, -1);
+    EXPECT_TRUE(p.masks_per_set.empty());
+  }
+}
+
+TEST(KernelPlannerZeroSizeSet, UnfixedGroupCpusKernelsOops) {
+  for (const char* text : {"6.3", "6.10", "6.12.35", "6.15"}) {
+    SCOPED_TRACE(text);
+    KernelVersion k = parse_kernel_version(text).value();
+    auto plan = make_plan(Synthetic(kTwoNodesNoSmt), PlanRequest{5, 0, 1, {0, 4}, PlannerKind::kKernel, k});
+    ASSERT_FALSE(plan.ok());
+    EXPECT_EQ(plan.error().message,
+              "sets '0,4' has an empty set (set 0): Linux " + std::string(text) +
+                  " oopses there (group_cpus_evenly(0) writes through ZERO_SIZE_PTR), so there are no masks to show "
+                  "(accepted: every set >= 1 before the fix, df831e977394 in 6.16 and stable 6.12.36)");
+  }
+}
+
+TEST(KernelPlannerZeroSizeSet, UpTo62TheNodesLandInTheNextVectors) {
+  // 6.1: irq_build_affinity_masks(0, 0, 0, masks): 0 <= 2 nodes, so n0
+  // (0-3) is OR'ed into v0 and n1 (4-7) into v1. The set of 4 then ORs its
+  // groups over them: order [1,0], 4-5, 6-7, 0-1, 2-3. v4 is the post vector.
+  const KernelVersion k61{6, 1, 0, "6.1.0-37-amd64"};
+  ExpectMasks(KernelPlan(Synthetic(kTwoNodesNoSmt), 5, 0, 1, {0, 4}, k61), {"0-5", "4-7", "0-1", "2-3", "0-7"},
+              "MMMM.");
+  // After the set of 4, the node masks land on the two post vectors, which
+  // then get the default affinity anyway.
+  ExpectMasks(KernelPlan(Synthetic(kTwoNodesNoSmt), 6, 0, 2, {4, 0}, k61), {"4-5", "6-7", "0-1", "2-3", "0-7", "0-7"},
+              "MMMM..");
+  // Not-present CPUs: the second stage ORs node k's into v0 + k too: n0
+  // has 0-2 present and 3 not, n1 4-6 and 7, so v0 gets 0-3 and v1 4-7.
+  // The set of 4 is then as in OfflineAcrossTwoNodes: 4-5,7 / 3,6 / 0-1 / 2.
+  ExpectMasks(KernelPlan(Offline(Synthetic(kTwoNodesNoSmt), {3, 7}), 5, 0, 1, {0, 4}, k61),
+              {"0-5,7", "3-7", "0-1", "2", "0-7"}, "MMMM.");
+}
+
+TEST(KernelPlannerZeroSizeSet, UpTo62WritingPastTheLastVectorIsRefused) {
+  const KernelVersion k61{6, 1, 0, "6.1"};
+  for (unsigned post : {0U, 1U}) {
+    auto plan = make_plan(Synthetic(kTwoNodesNoSmt), PlanRequest{4 + post, 0, post, {4, 0}, PlannerKind::kKernel, k61});
+    ASSERT_FALSE(plan.ok());
+    EXPECT_EQ(plan.error().message,
+              "sets '4,0' has an empty set (set 1): Linux 6.1 writes each node's CPUs into the 2 vectors after it, "
+              "past vector " +
+                  std::to_string(3 + post) +
+                  " (out of bounds), so there are no masks to show (accepted: an empty set followed by at least one "
+                  "vector per node)");
+  }
+}
+
+TEST(KernelPlannerZeroSizeSet, NothingToSpreadNeverReachesTheSets) {
+  // affvecs 0: irq_create_affinity_masks() returns NULL before any set is
+  // looked at, in every line.
+  for (const KernelVersion* k : {&k610, &k615, &k618, &k619}) {
+    SCOPED_TRACE(k->text);
+    ExpectMasks(KernelPlan(Synthetic(kTwoNodesNoSmt), 2, 1, 1, {0}, *k), {"0-7", "0-7"}, "..");
+  }
+}
+
+// ---------------------------------------------------------------------------
+// v6.19: cluster-aware grouping. A node with no more clusters (CPUs under
+// one L2, or one core where there is no L2 level) than groups is grouped
+// cluster by cluster: clusters sorted like nodes (fewest CPUs first, ties
+// in double-pop order), each given max(1, groups * cpus / remaining) groups.
+
+// CPUs 0..n-1 on node 0, each its own core, l2[i] the L2 of CPU i.
+Topology WithL2(const std::vector<int>& l2) {
+  std::vector<CpuDesc> cpus;
+  for (unsigned i = 0; i < l2.size(); ++i) cpus.push_back(CpuDesc{i, 0, -1, 0, -1, l2[i]});
+  return Must(Topology::from_cpus(std::move(cpus), {0}, "test"));
+}
+
+TEST(KernelPlannerClusters, L2SharedByTwoCores) {
+  // L2 0 = cores {0,1},{2,3}; L2 1 = {4,5},{6,7}. 3 groups, 2 clusters.
+  // v6.18: sizes 3,3,2 over the node. v6.19: keys {4,4} -> [1,0]: L2 1
+  // first, max(1, 3*4/8) = 1 group; L2 0 the other 2, a core each.
+  const std::string topo = "l2:2 core:2 pu:2";
+  ExpectMasks(KernelPlan(Synthetic(topo), 3, 0, 0, {}, k618), {"0-2", "3-5", "6-7"}, "MMM");
+  ExpectMasks(KernelPlan(Synthetic(topo), 3, 0, 0, {}, k619), {"4-7", "0-1", "2-3"}, "MMM");
+}
+
+TEST(KernelPlannerClusters, L2SharedByTwoCoresOnTwoNodes) {
+  // n1 = 4-7 first (order [1,0]), 3 groups. v6.18: sizes 2,1,1: 4-5, 6, 7.
+  // v6.19: clusters {4,5},{6,7}, keys {2,2} -> [1,0]: {6,7} gets 1 group,
+  // {4,5} 2. Then n0 the same way.
+  const std::string topo = "pack:2 [numa] l2:2 core:2 pu:1";
+  ExpectMasks(KernelPlan(Synthetic(topo), 6, 0, 0, {}, k618), {"4-5", "6", "7", "0-1", "2", "3"}, "MMMMMM");
+  ExpectMasks(KernelPlan(Synthetic(topo), 6, 0, 0, {}, k619), {"6-7", "4", "5", "2-3", "0", "1"}, "MMMMMM");
+}
+
+TEST(KernelPlannerClusters, NoL2LevelMeansTheCore) {
+  // No L2 in the topology: each core's PUs are a cluster (x86's match_l2c()
+  // falls back to match_smt()). Same shape as above with cores for L2s.
+  const std::string topo = "pack:2 [numa] core:2 pu:2";
+  ExpectMasks(KernelPlan(Synthetic(topo), 6, 0, 0, {}, k618), {"4-5", "6", "7", "0-1", "2", "3"}, "MMMMMM");
+  ExpectMasks(KernelPlan(Synthetic(topo), 6, 0, 0, {}, k619), {"6-7", "4", "5", "2-3", "0", "1"}, "MMMMMM");
+}
+
+TEST(KernelPlannerClusters, MoreClustersThanGroupsGroupsAsBefore) {
+  // 4 clusters (one core of 2 PUs each) > 3 groups: the node is grouped as
+  // in v6.18.
+  for (const KernelVersion* k : {&k618, &k619}) {
+    SCOPED_TRACE(k->text);
+    ExpectMasks(KernelPlan(Synthetic("l2:4 core:1 pu:2"), 3, 0, 0, {}, *k), {"0-2", "3-5", "6-7"}, "MMM");
+  }
+}
+
+TEST(KernelPlannerClusters, ThreeEqualClustersInDoublePopOrder) {
+  // Keys {2,2,2} -> [2,1,0]: the last cluster takes group 0.
+  ExpectMasks(KernelPlan(Synthetic("l2:3 core:2 pu:1"), 3, 0, 0, {}, k618), {"0-1", "2-3", "4-5"}, "MMM");
+  ExpectMasks(KernelPlan(Synthetic("l2:3 core:2 pu:1"), 3, 0, 0, {}, k619), {"4-5", "2-3", "0-1"}, "MMM");
+}
+
+TEST(KernelPlannerClusters, UnequalClustersKeepTheirBoundaries) {
+  // L2s {0} and {1,2,3}. v6.18: sizes 2,1,1 across the boundary. v6.19: keys
+  // {1,3}: {0} gets max(1, 3*1/4) = 1 group, {1,2,3} the other 2 (2 and 1).
+  Topology t = WithL2({0, 1, 1, 1});
+  ExpectMasks(KernelPlan(t, 3, 0, 0, {}, k618), {"0-1", "2", "3"}, "MMM");
+  ExpectMasks(KernelPlan(t, 3, 0, 0, {}, k619), {"0", "1-2", "3"}, "MMM");
+}
+
+TEST(KernelPlannerClusters, NotPresentCpusHaveNoCluster) {
+  // L2s {0,1} and {2,3}, CPU 3 not present. Stage 1 over 0-2: clusters
+  // {0,1} and {2} (only present CPUs are in a cluster), keys {2,1} -> [1,0]:
+  // {2} one group, {0,1} two. Stage 2 over {3} from g0: CPU 3's cluster
+  // map is empty, so its node is grouped as before: 3 into g0.
+  Topology t = Offline(Synthetic("l2:2 core:2 pu:1"), {3});
+  EXPECT_TRUE(t.cluster_cpus(3).empty());
+  EXPECT_EQ(t.cluster_cpus(2), (std::vector<unsigned>{2}));
+  ExpectMasks(KernelPlan(t, 3, 0, 0, {}, k618), {"0,3", "1", "2"}, "MMM");
+  ExpectMasks(KernelPlan(t, 3, 0, 0, {}, k619), {"2-3", "0", "1"}, "MMM");
+}
+
+TEST(KernelPlannerClusters, SetsEachGroupedByCluster) {
+  // Two sets of 3 on the L2-shared node: each as in L2SharedByTwoCores.
+  ExpectMasks(KernelPlan(Synthetic("l2:2 core:2 pu:2"), 8, 1, 1, {3, 3}, k619),
+              {"0-7", "4-7", "0-1", "2-3", "4-7", "0-1", "2-3", "0-7"}, ".MMMMMM.");
 }
 
 }  // namespace

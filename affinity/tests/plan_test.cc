@@ -126,14 +126,74 @@ TEST(Plan, ValidationNamesTheValueAndTheRange) {
     EXPECT_EQ(s.error().message, message);
     EXPECT_FALSE(make_plan(t, req).ok());
   };
-  expect_error({0, 0, 0, {}, PlannerKind::kKernel}, "vectors 0 is out of range (accepted: 1..65536)");
-  expect_error({65537, 0, 0, {}, PlannerKind::kKernel}, "vectors 65537 is out of range (accepted: 1..65536)");
+  expect_error({65537, 0, 0, {}, PlannerKind::kKernel}, "vectors 65537 is out of range (accepted: 0..65536)");
+  expect_error({2, 3, 0, {}, PlannerKind::kKernel},
+               "pre-vectors 3 / post-vectors 0 exceed vectors 2 (accepted: 0..2 each)");
   expect_error({8, 0, 0, {4, 3}, PlannerKind::kKernel},
                "sets '4,3' sum to 7 but vectors - pre - post = 8 (accepted: sizes summing to exactly that)");
   expect_error({8, 0, 0, {2, 2, 2, 1, 1}, PlannerKind::kKernel},
                "sets '2,2,2,1,1' has 5 sets (accepted: 1..4, IRQ_AFFINITY_MAX_SETS)");
-  expect_error({8, 0, 0, {8, 0}, PlannerKind::kKernel}, "sets '8,0' has an empty set (accepted: every set >= 1)");
+  // A set of size 0 where the kernel line oopses on it.
+  expect_error(
+      {8, 0, 0, {8, 0}, PlannerKind::kKernel, KernelVersion{6, 12, 0, "6.12"}},
+      "sets '8,0' has an empty set (set 1): Linux 6.12 oopses there (group_cpus_evenly(0) writes through "
+      "ZERO_SIZE_PTR), so there are no masks to show (accepted: every set >= 1 before the fix, df831e977394 in "
+      "6.16 and stable 6.12.36)");
   EXPECT_TRUE(validate_request(t, {65536, 0, 0, {}, PlannerKind::kKernel}).ok());
+  EXPECT_TRUE(validate_request(t, {0, 0, 0, {}, PlannerKind::kKernel}).ok());
+  EXPECT_TRUE(validate_request(t, {8, 0, 0, {8, 0}, PlannerKind::kKernel}).ok());  // v6.18: no masks
+  // The layouts never reach group_cpus_evenly(): a set of size 0 is fine
+  // whatever the kernel.
+  EXPECT_TRUE(validate_request(t, {8, 0, 0, {8, 0}, PlannerKind::kCompact, KernelVersion{6, 12, 0, "6.12"}}).ok());
+}
+
+// --vectors 0: an empty plan for every planner.
+TEST(Plan, ZeroVectorsIsAnEmptyPlan) {
+  Topology t = load("synthetic:core:4 pu:1");
+  for (const PlannerInfo& p : all_planners()) {
+    auto plan = make_plan(t, PlanRequest{0, 0, 0, {}, p.kind});
+    ASSERT_TRUE(plan.ok()) << p.name << ": " << plan.error().message;
+    EXPECT_TRUE(plan->vectors.empty());
+    EXPECT_EQ(plan->served_per_cpu, (std::vector<unsigned>{0, 0, 0, 0}));
+  }
+}
+
+// The plan records the kernel line it followed.
+TEST(Plan, RecordsTheKernelFollowed) {
+  Topology t = load("synthetic:core:4 pu:1");
+  auto plan = make_plan(t, PlanRequest{4, 0, 0, {}, PlannerKind::kKernel});
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->kernel.text, "6.18");
+  KernelVersion k = parse_kernel_version("6.12.117+deb12-amd64").value();
+  plan = make_plan(t, PlanRequest{4, 0, 0, {}, PlannerKind::kKernel, k});
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->kernel.text, "6.12.117+deb12-amd64");
+  EXPECT_EQ(plan->kernel.minor, 12U);
+}
+
+// Up to v6.15 an unfilled vector keeps an empty mask inside its set: no CPU
+// serves it, and it belongs to its set.
+TEST(Plan, MoreVectorsThanCpusUpTo615LeavesEmptyManagedVectors) {
+  Topology t = load("synthetic:core:2 pu:1");
+  auto plan = make_plan(t, PlanRequest{6, 1, 0, {3, 2}, PlannerKind::kKernel, KernelVersion{6, 15, 0, "6.15"}});
+  ASSERT_TRUE(plan.ok()) << plan.error().message;
+  EXPECT_EQ(plan->masks_per_set, (std::vector<unsigned>{2, 2}));
+  std::vector<std::string> masks;
+  std::vector<int> sets;
+  std::vector<VectorRole> roles;
+  for (const auto& v : plan->vectors) {
+    masks.push_back(v.cpus.to_list());
+    sets.push_back(v.set);
+    roles.push_back(v.role);
+  }
+  EXPECT_EQ(masks, (std::vector<std::string>{"0-1", "0", "1", "", "0", "1"}));
+  EXPECT_EQ(sets, (std::vector<int>{-1, 0, 0, 0, 1, 1}));
+  EXPECT_EQ(roles, (std::vector<VectorRole>{VectorRole::kPre, VectorRole::kSpread, VectorRole::kSpread,
+                                            VectorRole::kUnfilled, VectorRole::kSpread, VectorRole::kSpread}));
+  EXPECT_TRUE(plan->vectors[3].managed);
+  // pre -> 0 (lowest of 0-1); {0} -> 0, {1} -> 1, empty -> none, {0}, {1}.
+  EXPECT_EQ(serving(*plan), (std::vector<int>{0, 0, 1, -1, 0, 1}));
+  EXPECT_EQ(plan->vectors[3].serving_node, -1);
 }
 
 }  // namespace

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
 // Property tests of the kernel planner (irq_create_affinity_masks() +
-// group_cpus_evenly(), Linux v6.18) over many random machines: hwloc
+// group_cpus_evenly(); Linux v6.18, and each other kernel line where it
+// differs: sets keep their unfilled vectors, empty, up to v6.15; v6.19
+// groups a node cluster by cluster) over many random machines: hwloc
 // synthetic topologies (symmetric, with sibling numbering shuffled or far
 // apart, and CPU-less nodes) and hand-built ones (nodes and cores of
 // unequal sizes, sparse node and CPU ids, memory-only nodes), with random
@@ -26,6 +28,7 @@
 #include <vector>
 
 #include "affinity/group_cpus.h"
+#include "affinity/kernel_version.h"
 #include "affinity/plan.h"
 #include "affinity/topology.h"
 
@@ -85,8 +88,9 @@ std::string random_synthetic(Rng& rng) {
   unsigned t = kThreads[rng.below(6)];
   std::string shape;
   unsigned above_core = 1;
-  switch (rng.below(5)) {
+  switch (rng.below(6)) {
     case 0: shape = ""; break;
+    case 5: shape = "pack:" + std::to_string(p) + " [numa] l2:" + std::to_string(l) + " ", above_core = p * l; break;
     case 1: shape = "pack:" + std::to_string(p) + " [numa] ", above_core = p; break;
     case 2: shape = "pack:" + std::to_string(p) + " numa:" + std::to_string(n) + " ", above_core = p * n; break;
     case 3: shape = "pack:" + std::to_string(p) + " l3:" + std::to_string(l) + " [numa] ", above_core = p * l; break;
@@ -136,22 +140,34 @@ Result<Topology> random_handmade(Rng& rng, std::string* description) {
     for (unsigned s : sizes) total += s;
   Ids ids = cpu_numbering(rng, total, rng.below(3));
 
+  // Half the machines share an L2 between 1-3 consecutive cores of a node
+  // ("|" below closes an L2); the others have no L2 level.
+  const bool l2 = rng.chance(1, 2);
   std::vector<CpuDesc> cpus;
   unsigned next = 0;
   int core = 0;
+  int cache = 0;
   *description = "handmade";
   for (unsigned i = 0; i < nnodes; ++i) {
     *description += " node" + std::to_string(node_ids[i]) + ":";
     if (core_sizes[i].empty()) *description += "[]";
+    unsigned left_in_l2 = 0;
     for (unsigned s : core_sizes[i]) {
+      if (l2 && left_in_l2 == 0) {
+        if (core != 0 && !cpus.empty()) *description += "|";
+        left_in_l2 = rng.between(1, 3);
+        ++cache;
+      }
       Ids members;
       for (unsigned k = 0; k < s; ++k) {
-        cpus.push_back(CpuDesc{ids[next], node_ids[i], core, -1, -1});
+        cpus.push_back(CpuDesc{ids[next], node_ids[i], core, -1, -1, l2 ? cache : -1});
         members.push_back(ids[next++]);
       }
       *description += "[" + join(members) + "]";
       ++core;
+      if (left_in_l2 > 0) --left_in_l2;
     }
+    left_in_l2 = 0;
   }
   return Topology::from_cpus(std::move(cpus), node_ids, *description);
 }
@@ -167,8 +183,9 @@ struct Case {
 
 std::string describe(const Case& c, const PlanRequest& r) {
   std::string s = "case " + std::to_string(c.index) + " (kSeed + " + std::to_string(c.index) + "): topology '" +
-                  c.topology + "' offline {" + join(c.offline) + "} vectors=" + std::to_string(r.vectors) +
-                  " pre=" + std::to_string(r.pre_vectors) + " post=" + std::to_string(r.post_vectors);
+                  c.topology + "' offline {" + join(c.offline) + "} kernel=" + r.kernel.text +
+                  " vectors=" + std::to_string(r.vectors) + " pre=" + std::to_string(r.pre_vectors) +
+                  " post=" + std::to_string(r.post_vectors);
   if (!r.sets.empty()) s += " sets=" + join(r.sets);
   return s;
 }
@@ -272,7 +289,8 @@ struct Stats {
   unsigned whole_core_nodes = 0;  // nodes where the multiple-of-threads rule applied with SMT
   unsigned unfilled = 0;          // requests with more vectors than CPUs
   unsigned multi_set = 0;
-  unsigned no_spread = 0;  // pre + post >= vectors
+  unsigned no_spread = 0;      // pre + post >= vectors
+  unsigned cluster_nodes = 0;  // v6.19: nodes of 2+ clusters grouped cluster by cluster
 };
 
 // One stage of group_cpus_evenly(): spreading the CPUs in `parts` (the part
@@ -419,9 +437,39 @@ void check_stage(const Topology& t, unsigned G, unsigned start, const std::vecto
   }
 }
 
-// One set: G vectors asked for, masks[0, nummasks) filled.
-void check_set(const Topology& t, unsigned G, const std::vector<CpuMask>& filled, const std::string& what,
-               Stats* stats) {
+// v6.19: in a stage, a node whose CPUs there fall in no more clusters than
+// the groups it got (and whose CPUs all have one: present) is grouped
+// cluster by cluster, so none of its groups spans two clusters.
+void check_clusters(const Topology& t, const std::vector<CpuMask>& parts, const CpuMask& cpus, Stats* stats) {
+  for (unsigned n : nodes_of(t, cpus)) {
+    CpuMask mine(t.nr_cpu_ids());
+    mine.assign_and(cpus, t.node_cpus(n));
+    std::set<Ids> clusters;
+    bool all = true;
+    mine.for_each([&](unsigned cpu) {
+      all = all && !t.cluster_cpus(cpu).empty();
+      clusters.insert(t.cluster_cpus(cpu));
+    });
+    unsigned groups = 0;
+    for (const CpuMask& m : parts) groups += m.intersects(mine) ? 1 : 0;
+    if (!all || clusters.size() > groups) continue;
+    if (clusters.size() > 1) stats->cluster_nodes++;
+    for (const CpuMask& m : parts) {
+      if (!m.intersects(mine)) continue;
+      std::set<Ids> met;
+      m.for_each([&](unsigned cpu) {
+        if (mine.test_cpu(cpu)) met.insert(t.cluster_cpus(cpu));
+      });
+      EXPECT_EQ(met.size(), 1U) << "node " << n << " group " << m.to_list() << " spans clusters";
+    }
+  }
+}
+
+// One set: G vectors asked for, masks[0, nummasks) filled. With
+// cluster-aware grouping (v6.19) a node's groups follow its clusters, so
+// the per-node shape check_stage() knows is replaced by check_clusters().
+void check_set(const Topology& t, unsigned G, const std::vector<CpuMask>& filled, const std::string& what, Stats* stats,
+               bool cluster_aware = false) {
   const CpuMask& present = t.present();
   CpuMask absent(t.nr_cpu_ids());
   absent.assign_andnot(t.possible(), present);
@@ -451,6 +499,10 @@ void check_set(const Topology& t, unsigned G, const std::vector<CpuMask>& filled
   for (std::size_t j = 0; j < filled.size(); ++j) {
     present_parts[j].assign_and(filled[j], present);
     absent_parts[j].assign_and(filled[j], absent);
+  }
+  if (cluster_aware) {
+    if (G > nr_present_nodes) check_clusters(t, present_parts, present, stats);
+    return;
   }
   check_stage(t, G, 0, present_parts, present, true, what, stats);
   if (absent.empty()) return;
@@ -485,6 +537,7 @@ void check_kernel_plan(const Case& c, const PlanRequest& req, Stats* stats) {
   if (!spread) stats->no_spread++;
   if (sizes.size() > 1) stats->multi_set++;
 
+  const KernelTraits traits = kernel_traits(req.kernel);
   unsigned next = req.pre_vectors;
   for (std::size_t s = 0; s < sizes.size(); ++s) {
     SCOPED_TRACE("set " + std::to_string(s));
@@ -496,16 +549,30 @@ void check_kernel_plan(const Case& c, const PlanRequest& req, Stats* stats) {
       EXPECT_EQ(v.set, static_cast<int>(s)) << "vector " << v.index;
       filled.push_back(v.cpus);
     }
-    check_set(t, sizes[s], filled, what, stats);
+    check_set(t, sizes[s], filled, what, stats, traits.cluster_aware);
     if (::testing::Test::HasFatalFailure()) return;
 
     // The same masks as group_cpus_evenly() hands back, and nothing in the
     // ones it left unfilled.
     unsigned nummasks = 0;
-    std::vector<CpuMask> direct = group_cpus_evenly(t, sizes[s], &nummasks);
+    std::vector<CpuMask> direct =
+        group_cpus_evenly(t, sizes[s], &nummasks, GroupCpusOptions{traits.sort, traits.cluster_aware});
     EXPECT_EQ(nummasks, filled.size());
     for (std::size_t j = 0; j < direct.size(); ++j)
       EXPECT_EQ(direct[j], j < filled.size() ? filled[j] : CpuMask(t.nr_cpu_ids())) << "group " << j;
+
+    // Up to v6.15 the set keeps its unfilled vectors, empty and managed, and
+    // the next set starts after all of them.
+    if (!traits.nr_masks) {
+      for (unsigned j = plan.masks_per_set[s]; j < sizes[s]; ++j) {
+        const VectorPlacement& v = plan.vectors[next + j];
+        EXPECT_EQ(v.role, VectorRole::kUnfilled) << "vector " << v.index;
+        EXPECT_EQ(v.set, static_cast<int>(s)) << "vector " << v.index;
+        EXPECT_TRUE(v.cpus.empty()) << "vector " << v.index;
+      }
+      next += sizes[s];
+      continue;
+    }
     next += plan.masks_per_set[s];
   }
 
@@ -531,7 +598,7 @@ void check_kernel_plan(const Case& c, const PlanRequest& req, Stats* stats) {
     } else if (v.index >= next) {
       EXPECT_EQ(v.role, VectorRole::kUnfilled);
     }
-    if (v.role != VectorRole::kSpread) {
+    if (v.role != VectorRole::kSpread && (traits.nr_masks || v.role != VectorRole::kUnfilled)) {
       EXPECT_EQ(v.cpus, t.possible());
       EXPECT_EQ(v.set, -1);
     }
@@ -568,12 +635,13 @@ void check_kernel_plan(const Case& c, const PlanRequest& req, Stats* stats) {
   EXPECT_EQ(total, served);
 }
 
-Stats run_all_cases() {
+Stats run_all_cases(const KernelVersion& kernel = default_kernel_version()) {
   Stats stats;
   for (unsigned i = 0; i < kCases; ++i) {
     Case c = make_case(i);
     if (!c.topo) return stats;
-    for (const PlanRequest& req : c.requests) {
+    for (PlanRequest req : c.requests) {
+      req.kernel = kernel;
       check_kernel_plan(c, req, &stats);
       if (::testing::Test::HasFailure()) return stats;  // the first failing case is enough to read
     }
@@ -585,6 +653,19 @@ TEST(KernelPlannerProperties, HoldOnRandomMachines) {
   Stats stats = run_all_cases();
   std::cout << "worst node-share deviation |g_n - G*c_n/C| = " << stats.worst_share_dev << " at "
             << stats.worst_share_case << "\n";
+}
+
+// The same machines and requests in the other kernel lines.
+TEST(KernelPlannerProperties, HoldInEveryKernelLine) {
+  for (KernelGeneration g : all_kernel_generations()) {
+    SCOPED_TRACE(generation_summary(g));
+    Stats stats = run_all_cases(representative_version(g));
+    if (HasFailure()) return;
+    if (g == KernelGeneration::k6_19On) {
+      std::cout << "cluster_nodes " << stats.cluster_nodes << "\n";
+      EXPECT_GE(stats.cluster_nodes, 300U);
+    }
+  }
 }
 
 // The bound on a node's share is reached: three one-CPU nodes and one of

@@ -5,7 +5,9 @@
 // file, first the facts the README states about the machine (so a loader
 // regression shows up as a wrong machine, not as odd plans), then the
 // kernel planner's invariants for a spread of vector counts, then the
-// defining property of each other planner.
+// defining property of each other planner. The kernel planner is checked
+// for every kernel line it follows (kernel_version.h), and exactly on a few
+// machines where the lines differ.
 
 #include <gtest/gtest.h>
 
@@ -20,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "affinity/kernel_version.h"
 #include "affinity/plan.h"
 #include "affinity/topology.h"
 
@@ -205,6 +208,12 @@ struct SetSpan {
   unsigned filled;  // masks it got
 };
 
+// From v6.16 (and for the layouts) a set is followed right after its filled
+// masks; before, after all its vectors.
+bool packs_sets(const PlanRequest& req) {
+  return req.planner != PlannerKind::kKernel || kernel_traits(req.kernel).nr_masks;
+}
+
 std::vector<SetSpan> set_spans(const PlanRequest& req, const Plan& plan) {
   Ids sizes = req.sets;
   if (sizes.empty()) sizes.push_back(req.vectors - req.pre_vectors - req.post_vectors);
@@ -212,22 +221,24 @@ std::vector<SetSpan> set_spans(const PlanRequest& req, const Plan& plan) {
   unsigned next = req.pre_vectors;
   for (std::size_t s = 0; s < sizes.size(); ++s) {
     spans.push_back(SetSpan{next, sizes[s], plan.masks_per_set.at(s)});
-    next += plan.masks_per_set[s];
+    next += packs_sets(req) ? plan.masks_per_set[s] : sizes[s];
   }
   return spans;
 }
 
 std::string describe(const PlanRequest& req) {
-  std::string s = std::string(planner_name(req.planner)) + " vectors=" + std::to_string(req.vectors) +
-                  " pre=" + std::to_string(req.pre_vectors) + " post=" + std::to_string(req.post_vectors) + " sets=";
+  std::string s = std::string(planner_name(req.planner)) + " kernel=" + req.kernel.text +
+                  " vectors=" + std::to_string(req.vectors) + " pre=" + std::to_string(req.pre_vectors) +
+                  " post=" + std::to_string(req.post_vectors) + " sets=";
   for (std::size_t i = 0; i < req.sets.size(); ++i) s += (i ? "," : "") + std::to_string(req.sets[i]);
   if (req.sets.empty()) s += "(one)";
   return s;
 }
 
-// What holds for every planner: pre/post and unfilled vectors keep every
-// possible CPU, and the serving CPU is the x86 vector matrix's choice among
-// the present CPUs of the vector's mask, vectors in index order. Every
+// What holds for every planner: pre/post vectors keep every possible CPU,
+// unfilled ones too from v6.16 (an empty mask before), and the serving CPU
+// is the x86 vector matrix's choice among the present CPUs of the vector's
+// mask, vectors in index order; none for an empty mask. Every
 // managed vector has reserved one vector on each CPU of its mask before the
 // first is served. A managed vector goes to the CPU serving the fewest
 // managed vectors, the highest id on a tie; an unmanaged one to the CPU with
@@ -251,9 +262,15 @@ void check_common(const Topology& t, const PlanRequest& req, const Plan& plan) {
       EXPECT_EQ(v.set, -1);
     }
     if (v.role == VectorRole::kUnfilled) {
-      EXPECT_EQ(v.cpus, t.possible());
+      if (packs_sets(req)) {
+        EXPECT_EQ(v.cpus, t.possible());
+      } else {
+        EXPECT_TRUE(v.cpus.empty());
+        EXPECT_EQ(v.serving_cpu, -1);
+        continue;
+      }
     }
-    ASSERT_GE(v.serving_cpu, 0);  // every mask here holds a present CPU
+    ASSERT_GE(v.serving_cpu, 0);  // every other mask here holds a present CPU
     auto cpu = static_cast<unsigned>(v.serving_cpu);
     EXPECT_TRUE(v.cpus.test_cpu(cpu));
     EXPECT_TRUE(t.present().test_cpu(cpu));
@@ -338,6 +355,30 @@ void check_kernel(const Topology& t, const PlanRequest& req, const Plan& plan) {
       unsigned split = 0;
       for (const auto& m : masks_of_core) split += m.size() > 1 ? 1 : 0;
       EXPECT_LE(split, groups - 1) << "node " << n << " got " << groups << " groups";
+
+      // v6.19: a node with no more clusters than groups is grouped cluster
+      // by cluster, so no mask spans two clusters there.
+      if (!kernel_traits(req.kernel).cluster_aware || span.size <= nr_nodes) continue;
+      std::set<Ids> clusters;
+      t.node_cpus(n).for_each([&](unsigned cpu) { clusters.insert(t.cluster_cpus(cpu)); });
+      if (clusters.size() > groups) continue;
+      for (unsigned j = 0; j < span.filled; ++j) {
+        if (!masks[j].intersects(t.node_cpus(n))) continue;
+        std::set<Ids> met;
+        masks[j].for_each([&](unsigned cpu) { met.insert(t.cluster_cpus(cpu)); });
+        EXPECT_EQ(met.size(), 1U) << "mask " << j << " = " << masks[j].to_list() << " spans clusters";
+      }
+    }
+
+    // Up to v6.15 the set keeps its unfilled vectors: empty, managed.
+    if (!packs_sets(req)) {
+      for (unsigned j = span.filled; j < span.size; ++j) {
+        const VectorPlacement& v = plan.vectors[span.first + j];
+        EXPECT_EQ(v.role, VectorRole::kUnfilled) << "vector " << v.index;
+        EXPECT_EQ(v.set, static_cast<int>(s)) << "vector " << v.index;
+        EXPECT_TRUE(v.managed) << "vector " << v.index;
+      }
+      filled_end = span.first + span.size;
     }
   }
   for (unsigned i = filled_end; i < req.vectors - req.post_vectors; ++i) {
@@ -412,13 +453,36 @@ TEST_P(RealTopology, MatchesTheReadme) {
 
 TEST_P(RealTopology, KernelPlannerInvariants) {
   const Topology& t = *topo_;
-  for (unsigned n : vector_counts(t)) {
-    for (const PlanRequest& req : requests_for(n, PlannerKind::kKernel)) {
-      Plan p = plan(req);
-      check_kernel(t, req, p);
-      if (HasFatalFailure()) return;
+  for (KernelGeneration g : all_kernel_generations()) {
+    for (unsigned n : vector_counts(t)) {
+      for (PlanRequest req : requests_for(n, PlannerKind::kKernel)) {
+        req.kernel = representative_version(g);
+        Plan p = plan(req);
+        EXPECT_EQ(p.kernel.text, req.kernel.text);
+        check_kernel(t, req, p);
+        if (HasFatalFailure()) return;
+      }
     }
   }
+}
+
+// A cluster is the present PUs under one L2 cache (or one core where the
+// machine has no L2 level): the clusters split the CPUs, each is made of
+// whole cores, and each lies in one node.
+TEST_P(RealTopology, ClustersAreWholeCoresUnderOneL2) {
+  const Topology& t = *topo_;
+  std::set<Ids> clusters;
+  for (unsigned cpu : t.cpu_ids()) {
+    const Ids& c = t.cluster_cpus(cpu);
+    ASSERT_FALSE(c.empty()) << "cpu " << cpu;
+    EXPECT_TRUE(std::find(c.begin(), c.end(), cpu) != c.end()) << "cpu " << cpu;
+    for (unsigned sib : t.core_siblings(cpu)) EXPECT_EQ(t.cluster_cpus(sib), c) << "cpu " << cpu << " sibling " << sib;
+    for (unsigned other : c) EXPECT_EQ(t.cpu_to_node(other), t.cpu_to_node(cpu)) << "cpu " << cpu;
+    clusters.insert(c);
+  }
+  std::size_t total = 0;
+  for (const Ids& c : clusters) total += c.size();
+  EXPECT_EQ(total, t.nr_possible());
 }
 
 // A node's share of groups follows its CPU count: between 1 and its CPUs,
@@ -430,17 +494,20 @@ TEST_P(RealTopology, KernelNodeShares) {
   const auto nr_nodes = static_cast<unsigned>(nodes.size());
   for (unsigned n : vector_counts(t)) {
     if (n <= nr_nodes) continue;
-    Plan p = plan(PlanRequest{n, 0, 0, {}, PlannerKind::kKernel});
-    unsigned groups_total = std::min(n, t.nr_possible());
-    for (unsigned node : nodes) {
-      unsigned groups = 0;
-      for (const VectorPlacement& v : p.vectors)
-        if (v.role == VectorRole::kSpread && v.cpus.intersects(t.node_cpus(node))) ++groups;
-      unsigned cpus = t.node_cpus(node).weight();
-      double ideal = double(groups_total) * cpus / t.nr_possible();
-      EXPECT_GE(groups, 1U) << "node " << node << " vectors " << n;
-      EXPECT_LE(groups, cpus) << "node " << node << " vectors " << n;
-      EXPECT_LT(std::abs(groups - ideal), std::max(1.0, nr_nodes - 1.0)) << "node " << node << " vectors " << n;
+    for (KernelGeneration g : all_kernel_generations()) {
+      SCOPED_TRACE(generation_summary(g));
+      Plan p = plan(PlanRequest{n, 0, 0, {}, PlannerKind::kKernel, representative_version(g)});
+      unsigned groups_total = std::min(n, t.nr_possible());
+      for (unsigned node : nodes) {
+        unsigned groups = 0;
+        for (const VectorPlacement& v : p.vectors)
+          if (v.role == VectorRole::kSpread && v.cpus.intersects(t.node_cpus(node))) ++groups;
+        unsigned cpus = t.node_cpus(node).weight();
+        double ideal = double(groups_total) * cpus / t.nr_possible();
+        EXPECT_GE(groups, 1U) << "node " << node << " vectors " << n;
+        EXPECT_LE(groups, cpus) << "node " << node << " vectors " << n;
+        EXPECT_LT(std::abs(groups - ideal), std::max(1.0, nr_nodes - 1.0)) << "node " << node << " vectors " << n;
+      }
     }
   }
 }
@@ -457,17 +524,21 @@ TEST_P(RealTopology, KernelWholeCoresWhenGroupsAllowIt) {
   unsigned per_node = t.node_cpus(nodes.front()).weight();
   for (unsigned n : nodes)
     if (t.node_cpus(n).weight() != per_node) GTEST_SKIP() << "nodes of unequal sizes";
-  // One group per core: each group is exactly one core.
+  // One group per core: each group is exactly one core, in every line (from
+  // v6.19 a cluster of k cores gets k groups, one core each).
   auto ncores = static_cast<unsigned>(t.cores().size());
-  Plan p = plan(PlanRequest{ncores, 0, 0, {}, PlannerKind::kKernel});
-  ASSERT_EQ(p.vectors.size(), ncores);
-  std::set<Ids> seen;
-  for (const VectorPlacement& v : p.vectors) {
-    Ids cpus = v.cpus.to_vector();
-    EXPECT_EQ(cpus, t.core_siblings(cpus.front())) << "vector " << v.index;
-    seen.insert(cpus);
+  for (KernelGeneration g : all_kernel_generations()) {
+    SCOPED_TRACE(generation_summary(g));
+    Plan p = plan(PlanRequest{ncores, 0, 0, {}, PlannerKind::kKernel, representative_version(g)});
+    ASSERT_EQ(p.vectors.size(), ncores);
+    std::set<Ids> seen;
+    for (const VectorPlacement& v : p.vectors) {
+      Ids cpus = v.cpus.to_vector();
+      EXPECT_EQ(cpus, t.core_siblings(cpus.front())) << "vector " << v.index;
+      seen.insert(cpus);
+    }
+    EXPECT_EQ(seen.size(), ncores);
   }
-  EXPECT_EQ(seen.size(), ncores);
 }
 
 // compact: one CPU per vector, a core's present siblings back to back,
@@ -696,6 +767,68 @@ TEST_F(OfflineCpus, LayoutsUsePresentCpusOnly) {
   EXPECT_EQ(lists(PlannerKind::kRoundRobin, 12),
             (Lists{"0", "1", "2", "4", "5", "7", "8", "9", "10", "12", "13", "0"}));
   EXPECT_EQ(lists(PlannerKind::kSingle, 3), (Lists{"0", "0", "0"}));
+}
+
+// ---------------------------------------------------------------------------
+// Exact masks where the kernel lines part, on real machines.
+
+class KernelLines : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!std::filesystem::is_directory(kTopologyDir))
+      GTEST_SKIP() << "no " << kTopologyDir << ": the real machines' topologies live in ../shared/topologies "
+                   << "beside the clone";
+  }
+
+  static std::vector<std::string> masks(const char* file, unsigned vectors, const char* kernel) {
+    auto t = Topology::load(std::string("xml:") + kTopologyDir + "/" + file);
+    EXPECT_TRUE(t.ok()) << t.error().message;
+    std::vector<std::string> out;
+    if (!t.ok()) return out;
+    auto k = parse_kernel_version(kernel);
+    EXPECT_TRUE(k.ok());
+    auto p = make_plan(*t, PlanRequest{vectors, 0, 0, {}, PlannerKind::kKernel, k.value()});
+    EXPECT_TRUE(p.ok());
+    if (!p.ok()) return out;
+    for (const VectorPlacement& v : p->vectors) {
+      out.push_back(v.cpus.to_list());
+      EXPECT_TRUE(v.managed);
+    }
+    return out;
+  }
+};
+
+using Lists = std::vector<std::string>;
+
+// 8 nodes of 2 CPUs (n0 = 2-3, n1 = 0-1, n2 = 4-5, n3 = 10-11, n4 = 8-9,
+// n5 = 6-7, n6 = 12-13, n7 = 14-15), 16 vectors: 2 groups of one CPU per
+// node, nodes in the sort's order of 8 equal keys: [1,2,3,4,5,6,7,0] up to
+// v6.10, [1,3,4,5,6,7,2,0] from v6.11. From v6.19 each CPU is a cluster
+// (own core and L2), the node's two clusters tie and come out second first.
+TEST_F(KernelLines, EightEqualNodesOn16amd64) {
+  const char* file = "16amd64-4distances.xml";
+  EXPECT_EQ(masks(file, 16, "6.1"),
+            (Lists{"0", "1", "4", "5", "10", "11", "8", "9", "6", "7", "12", "13", "14", "15", "2", "3"}));
+  const Lists double_pop{"0", "1", "10", "11", "8", "9", "6", "7", "12", "13", "14", "15", "4", "5", "2", "3"};
+  EXPECT_EQ(masks(file, 16, "6.12.117+deb12-amd64"), double_pop);
+  EXPECT_EQ(masks(file, 16, "6.18"), double_pop);
+  EXPECT_EQ(masks(file, 16, "6.19"),
+            (Lists{"1", "0", "11", "10", "9", "8", "7", "6", "13", "12", "15", "14", "5", "4", "3", "2"}));
+  // 8 vectors <= 8 nodes: whole nodes in id order, whatever the line.
+  for (const char* k : {"6.1", "6.12", "6.18", "6.19"})
+    EXPECT_EQ(masks(file, 8, k), (Lists{"2-3", "0-1", "4-5", "10-11", "8-9", "6-7", "12-13", "14-15"})) << k;
+}
+
+// One node: 6 P-cores of 2 threads, each core its own L2 (0-1, ..., 10-11),
+// and 8 E-cores in two L2 clusters (12-15, 16-19). 8 groups of 20 CPUs.
+// v6.18: sizes 3,3,3,3,2,2,2,2, taken core by core from CPU 0.
+// v6.19: 8 clusters <= 8 groups. Keys {2,2,2,2,2,2,4,4} (clusters in CPU
+// order) come out [2,1,4,5,0,3,7,6] and each cluster gets one group:
+// max(1, 8*2/20) = 1 for every P-core, then 2*4/8 = 1 and 1*4/4 = 1.
+TEST_F(KernelLines, ClustersOnTheHybridI7) {
+  const char* file = "20em64t-hybrid-1p6c2t+2ca4co1t.xml";
+  EXPECT_EQ(masks(file, 8, "6.18"), (Lists{"0-2", "3-5", "6-8", "9-11", "12-13", "14-15", "16-17", "18-19"}));
+  EXPECT_EQ(masks(file, 8, "6.19"), (Lists{"4-5", "2-3", "8-9", "10-11", "0-1", "6-7", "16-19", "12-15"}));
 }
 
 }  // namespace

@@ -94,5 +94,57 @@ TEST(Topology, RestrictToKeepsNodesAndSiblingsOfTheKeptCpus) {
             "CPU 9 is not a CPU of topology 'synthetic:pack:2 [numa] core:2 pu:2' (accepted: 0-7)");
 }
 
+// Clusters (x86's cpu_l2c_shared_map, what v6.19's group_cpus_evenly()
+// groups by): the present PUs under one L2, or the core's where there is no
+// L2 level; nothing for a CPU that is not present.
+TEST(Topology, ClustersFollowTheL2) {
+  auto t = Topology::load("synthetic:pack:2 l2:2 core:2 pu:2");
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  EXPECT_EQ(t->cluster_cpus(0), (Ids{0, 1, 2, 3}));
+  EXPECT_EQ(t->cluster_cpus(3), (Ids{0, 1, 2, 3}));
+  EXPECT_EQ(t->cluster_cpus(5), (Ids{4, 5, 6, 7}));
+  EXPECT_EQ(t->cluster_cpus(15), (Ids{12, 13, 14, 15}));
+  EXPECT_EQ(t->cpu(9).l2, 2);
+  auto l2cache = Topology::load("synthetic:l2cache:2 core:1 pu:2");  // hwloc's long name
+  ASSERT_TRUE(l2cache.ok()) << l2cache.error().message;
+  EXPECT_EQ(l2cache->cluster_cpus(2), (Ids{2, 3}));
+}
+
+TEST(Topology, ClustersAreCoresWithoutAnL2) {
+  auto t = Topology::load("synthetic:pack:2 [numa] core:2 pu:2");
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->cpu(0).l2, -1);
+  EXPECT_EQ(t->cluster_cpus(0), (Ids{0, 1}));
+  EXPECT_EQ(t->cluster_cpus(7), (Ids{6, 7}));
+  auto far = Topology::load("synthetic:core:2 pu:2(indexes=0,2,1,3)");
+  ASSERT_TRUE(far.ok());
+  EXPECT_EQ(far->cluster_cpus(1), (Ids{1, 3}));
+}
+
+TEST(Topology, ClustersHoldPresentCpusOnly) {
+  auto t = Topology::load("synthetic:l2:2 core:2 pu:1");
+  ASSERT_TRUE(t.ok());
+  ASSERT_TRUE(t->mark_not_present({1, 3}).ok());
+  EXPECT_EQ(t->cluster_cpus(0), (Ids{0}));
+  EXPECT_TRUE(t->cluster_cpus(1).empty());
+  EXPECT_EQ(t->cluster_cpus(2), (Ids{2}));
+  EXPECT_TRUE(t->cluster_cpus(3).empty());
+  EXPECT_TRUE(t->cluster_cpus(99).empty());  // not a CPU at all
+}
+
+TEST(Topology, ClustersFromPlainDataAndRestricted) {
+  // L2 7 over CPUs 0-2 (two cores), CPU 3 with no L2: its core {3,4}.
+  auto t = Topology::from_cpus(
+      {{0, 0, 0, -1, -1, 7}, {1, 0, 0, -1, -1, 7}, {2, 0, 1, -1, -1, 7}, {3, 0, 2, -1, -1, -1}, {4, 0, 2, -1, -1, -1}},
+      {0}, "test");
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  EXPECT_EQ(t->cluster_cpus(1), (Ids{0, 1, 2}));
+  EXPECT_EQ(t->cluster_cpus(4), (Ids{3, 4}));
+  auto r = t->restrict_to({1, 2, 3});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->cluster_cpus(1), (Ids{1, 2}));
+  EXPECT_EQ(r->cluster_cpus(3), (Ids{3}));
+}
+
 }  // namespace
 }  // namespace irqd
