@@ -28,7 +28,7 @@ constexpr int kExitUsage = 2;
 
 constexpr std::string_view kPlanUsage =
     "irqd plan --topology SPEC --vectors N [--pre-vectors A] [--post-vectors B] [--sets S1,S2,...] "
-    "[--offline-cpus LIST] [--planner NAME] [--format table|json]";
+    "[--offline-cpus LIST] [--planner NAME] [--kernel VERSION[,VERSION...]] [--format table|json]";
 
 // One line, whatever the message holds: a newline from a library's text
 // would otherwise split it.
@@ -52,7 +52,8 @@ CLI::App* add_plan_command(CLI::App& app, irqd::PlanFlags& flags) {
       ->type_name("SPEC");
   // Required, but checked by parse_plan_options() so that the error says
   // what is accepted.
-  plan->add_option("--vectors", flags.vectors, "Vectors of the device, 1..65536 (required)")->type_name("N");
+  plan->add_option("--vectors", flags.vectors, "Vectors of the device, 0..65536 (required; 0: an empty plan)")
+      ->type_name("N");
   plan->add_option("--pre-vectors", flags.pre_vectors, "Leading vectors not spread (irq_affinity.pre_vectors)")
       ->type_name("A");
   plan->add_option("--post-vectors", flags.post_vectors, "Trailing vectors not spread (irq_affinity.post_vectors)")
@@ -64,6 +65,10 @@ CLI::App* add_plan_command(CLI::App& app, irqd::PlanFlags& flags) {
       ->type_name("LIST");
   plan->add_option("--planner", flags.planner, "kernel | compact | per-core | single | round-robin (default kernel)")
       ->type_name("NAME");
+  plan->add_option("--kernel", flags.kernel,
+                   "Kernel line(s) whose spreading is reproduced: 6.1, 6.12.117, 6.18, 6.19, live; a list "
+                   "(6.1,6.18) compares them (default: the running kernel with --topology live, else 6.18)")
+      ->type_name("VERSION[,VERSION...]");
   plan->add_option("--format", flags.format, "table | json (default table)")->type_name("table|json");
   return plan;
 }
@@ -73,9 +78,14 @@ int run_plan(const irqd::PlanFlags& flags) {
   if (!options) return fail("irqd plan: " + options.error().message);
   auto outcome = irqd::run_plan(*options);
   if (!outcome) return fail("irqd plan: " + outcome.error().message);
-  const auto& [topo, plan] = *outcome;
-  std::cout << (options->format == irqd::PlanFormat::kJson ? irqd::format_plan_json(topo, options->request, plan)
-                                                           : irqd::format_plan_table(topo, options->request, plan));
+  const auto& [topo, plans] = *outcome;
+  const bool json = options->format == irqd::PlanFormat::kJson;
+  if (plans.size() > 1)
+    std::cout << (json ? irqd::format_plan_comparison_json(topo, options->request, plans)
+                       : irqd::format_plan_comparison_table(topo, options->request, plans));
+  else
+    std::cout << (json ? irqd::format_plan_json(topo, options->request, plans.front())
+                       : irqd::format_plan_table(topo, options->request, plans.front()));
   return std::cout.flush() ? 0 : 1;
 }
 
@@ -300,6 +310,10 @@ KernelIrqCommands add_kernel_irq_commands(CLI::App& app, KernelIrqFlags& f) {
   c.tune->add_option("--planner", f.tune.planner, "kernel | compact | per-core | single | round-robin")->type_name("P");
   c.tune->add_option("--cpus", f.tune.cpus, "CPUs to plan on (default: the device's NUMA node, else every CPU)")
       ->type_name("LIST");
+  c.tune
+      ->add_option("--kernel", f.tune.kernel,
+                   "Kernel line the kernel planner follows: 6.1, 6.12.117, 6.18, 6.19 (default: the running kernel)")
+      ->type_name("VERSION");
   c.tune->add_flag("--apply", f.tune.apply, "Write /proc/irq/N/smp_affinity_list (root; saves a restore file first)");
   c.tune->add_option("--save", f.tune.save, "Restore file of --apply (default /run/irqd/tune/NAME-TIME.json)")
       ->type_name("FILE");

@@ -59,7 +59,8 @@ Status check_root(const kirq::KernelRoots& roots, std::string_view what) {
 }
 
 int run_restore(const TuneFlags& flags, const kirq::KernelRoots& roots, std::ostream& out, std::ostream& err) {
-  if (!flags.device.empty() || !flags.planner.empty() || !flags.cpus.empty() || flags.apply || !flags.save.empty())
+  if (!flags.device.empty() || !flags.planner.empty() || !flags.cpus.empty() || !flags.kernel.empty() || flags.apply ||
+      !flags.save.empty())
     return fail(err, "--restore FILE takes no other flag (accepted: " + std::string(kTuneUsage) + ")");
   if (Status s = check_root(roots, "--restore"); !s) return fail(err, s.error().message);
   auto text = kirq::read_text_file(flags.restore);
@@ -79,6 +80,20 @@ int run_restore(const TuneFlags& flags, const kirq::KernelRoots& roots, std::ost
 }
 
 }  // namespace
+
+Result<KernelVersion> tune_kernel_version(const TuneFlags& flags, const kirq::KernelRoots& roots) {
+  if (!flags.kernel.empty()) {
+    auto v = parse_kernel_version(flags.kernel);
+    if (!v) return Error{"--kernel: " + v.error().message};
+    return *v;
+  }
+  std::string release = kirq::read_line(roots.proc + "/sys/kernel/osrelease");
+  while (!release.empty() && (release.back() == ' ' || release.back() == '\r')) release.pop_back();
+  if (release.empty()) return default_kernel_version();
+  auto v = parse_kernel_version(release);
+  if (!v) return Error{"the running kernel: " + v.error().message + " (give --kernel)"};
+  return *v;
+}
 
 std::string tune_state_dir_from_env() {
   // NOLINTNEXTLINE(concurrency-mt-unsafe): read once, before any thread starts
@@ -111,7 +126,9 @@ int run_tune(const TuneFlags& flags, const kirq::KernelRoots& roots, std::ostrea
   if (!choice) return fail(err, choice.error().message);
   auto table = kirq::read_irqs(roots, device->bdf);
   if (!table) return fail(err, table.error().message);
-  auto plan = make_tune_plan(*topo, choice->cpus, choice->reason, *device, table->irqs, *planner);
+  auto kernel = tune_kernel_version(flags, roots);
+  if (!kernel) return fail(err, kernel.error().message);
+  auto plan = make_tune_plan(*topo, choice->cpus, choice->reason, *device, table->irqs, *planner, *kernel);
   if (!plan) return fail(err, plan.error().message);
 
   std::vector<unsigned> changing;

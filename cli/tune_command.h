@@ -48,19 +48,26 @@ struct TuneFlags {
   std::string save;               // restore file of --apply
   std::string restore;            // --restore FILE
   std::string topology = "live";  // hidden: plan on another machine's topology (tests on captures)
+  // The kernel line the kernel planner follows; "" = the one whose /proc
+  // this is (<proc>/sys/kernel/osrelease), v6.18 where that file is missing.
+  std::string kernel;
   // Not a flag: where restore files go without --save (kTuneStateDir, or
   // IRQD_TUNE_STATE_DIR: tune_state_dir_from_env()).
   std::string state_dir;
 };
 
 inline constexpr std::string_view kTuneUsage =
-    "irqd tune --device NAME --planner P [--cpus LIST] [--apply] [--save FILE] | irqd tune --restore FILE";
+    "irqd tune --device NAME --planner P [--cpus LIST] [--kernel VERSION] [--apply] [--save FILE] | irqd tune "
+    "--restore FILE";
 
 // Where --apply saves its restore file when --save is not given: kirq's
 // kTuneStateDir, or this variable.
 inline constexpr const char* kTuneStateDirEnv = "IRQD_TUNE_STATE_DIR";
 // kTuneStateDir, or what IRQD_TUNE_STATE_DIR says (when set and not empty).
 std::string tune_state_dir_from_env();
+
+// The kernel line to follow: --kernel, else the kernel of roots.proc.
+Result<KernelVersion> tune_kernel_version(const TuneFlags& flags, const kirq::KernelRoots& roots);
 
 int run_tune(const TuneFlags& flags, const kirq::KernelRoots& roots, std::ostream& out, std::ostream& err);
 

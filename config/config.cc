@@ -21,6 +21,7 @@
 
 #include "affinity/cpulist.h"
 #include "affinity/irq_affinity.h"
+#include "affinity/kernel_version.h"
 #include "base/pci.h"
 #include "base/unique_fd.h"
 
@@ -36,9 +37,9 @@ constexpr std::array<std::string_view, 5> kReactorKeys{"kind", "handoff", "when_
                                                        "busy_poll_us"};
 constexpr std::array<std::string_view, 5> kMetricsKeys{"enabled", "address", "port", "path", "per_vector"};
 constexpr std::array<std::string_view, 2> kControlKeys{"socket", "group"};
-constexpr std::array<std::string_view, 12> kDeviceKeys{"name",        "type",         "vectors", "pattern",
-                                                       "choice",      "fire_cpu",     "address", "planner",
-                                                       "pre_vectors", "post_vectors", "sets",    "driver"};
+constexpr std::array<std::string_view, 13> kDeviceKeys{"name",         "type",    "vectors", "pattern", "choice",
+                                                       "fire_cpu",     "address", "planner", "kernel",  "pre_vectors",
+                                                       "post_vectors", "sets",    "driver"};
 constexpr std::array<std::string_view, 4> kDriverKeys{"name", "plugin", "max_vectors", "options"};
 constexpr std::array<std::string_view, 4> kSoftwareOnlyKeys{"vectors", "pattern", "choice", "fire_cpu"};
 
@@ -208,6 +209,10 @@ fire_cpu = -1
 # How the vectors are spread over the CPUs: kernel (as Linux spreads
 # managed interrupts), compact, per-core, single or round-robin.
 planner = "kernel"
+# The Linux line whose spreading the kernel planner reproduces: a version
+# (6.1, 6.12.117, 6.18, 6.19) or live. Default: the running kernel (6.18
+# where it is older than any line irqd reproduces).
+kernel = "live"
 # Leading and trailing vectors kept out of the spreading (struct
 # irq_affinity's pre_vectors and post_vectors), 0..2048 each.
 pre_vectors = 0
@@ -595,6 +600,14 @@ void read_device(Checker& c, const toml::table& t, DeviceConfig& d) {
       d.planner = *kind;
     else
       c.error(*r.find("planner"), "'planner': " + kind.error().message);
+  }
+  // "live" is resolved when the device is bound, on the machine it runs on.
+  if (auto k = r.string("kernel")) {
+    auto version = *k == "live" ? Result<KernelVersion>(default_kernel_version()) : parse_kernel_version(*k);
+    if (version)
+      d.kernel = *k;
+    else
+      c.error(*r.find("kernel"), "'kernel': " + version.error().message);
   }
   const auto pre = r.integer("pre_vectors", 0, kMaxMsixVectors);
   const auto post = r.integer("post_vectors", 0, kMaxMsixVectors);

@@ -12,7 +12,7 @@
 //   [metrics]  enabled, address, port, path, per_vector
 //   [control]  socket, group
 //   [[device]] name, type, vectors, pattern, choice, fire_cpu, address,
-//              planner, pre_vectors, post_vectors, sets
+//              planner, kernel, pre_vectors, post_vectors, sets
 //     [device.driver] name | plugin, max_vectors, options = { k = "v" }
 //
 // Every error is one line "FILE:LINE:COLUMN: message"; all of a file's
@@ -95,6 +95,9 @@ struct DeviceSettings {
   // VFIO devices: DDDD:BB:DD.F, lower case (as in /sys/bus/pci/devices).
   std::string address;
   PlannerKind planner = PlannerKind::kKernel;
+  // The kernel line the kernel planner follows, as written ("6.12", "live");
+  // "": the running kernel. parse_kernel_version() accepts it.
+  std::string kernel;
   unsigned pre_vectors = 0;
   unsigned post_vectors = 0;
   std::vector<unsigned> sets;  // empty: one set

@@ -70,6 +70,11 @@ Result<DeviceSpec> device_spec(const DeviceConfig& c) {
   s.driver_options.affinity.post_vectors = c.post_vectors;
   s.driver_options.affinity.sets = c.sets;
   s.planner = c.planner;
+  if (!c.kernel.empty() && c.kernel != "live") {
+    auto kernel = parse_kernel_version(c.kernel);
+    if (!kernel) return Error{c.at("kernel").str() + ": " + kernel.error().message};
+    s.kernel = *kernel;
+  }
   if (s.kind == DeviceSpec::Kind::kSoftware) {
     auto pattern = parse_fire_pattern(c.pattern);
     if (!pattern) return Error{c.at("pattern").str() + ": " + pattern.error().message};
@@ -387,6 +392,7 @@ Result<ordered_json> Daemon::plan_json(const std::string& device) {
     ordered_json d;
     d["name"] = name;
     d["planner"] = std::string(planner_name(spec->planner));
+    d["kernel_version"] = (spec->kernel ? *spec->kernel : host_kernel_version()).text;
     ordered_json vectors = ordered_json::array();
     for (const Vector& v : st->vectors)
       vectors.push_back(

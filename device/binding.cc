@@ -76,8 +76,8 @@ std::uint64_t UnbindReport::dropped_after_drain_total() const {
 }
 
 struct Binding::Impl {
-  Impl(std::unique_ptr<MsixDevice> dev, Driver& drv, const Topology& t, PlannerKind p)
-      : device(std::move(dev)), driver(drv), topo(t), planner(p), domain(*device) {}
+  Impl(std::unique_ptr<MsixDevice> dev, Driver& drv, const Topology& t, PlannerKind p, KernelVersion k)
+      : device(std::move(dev)), driver(drv), topo(t), planner(p), kernel(std::move(k)), domain(*device) {}
 
   struct Devres {
     std::string what;
@@ -88,6 +88,7 @@ struct Binding::Impl {
   Driver& driver;
   const Topology& topo;
   PlannerKind planner;
+  KernelVersion kernel;
   VectorDomain domain;  // after `device`: torn down before the device goes
   std::vector<Devres> devres;
   std::vector<std::shared_ptr<detail::SetRecord>> live;  // in allocation order
@@ -156,6 +157,7 @@ Result<std::vector<Vector>> Binding::Impl::allocate(unsigned min, unsigned max, 
   PlanRequest req;
   req.vectors = n;
   req.planner = planner;
+  req.kernel = kernel;
   if (spread) {
     req.pre_vectors = affd.pre_vectors;
     req.post_vectors = affd.post_vectors;
@@ -188,6 +190,7 @@ Result<std::vector<Vector>> Binding::Impl::allocate_at(unsigned index) {
   req.vectors = 1;
   req.pre_vectors = 1;  // pci_msix_alloc_irq_at() without an affinity descriptor
   req.planner = planner;
+  req.kernel = kernel;
   auto plan = make_plan(topo, req);
   if (!plan) {
     (void)domain.free({*got}, /*disarm=*/true);
@@ -255,8 +258,9 @@ void Binding::Impl::free_leaks(std::vector<UnbindTraceEntry>* trace) {
   }
 }
 
-Binding::Binding(std::unique_ptr<MsixDevice> device, Driver& driver, const Topology& topo, PlannerKind planner)
-    : impl_(std::make_shared<Impl>(std::move(device), driver, topo, planner)) {}
+Binding::Binding(std::unique_ptr<MsixDevice> device, Driver& driver, const Topology& topo, PlannerKind planner,
+                 KernelVersion kernel)
+    : impl_(std::make_shared<Impl>(std::move(device), driver, topo, planner, std::move(kernel))) {}
 
 Binding::~Binding() {
   if (!impl_->unbound) unbind("destroyed", {});

@@ -176,10 +176,10 @@ struct UnbindReport {
 class Binding {
  public:
   // Binds `driver` to `device`. Allocations are planned on `topo` with
-  // `planner` (kernel: irq_create_affinity_masks semantics). topo and
-  // driver must outlive the binding.
+  // `planner` (kernel: irq_create_affinity_masks semantics of the `kernel`
+  // line). topo and driver must outlive the binding.
   Binding(std::unique_ptr<MsixDevice> device, Driver& driver, const Topology& topo,
-          PlannerKind planner = PlannerKind::kKernel);
+          PlannerKind planner = PlannerKind::kKernel, KernelVersion kernel = default_kernel_version());
   // Unbinds with reason "destroyed" if unbind() was not called.
   ~Binding();
   Binding(const Binding&) = delete;

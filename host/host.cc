@@ -86,6 +86,11 @@ void add_vectors(std::vector<std::uint64_t>& total, const std::vector<std::uint6
 
 }  // namespace
 
+KernelVersion host_kernel_version() {
+  auto live = parse_kernel_version("live");
+  return live ? *live : default_kernel_version();
+}
+
 void raise_nofile_limit() {
   rlimit lim{};
   if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
@@ -281,7 +286,8 @@ Status Host::add(const DeviceSpec& spec) {
     h->driver = std::move(*driver);
   }
   h->live = std::make_unique<LiveCounters>(device->msix_count());
-  h->binding = std::make_unique<Binding>(std::move(device), *h->driver, topo_, spec.planner);
+  h->binding = std::make_unique<Binding>(std::move(device), *h->driver, topo_, spec.planner,
+                                         spec.kernel ? *spec.kernel : host_kernel_version());
   if (Status s = h->binding->probe(); !s) return s;  // the binding released what probe took
   h->vectors = h->binding->live_vectors();
 

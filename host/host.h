@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,6 +52,9 @@ struct DeviceSpec {
   std::map<std::string, std::string> driver_params;
   DriverOptions driver_options;
   PlannerKind planner = PlannerKind::kKernel;
+  // The kernel line the kernel planner follows; empty: this machine's
+  // (host_kernel_version()).
+  std::optional<KernelVersion> kernel;
   // Software devices: how the firing engine fires them; none when !fire.
   bool fire = true;
   FiringEngine::Options firing;
@@ -188,6 +192,11 @@ class Host {
   mutable std::mutex mu_;  // guards commands_ and, for handled(), hosted_ membership
   std::vector<Command> commands_;
 };
+
+// The kernel line a hosted device follows when its spec names none: the
+// running kernel's, or v6.18 (default_kernel_version()) where the running
+// kernel is older than every line irqd reproduces.
+KernelVersion host_kernel_version();
 
 // One eventfd per vector: a device with a thousand vectors outgrows the
 // usual soft limit of 1024 open files. Raises it to the hard limit, as

@@ -176,7 +176,7 @@ void infer_pre_post(const std::vector<kirq::KernelIrq>& irqs, unsigned& pre, uns
 
 Result<TunePlan> make_tune_plan(const Topology& topo, const std::vector<unsigned>& cpus, std::string cpus_reason,
                                 const kirq::KernelDevice& device, const std::vector<kirq::KernelIrq>& irqs,
-                                PlannerKind planner) {
+                                PlannerKind planner, const KernelVersion& kernel) {
   if (irqs.empty())
     return Error{"--device '" + device.name + "': " + device.bdf + " has no interrupts (no msi_irqs, no INTx line)"};
   auto restricted = topo.restrict_to(cpus);
@@ -189,6 +189,7 @@ Result<TunePlan> make_tune_plan(const Topology& topo, const std::vector<unsigned
   p.request.vectors = static_cast<unsigned>(irqs.size());
   infer_pre_post(irqs, p.request.pre_vectors, p.request.post_vectors);
   p.request.planner = planner;
+  p.request.kernel = kernel;
   auto plan = make_plan(*restricted, p.request);
   if (!plan) return Error{"planning " + std::to_string(irqs.size()) + " vectors: " + plan.error().message};
   for (std::size_t i = 0; i < irqs.size(); ++i) {
@@ -330,9 +331,12 @@ std::vector<WriteOutcome> restore_masks(const RestoreFile& file, const kirq::Ker
 
 std::string format_tune_plan(const TunePlan& plan) {
   std::string out = "irqd tune: " + kirq::describe_device(plan.device) + "\n";
-  out += "plan: planner " + std::string(planner_name(plan.planner)) + ", " + std::to_string(plan.request.vectors) +
-         " vectors (pre " + std::to_string(plan.request.pre_vectors) + ", post " +
-         std::to_string(plan.request.post_vectors) + "), on CPUs " + plan.cpus + " (" + plan.cpus_reason + ")\n";
+  const std::string kernel_line =
+      plan.planner == PlannerKind::kKernel ? " (Linux " + plan.request.kernel.text + ")" : "";
+  out += "plan: planner " + std::string(planner_name(plan.planner)) + kernel_line + ", " +
+         std::to_string(plan.request.vectors) + " vectors (pre " + std::to_string(plan.request.pre_vectors) +
+         ", post " + std::to_string(plan.request.post_vectors) + "), on CPUs " + plan.cpus + " (" + plan.cpus_reason +
+         ")\n";
   std::vector<std::vector<std::string>> rows{{"IRQ", "VEC", "NAME", "QUEUE", "CURRENT", "", "PLANNED", ""}};
   unsigned changes = 0;
   for (const TuneRow& r : plan.rows) {
@@ -353,7 +357,8 @@ std::string format_tune_plan(const TunePlan& plan) {
   if (plan.managed.empty()) return out;
 
   out += "kernel planner check: " + std::to_string(plan.managed.size()) + " of " + std::to_string(plan.rows.size()) +
-         " vectors are managed; planner kernel, " + std::to_string(plan.kernel_request.vectors) + " vectors (pre " +
+         " vectors are managed; planner kernel (Linux " + plan.kernel_request.kernel.text + "), " +
+         std::to_string(plan.kernel_request.vectors) + " vectors (pre " +
          std::to_string(plan.kernel_request.pre_vectors) + ", post " +
          std::to_string(plan.kernel_request.post_vectors) + ") on every CPU predicts:\n";
   std::vector<std::vector<std::string>> check{{"IRQ", "NAME", "CURRENT", "PREDICTED", "MASK", "EFFECTIVE"}};

@@ -67,10 +67,12 @@ struct TunePlan {
 void infer_pre_post(const std::vector<kirq::KernelIrq>& irqs, unsigned& pre, unsigned& post);
 
 // Plans the device's vectors (irqs in MSI index order) with planner on topo
-// restricted to cpus, and the kernel check on topo itself.
+// restricted to cpus, and the kernel check on topo itself; the kernel
+// planner reproduces the spreading of `kernel` (the running kernel's line,
+// for a check of the masks it set).
 Result<TunePlan> make_tune_plan(const Topology& topo, const std::vector<unsigned>& cpus, std::string cpus_reason,
                                 const kirq::KernelDevice& device, const std::vector<kirq::KernelIrq>& irqs,
-                                PlannerKind planner);
+                                PlannerKind planner, const KernelVersion& kernel);
 
 // The CPUs to plan on and why those: the given list (checked against the
 // machine), else the CPUs of the device's NUMA node, else every CPU (the

@@ -13,6 +13,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/utsname.h>
 
 #include <algorithm>
 #include <array>
@@ -348,6 +349,7 @@ TEST(CliPlanTable, PrintsHeaderRowsRangesAndLoad) {
   EXPECT_EQ(r.out,
             "planner kernel on synthetic:pack:2 [numa] core:2 pu:2: 8 possible CPUs (8 present), 2 NUMA nodes, "
             "5 vectors (1 pre, 0 post)\n"
+            "kernel 6.18 (6.16-6.18: nr_masks, sets compacted)\n"
             "vector  managed  role      set  serving  node  cpus\n"
             "     0  no       pre         -        0     0  0-7\n"
             "     1  yes      spread      0        5     1  4-5\n"
@@ -372,14 +374,15 @@ TEST(CliPlanTable, IsTheDefaultFormatAndEqualsExplicitTable) {
   EXPECT_EQ(explicit_table.exit_code, 0);
   EXPECT_EQ(implicit.out, explicit_table.out);
   std::vector<std::string> lines = lines_of(implicit.out);
-  ASSERT_GE(lines.size(), 2U + 12U);
+  ASSERT_GE(lines.size(), 3U + 12U);
   EXPECT_THAT(lines[0], HasSubstr("24 possible CPUs (18 present), 4 NUMA nodes, 12 vectors"));
+  EXPECT_EQ(lines[1], "kernel 6.18 (6.16-6.18: nr_masks, sets compacted)");
   // One row per vector, numbered in order.
   for (unsigned i = 0; i < 12; ++i) {
-    std::istringstream row(lines[2 + i]);
+    std::istringstream row(lines[3 + i]);
     unsigned index = 99;
     row >> index;
-    EXPECT_EQ(index, i) << lines[2 + i];
+    EXPECT_EQ(index, i) << lines[3 + i];
   }
   // The node with no present CPU says so.
   EXPECT_THAT(implicit.out, HasSubstr("  node   1:     0 vectors on    0 present CPUs (none)\n"));
@@ -465,6 +468,79 @@ TEST(CliTopology, LiveMachine) {
 }
 
 // ---------------------------------------------------------------------------
+// Kernel lines: --kernel, its default, and what every line does with zero
+// vectors and an empty set.
+
+std::vector<int> nodes_of(const json& plan) {
+  std::vector<int> out;
+  for (const json& v : plan.at("vectors")) out.push_back(v.at("node").get<int>());
+  return out;
+}
+
+TEST(CliKernel, DefaultIsV618OffLiveAndTheRunningKernelOnLive) {
+  json synthetic = plan_json({"--topology", kTwoNodes, "--vectors", "4"});
+  EXPECT_EQ(synthetic.at("kernel_version"), "6.18");
+  EXPECT_EQ(synthetic.at("kernel_generation"), "6.16-6.18: nr_masks, sets compacted");
+  json live = plan_json({"--topology", "live", "--vectors", "4"});
+  utsname u{};
+  ASSERT_EQ(::uname(&u), 0);
+  EXPECT_EQ(live.at("kernel_version"), std::string(u.release));
+  json given = plan_json({"--topology", kTwoNodes, "--vectors", "4", "--kernel", "6.12.117+deb12-amd64"});
+  EXPECT_EQ(given.at("kernel_version"), "6.12.117+deb12-amd64");
+}
+
+// Four equal nodes of 2 CPUs, 8 vectors: 2 per node, in the order the
+// kernel's sort() leaves the equal nodes in. The one-pop heapsort of 6.1
+// gives 1, 2, 3, 0; the double-pop heapsort of 6.11 on gives 1, 3, 2, 0.
+TEST(CliKernel, ComparingLinesShowsTheVectorsThatMove) {
+  const std::vector<std::string> args{"--topology", "synthetic:numa:4 core:2 pu:1", "--vectors", "8"};
+  std::vector<std::string> both = args;
+  both.insert(both.end(), {"--kernel", "6.1,6.18"});
+  json doc = plan_json(both);
+  EXPECT_EQ(doc.at("kernel_version"), "6.1");
+  EXPECT_EQ(doc.at("kernel_versions"), json::array({"6.1", "6.18"}));
+  ASSERT_EQ(doc.at("plans").size(), 2U);
+  EXPECT_THAT(nodes_of(doc.at("plans")[0]), ::testing::ElementsAre(1, 1, 2, 2, 3, 3, 0, 0));
+  EXPECT_THAT(nodes_of(doc.at("plans")[1]), ::testing::ElementsAre(1, 1, 3, 3, 2, 2, 0, 0));
+  std::vector<unsigned> changed;
+  for (const json& c : doc.at("changes")) changed.push_back(c.at("index").get<unsigned>());
+  EXPECT_THAT(changed, ::testing::ElementsAre(2U, 3U, 4U, 5U));
+  EXPECT_EQ(doc.at("changes")[0].at("cpus").at("6.1"), json::array({4}));
+  EXPECT_EQ(doc.at("changes")[0].at("cpus").at("6.18"), json::array({6}));
+  // Each line alone gives what the comparison shows for it.
+  std::vector<std::string> one = args;
+  one.insert(one.end(), {"--kernel", "6.18"});
+  EXPECT_EQ(plan_json(one).at("vectors"), doc.at("plans")[1].at("vectors"));
+
+  both.insert(both.end(), {"--format", "table"});
+  std::vector<std::string> table_args{"plan"};
+  table_args.insert(table_args.end(), both.begin(), both.end());
+  RunResult table = run_irqd(table_args);
+  EXPECT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_THAT(table.out, HasSubstr("2       spread  4    6     <- changes\n"));
+  EXPECT_THAT(table.out, HasSubstr("6       spread  0    0\n"));
+  EXPECT_THAT(table.out, ::testing::EndsWith("\n4 of 8 vectors change between 6.1 and 6.18\n"));
+}
+
+TEST(CliKernel, ZeroVectorsIsAnEmptyPlan) {
+  json doc = plan_json({"--topology", kTwoNodes, "--vectors", "0"});
+  EXPECT_EQ(doc.at("vectors"), json::array());
+  EXPECT_EQ(doc.at("request").at("vectors"), 0);
+}
+
+// A set of size 0: group_cpus_evenly(0) returns NULL (6.16 on), so does
+// irq_create_affinity_masks(), and PCI/MSI gives every vector the default
+// affinity, unmanaged.
+TEST(CliKernel, AnEmptySetLeavesEveryVectorUnmanagedWithTheDefaultAffinity) {
+  json doc = plan_json({"--topology", kTwoNodes, "--vectors", "4", "--sets", "4,0", "--kernel", "6.18"});
+  ASSERT_EQ(doc.at("vectors").size(), 4U);
+  for (const json& v : doc.at("vectors")) {
+    EXPECT_EQ(v.at("cpus"), json(range(0, 7))) << v;
+    EXPECT_FALSE(v.at("managed").get<bool>()) << v;
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Bad input: exit 2, nothing on stdout, one line on stderr that names the
 // offending value and what is accepted.
 
@@ -509,7 +585,7 @@ INSTANTIATE_TEST_SUITE_P(
                  {"plan", "--topology", "xml:/nonexistent/irqd-topology.xml", "--vectors", "4"},
                  "/nonexistent/irqd-topology.xml"},
         BadInput{"directory_as_xml", {"plan", "--topology", "xml:/", "--vectors", "4"}, "'/'"},
-        BadInput{"zero_vectors", plan_args({"--vectors", "0"}), "'0'"},
+        BadInput{"unknown_kernel", plan_args({"--vectors", "4", "--kernel", "linux"}), "'linux'"},
         BadInput{"too_many_vectors", plan_args({"--vectors", "65537"}), "65537"},
         BadInput{"vectors_overflow", plan_args({"--vectors", "99999999999999999999"}), "99999999999999999999"},
         BadInput{"vectors_not_a_number", plan_args({"--vectors", "eight"}), "eight"},
@@ -522,7 +598,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"sets_sum_too_small", plan_args({"--vectors", "8", "--sets", "3,3"}), "3,3"},
         BadInput{"sets_sum_too_large", plan_args({"--vectors", "8", "--pre-vectors", "1", "--sets", "4,4"}), "4,4"},
         BadInput{"five_sets", plan_args({"--vectors", "8", "--sets", "1,1,1,1,4"}), "1,1,1,1,4"},
-        BadInput{"zero_set", plan_args({"--vectors", "8", "--sets", "0,8"}), "0,8"},
+        BadInput{"kernel_older_than_any_line", plan_args({"--vectors", "4", "--kernel", "6.1,5.4"}), "'5.4'"},
         BadInput{"malformed_set", plan_args({"--vectors", "8", "--sets", "4,four"}), "4,four"},
         BadInput{"empty_set_entry", plan_args({"--vectors", "8", "--sets", "4,,4"}), "4,,4"},
         BadInput{"empty_sets", plan_args({"--vectors", "8", "--sets", ""}), "--sets ''"},

@@ -371,14 +371,19 @@ TEST(TuneCli, ErrorsWriteNothing) {
                      "round-robin)");
   expect_usage_error(tune({"--device", "ens1f0np0", "--apply"}),
                      "irqd tune: --planner is required (accepted: kernel, compact, per-core, single, round-robin)");
-  expect_usage_error(tune({"--planner", "kernel"}),
-                     "irqd tune: --device is required (accepted: irqd tune --device NAME --planner P [--cpus LIST] "
-                     "[--apply] [--save FILE] | irqd tune --restore FILE)");
+  expect_usage_error(
+      tune({"--planner", "kernel"}),
+      "irqd tune: --device is required (accepted: irqd tune --device NAME --planner P [--cpus LIST] [--kernel VERSION] "
+      "[--apply] [--save FILE] | irqd tune --restore FILE)");
   expect_usage_error(tune({"--device", "ens1f0np0", "--planner", "kernel", "--save", dir.file("x.json")}),
                      "irqd tune: --save FILE goes with --apply (nothing is saved without it)");
   expect_usage_error(tune({"--restore", dir.file("x.json"), "--device", "ens1f0np0"}),
                      "irqd tune: --restore FILE takes no other flag (accepted: irqd tune --device NAME --planner P "
-                     "[--cpus LIST] [--apply] [--save FILE] | irqd tune --restore FILE)");
+                     "[--cpus LIST] [--kernel VERSION] [--apply] [--save FILE] | irqd tune --restore FILE)");
+  expect_usage_error(tune({"--device", "ens1f0np0", "--planner", "kernel", "--kernel", "5.10"}),
+                     "irqd tune: --kernel: kernel version '5.10' is older than 6.1, the oldest line irqd reproduces "
+                     "(accepted: MAJOR.MINOR[.PATCH][suffix] from 6.1 on, e.g. 6.1, 6.12.117, 6.12.117+deb12-amd64, "
+                     "6.19-rc3, or live)");
   expect_usage_error(tune({"--restore", dir.file("missing.json")}),
                      "irqd tune: --restore: cannot read " + dir.file("missing.json") + ": No such file or directory");
   // An existing restore file is never overwritten: it may hold the only

@@ -141,6 +141,7 @@ name = "dev-2"
 type = "vfio"
 address = "0000:3A:1f.7"
 planner = "compact"
+kernel = "6.12.117+deb12-amd64"
   [device.driver]
   plugin = "/opt/irqd/x.so"
   options = { depth = "8", "quoted key" = "" }
@@ -184,9 +185,11 @@ TEST(Config, FullFileReadsEveryValue) {
   EXPECT_EQ(v.driver.name, "");
   EXPECT_EQ(v.driver.plugin, "/opt/irqd/x.so");
   EXPECT_EQ(v.driver.options, (std::map<std::string, std::string>{{"depth", "8"}, {"quoted key", ""}}));
+  EXPECT_EQ(v.kernel, "6.12.117+deb12-amd64");
+  EXPECT_EQ(s.kernel, "");  // the running kernel's line
   EXPECT_EQ(v.pos.str(), "c.toml:36:1");
   EXPECT_EQ(v.at("address").str(), "c.toml:39:11");
-  EXPECT_EQ(v.at("driver.options.depth").str(), "c.toml:43:23");
+  EXPECT_EQ(v.at("driver.options.depth").str(), "c.toml:44:23");
   EXPECT_EQ(device_type_name(v.type), "vfio");
   EXPECT_EQ(device_type_name(s.type), "software");
 }
@@ -315,6 +318,9 @@ std::vector<Broken> broken_inputs() {
       {"planner", soft() + "planner = \"kernal\"\n",
        "c.toml:4:11: 'planner': unknown planner 'kernal' (accepted: kernel, compact, per-core, single, round-robin)"},
       {"pre_vectors range", soft() + "pre_vectors = 4096\n", "c.toml:4:15: 'pre_vectors' is 4096 (accepted: 0..2048)"},
+      {"kernel older than any line", soft() + "kernel = \"5.15\"\n",
+       "c.toml:4:10: 'kernel': kernel version '5.15' is older than 6.1, the oldest line irqd reproduces (accepted: "
+       "MAJOR.MINOR[.PATCH][suffix] from 6.1 on, e.g. 6.1, 6.12.117, 6.12.117+deb12-amd64, 6.19-rc3, or live)"},
       {"vfio without address", "[[device]]\nname = \"ssd0\"\ntype = \"vfio\"\n",
        "c.toml:1:1: vfio device 'ssd0' has no 'address' (required: its PCI address DDDD:BB:DD.F, e.g. 0000:03:00.0)"},
       {"vfio address short", "[[device]]\nname = \"ssd0\"\ntype = \"vfio\"\naddress = \"03:00.0\"\n",
@@ -426,7 +432,8 @@ TEST(Config, DidYouMeanSuggestsOnlyCloseKeys) {
   EXPECT_EQ(unknown("tpye"), "c.toml:4:1: unknown key 'tpye' in [[device]] (did you mean 'type'?)");
   // Too far from any key: the accepted keys instead.
   const std::string accepted =
-      " in [[device]] (accepted: name, type, vectors, pattern, choice, fire_cpu, address, planner, pre_vectors, "
+      " in [[device]] (accepted: name, type, vectors, pattern, choice, fire_cpu, address, planner, kernel, "
+      "pre_vectors, "
       "post_vectors, sets, driver)";
   EXPECT_EQ(unknown("queues"), "c.toml:4:1: unknown key 'queues'" + accepted);
   EXPECT_EQ(unknown("nm"), "c.toml:4:1: unknown key 'nm'" + accepted);
