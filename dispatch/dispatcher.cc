@@ -172,11 +172,12 @@ Dispatcher::~Dispatcher() {
 }
 
 Result<std::unique_ptr<Dispatcher>> Dispatcher::start(const std::vector<VectorBinding>& vectors,
-                                                      DispatchOptions options) {
+                                                      DispatchOptions options, DispatchStats* partial) {
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   if (Status s = impl->start(vectors); !s) {
-    impl->stop();  // whatever did start is stopped and joined
+    impl->stop();  // whatever did start is stopped, drained and joined
+    if (partial != nullptr) *partial = std::move(impl->stats);
     return s.error();
   }
   return std::unique_ptr<Dispatcher>(new Dispatcher(std::move(impl)));

@@ -104,9 +104,14 @@ struct DispatchStats {
 class Dispatcher {
  public:
   // Starts one reactor (and, with Handoff::kQueue, one worker) per serving
-  // CPU, pinned there. Fails, starting nothing, if a CPU cannot be used or
-  // a ring cannot be set up.
-  static Result<std::unique_ptr<Dispatcher>> start(const std::vector<VectorBinding>& vectors, DispatchOptions options);
+  // CPU, pinned there, in CPU order. Fails if a CPU cannot be used or a ring
+  // cannot be set up; then every lane that did start is stopped (drained
+  // and joined) and nothing keeps running. The lanes that started before
+  // the failing one may already have read and handled interrupts: on
+  // failure their totals go to *partial (when given), so that the caller
+  // can account them; an error never throws counted interrupts away.
+  static Result<std::unique_ptr<Dispatcher>> start(const std::vector<VectorBinding>& vectors, DispatchOptions options,
+                                                   DispatchStats* partial = nullptr);
   ~Dispatcher();
   Dispatcher(const Dispatcher&) = delete;
   Dispatcher& operator=(const Dispatcher&) = delete;

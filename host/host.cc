@@ -12,6 +12,7 @@
 #include <cctype>
 #include <cerrno>
 #include <csignal>
+#include <limits>
 #include <utility>
 
 #include "dispatch/sys.h"
@@ -85,6 +86,13 @@ void add_vectors(std::vector<std::uint64_t>& total, const std::vector<std::uint6
 }
 
 }  // namespace
+
+int poll_timeout_ms(std::uint64_t now_ns, std::uint64_t deadline_ns) {
+  if (deadline_ns <= now_ns) return 0;
+  // Rounded up, so poll() never wakes just before the deadline and spins.
+  const std::uint64_t ms = (deadline_ns - now_ns + 999'999) / 1'000'000;
+  return static_cast<int>(std::min<std::uint64_t>(ms, std::numeric_limits<int>::max()));
+}
 
 KernelVersion host_kernel_version() {
   auto live = parse_kernel_version("live");
@@ -246,8 +254,13 @@ Status Host::start_dispatch(Hosted& h) {
   d.on_drop = [live](unsigned, std::uint64_t count) {
     live->dropped_queue_full.fetch_add(count, std::memory_order_relaxed);
   };
-  auto dispatcher = Dispatcher::start(bindings, std::move(d));
-  if (!dispatcher) return Error{h.spec.name + ": " + dispatcher.error().message};
+  DispatchStats partial;
+  auto dispatcher = Dispatcher::start(bindings, std::move(d), &partial);
+  if (!dispatcher) {
+    // The lanes that did start may have read interrupts: they count.
+    merge_dispatch_stats(h.dispatched, partial);
+    return Error{h.spec.name + ": " + dispatcher.error().message};
+  }
   h.dispatcher = std::move(*dispatcher);
   return ok_status();
 }
@@ -333,8 +346,17 @@ Status Host::move(const std::string& name, unsigned index, unsigned cpu) {
   v->serving_cpu = static_cast<int>(cpu);
   if (Status s = start_dispatch(*h); !s) {
     v->serving_cpu = from;  // back where it was, so the device keeps being served
-    if (Status again = start_dispatch(*h); !again)
-      log("move " + name + ": cannot restart dispatch: " + again.error().message);
+    if (Status again = start_dispatch(*h); !again) {
+      // Served by nothing, the device would count nothing more and hold its
+      // vectors for ever: take it through the unbind sequence instead (what
+      // its eventfds hold is accounted there).
+      const std::string reason = "dispatch lost: " + again.error().message;
+      log("move " + name + ": cannot restart dispatch at CPU " + std::to_string(from) + ": " + again.error().message +
+          "; unbinding it");
+      (void)unbind(name, reason);
+      return Error{s.error().message + "; restarting it at CPU " + std::to_string(from) + " failed too (" +
+                   again.error().message + "), so " + name + " was unbound"};
+    }
     return s;
   }
   h->moves++;
@@ -449,9 +471,7 @@ void Host::run(const RunOptions& o) {
     std::uint64_t next = 0;
     for (std::uint64_t t : {end_at, unplug_at, tick_at})
       if (t != 0 && (next == 0 || t < next)) next = t;
-    int timeout_ms = -1;
-    if (next != 0) timeout_ms = next <= now ? 0 : static_cast<int>((next - now + 999'999) / 1'000'000);
-    const int n = ::poll(fds.data(), fds.size(), timeout_ms);
+    const int n = ::poll(fds.data(), fds.size(), next == 0 ? -1 : poll_timeout_ms(now, next));
     if (n < 0 && errno != EINTR) {
       log("poll failed: " + errno_string(errno) + "; unbinding everything");
       unbind_all("host error");

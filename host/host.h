@@ -193,6 +193,12 @@ class Host {
   std::vector<Command> commands_;
 };
 
+// poll()'s timeout until deadline_ns (CLOCK_MONOTONIC), rounded up to
+// whole milliseconds: 0 once it has passed, and at most INT_MAX ms (24.8
+// days; the loop polls again, nearer the deadline) so a long --duration
+// never wraps to a negative timeout, which poll() takes as "for ever".
+int poll_timeout_ms(std::uint64_t now_ns, std::uint64_t deadline_ns);
+
 // The kernel line a hosted device follows when its spec names none: the
 // running kernel's, or v6.18 (default_kernel_version()) where the running
 // kernel is older than every line irqd reproduces.

@@ -267,6 +267,23 @@ TEST_P(ReactorConformance, UnusableCpuFailsAndLeavesNothingRunning) {
   EXPECT_EQ(open_fds(), before);
 }
 
+// Lanes start in CPU order: the lane of CPU 0 is up (and has read vector
+// 0's pending interrupts, or reads them in the stop's drain) before the lane
+// of CPU 4000 fails. What it read comes back with the error, every count
+// of it, and the eventfd is left empty: nothing read is thrown away.
+TEST_P(ReactorConformance, AFailedStartReturnsWhatTheLanesThatStartedRead) {
+  FakeDevice dev(2);
+  dev.fire(0, 5);
+  std::vector<VectorBinding> b{{0, dev.fd(0), 0}, {1, dev.fd(1), 4000}};
+  DispatchStats partial;
+  auto d = Dispatcher::start(b, options(dev), &partial);
+  ASSERT_FALSE(d.ok());
+  EXPECT_TRUE(dev.drained(0));
+  EXPECT_EQ(partial.handled() + partial.dropped_queue_full(), 5U);
+  ASSERT_GE(partial.handled_per_vector.size(), 1U);
+  EXPECT_EQ(partial.handled_per_vector[0], partial.handled());
+}
+
 // The worker sits in the handler of the first interrupt; further reads of
 // the same vector fill its queue (capacity 2) and the next one finds it
 // full. Every step waits for the eventfd to be read, so it is not a race.

@@ -9,12 +9,14 @@
 
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <array>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <limits>
 #include <set>
 #include <thread>
 
@@ -339,6 +341,87 @@ TEST(Host, MoveRefusesAnUnknownVectorOrCpu) {
   EXPECT_EQ(host.move("soft0", 0, 4096).error().message,
             "CPU 4096 is not a CPU irqd may use (accepted: " + topo.present().to_list() + ")");
   EXPECT_EQ(host.move("nic9", 0, 0).error().message, "no bound device named nic9");
+}
+
+// A topology that claims CPUs this machine lacks: the kernel refuses to
+// pin a thread there, as it refuses a CPU outside the process's cpuset.
+// Every vector starts on CPU 0 (planner single).
+constexpr unsigned kMissingCpu = 1023;
+Topology topology_with_a_missing_cpu() {
+  auto t = Topology::load("synthetic:pack:1 core:1024 pu:1");
+  EXPECT_TRUE(t.ok()) << t.error().message;
+  return std::move(*t);
+}
+
+// The new dispatcher's lane on CPU 0 starts (and reads) before its lane on
+// the missing CPU fails; what it read is the device's, and the device goes
+// on being served at its old CPU.
+TEST(Host, AFailedMoveUnderLoadLosesNothing) {
+  if (::sysconf(_SC_NPROCESSORS_CONF) > static_cast<long>(kMissingCpu)) GTEST_SKIP() << "CPU 1023 exists here";
+  Topology topo = topology_with_a_missing_cpu();
+  Host host(topo, saturating());
+  DeviceSpec spec = soft(4);
+  spec.planner = PlannerKind::kSingle;
+  ASSERT_TRUE(host.add(spec).ok());
+  for (int i = 0; i < 5; ++i) {
+    Status s = host.move("soft0", 0, kMissingCpu);
+    ASSERT_FALSE(s.ok());
+    EXPECT_NE(s.error().message.find("1023"), std::string::npos) << s.error().message;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  auto st = host.status("soft0");
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->vectors.front().serving_cpu, 0);
+  EXPECT_EQ(st->moves, 0U);
+  auto r = host.unbind("soft0", "command");
+  ASSERT_TRUE(r.ok());
+  EXPECT_GT((*r)->fired, 0U);
+  EXPECT_TRUE((*r)->accounted()) << "fired " << (*r)->fired << " handled " << (*r)->dispatch.handled() << " dropped "
+                                 << (*r)->dropped();
+}
+
+// No fd can be opened (RLIMIT_NOFILE below every free descriptor), so
+// neither the new dispatcher nor the old one again can set up: the device
+// is not left served by nothing (the next move used to crash), it is
+// unbound with the reason, every fire accounted.
+TEST(Host, AMoveThatCannotRestartDispatchUnbindsTheDevice) {
+  if (::sysconf(_SC_NPROCESSORS_CONF) > static_cast<long>(kMissingCpu)) GTEST_SKIP() << "CPU 1023 exists here";
+  Topology topo = topology_with_a_missing_cpu();
+  Host host(topo, saturating());
+  DeviceSpec spec = soft(4);
+  spec.planner = PlannerKind::kSingle;
+  ASSERT_TRUE(host.add(spec).ok());
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit none = saved;
+  none.rlim_cur = 3;  // stdin, stdout and stderr hold every number below it
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &none), 0);
+  Status s = host.move("soft0", 0, kMissingCpu);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message.find("so soft0 was unbound"), std::string::npos) << s.error().message;
+  EXPECT_TRUE(host.bound().empty());
+  ASSERT_EQ(host.reports().size(), 1U);
+  const DeviceReport& r = host.reports().front();
+  EXPECT_EQ(r.unbind.reason.rfind("dispatch lost: ", 0), 0U) << r.unbind.reason;
+  EXPECT_TRUE(r.accounted()) << "fired " << r.fired << " handled " << r.dispatch.handled() << " dropped "
+                             << r.dropped();
+  EXPECT_EQ(host.move("soft0", 0, 0).error().message, "no bound device named soft0");
+}
+
+// The largest --duration irqd serve accepts (365 days) is 3.2e10 ms: past
+// INT_MAX, a plain cast wrapped it negative and poll() waited for ever.
+TEST(Host, PollTimeoutNeverWrapsForTheLongestDuration) {
+  constexpr std::uint64_t kNow = 1'000'000'000;
+  constexpr std::uint64_t kYearNs = 31'536'000ULL * 1'000'000'000ULL;
+  EXPECT_EQ(poll_timeout_ms(kNow, kNow + kYearNs), std::numeric_limits<int>::max());
+  EXPECT_EQ(poll_timeout_ms(kNow, kNow + 2'147'483'648ULL * 1'000'000ULL), std::numeric_limits<int>::max());
+  EXPECT_EQ(poll_timeout_ms(kNow, kNow + 2'147'483'647ULL * 1'000'000ULL), std::numeric_limits<int>::max());
+  EXPECT_EQ(poll_timeout_ms(kNow, kNow + 1), 1);  // rounded up: no spin before the deadline
+  EXPECT_EQ(poll_timeout_ms(kNow, kNow + 1'000'000), 1);
+  EXPECT_EQ(poll_timeout_ms(kNow, kNow + 1'000'001), 2);
+  EXPECT_EQ(poll_timeout_ms(kNow, kNow), 0);
+  EXPECT_EQ(poll_timeout_ms(kNow, kNow - 1), 0);
 }
 
 TEST(Host, NothingIsLeftOpenAfterUnbind) {
