@@ -145,6 +145,7 @@ void Dispatcher::Impl::stop() {
     cpu.cpu = lane.cpu;
     if (lane.reactor) {
       cpu.reactor_ran_on = lane.reactor->ran_on();
+      for (std::string& e : lane.reactor->errors()) stats.errors.push_back(std::move(e));
       cpu.reactor_cpu_ns = lane.reactor->cpu_ns();
       for (const auto& p : lane.reactor->producers()) {
         cpu.reads += p->reads;

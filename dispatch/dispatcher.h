@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -95,6 +96,9 @@ struct DispatchStats {
   std::vector<std::uint64_t> invocations_per_vector;
   std::vector<std::uint64_t> dropped_per_vector;
   LatencyHistogram latency;  // all CPUs merged
+  // What took a vector or a reactor out of service while it ran, one line
+  // each (the CPU, the step, the vector, the errno text); empty normally.
+  std::vector<std::string> errors;
   std::uint64_t handled() const;
   std::uint64_t invocations() const;
   std::uint64_t dropped_queue_full() const;

@@ -46,7 +46,13 @@ class EpollReactor final : public SingleThreadReactor {
     bool stopping = false;
     while (!stopping) {
       int n = epoll_wait(epfd_.get(), events.data(), static_cast<int>(events.size()), -1);
-      if (n < 0) continue;  // EINTR
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        // Retrying a persistent error would spin this CPU: stop serving,
+        // drain what is signalled, and say why.
+        record_error("epoll_wait: " + errno_string(errno) + "; the reactor stopped");
+        break;
+      }
       for (int i = 0; i < n; ++i) {
         std::uint64_t token = events[static_cast<std::size_t>(i)].data.u64;
         if (token == kStopToken) {

@@ -6,6 +6,8 @@
 
 #include <array>
 #include <future>
+#include <string>
+#include <system_error>
 
 #include "dispatch/sys.h"
 
@@ -77,14 +79,20 @@ Worker::~Worker() {
 Status Worker::start() {
   std::promise<Status> pinned;
   auto result = pinned.get_future();
-  thread_ = std::thread([this, &pinned] {
-    Status s = pin_to_cpu(cpu_);
-    ran_on_ = sched_getcpu();
-    bool ok = s.ok();
-    pinned.set_value(std::move(s));
-    if (ok) loop();
-    cpu_ns_ = thread_cpu_ns();
-  });
+  try {
+    thread_ = std::thread([this, &pinned] {
+      Status s = pin_to_cpu(cpu_);
+      ran_on_ = sched_getcpu();
+      bool ok = s.ok();
+      pinned.set_value(std::move(s));
+      if (ok) loop();
+      cpu_ns_ = thread_cpu_ns();
+    });
+  } catch (const std::system_error& e) {
+    // EAGAIN under a TasksMax or RLIMIT_NPROC: an error, not an exception
+    // that would cross into the caller's thread of control.
+    return Error{"worker for CPU " + std::to_string(cpu_) + ": cannot create its thread: " + e.what()};
+  }
   Status s = result.get();
   if (!s.ok()) {
     thread_.join();

@@ -7,6 +7,8 @@
 
 #include <cerrno>
 #include <future>
+#include <string>
+#include <system_error>
 
 #include "dispatch/sys.h"
 
@@ -44,14 +46,18 @@ Status SingleThreadReactor::start() {
   if (!stopfd_.valid()) return Error{"reactor stop eventfd: " + errno_string(errno)};
   std::promise<Status> started;
   auto result = started.get_future();
-  thread_ = std::thread([this, &started] {
-    Status s = pin();
-    if (s.ok()) s = setup();
-    bool ok = s.ok();
-    started.set_value(std::move(s));
-    if (ok) run(*producers_.front());
-    add_cpu_ns(thread_cpu_ns());
-  });
+  try {
+    thread_ = std::thread([this, &started] {
+      Status s = pin();
+      if (s.ok()) s = setup();
+      bool ok = s.ok();
+      started.set_value(std::move(s));
+      if (ok) run(*producers_.front());
+      add_cpu_ns(thread_cpu_ns());
+    });
+  } catch (const std::system_error& e) {
+    return Error{"reactor for CPU " + std::to_string(ctx_.cpu) + ": cannot create its thread: " + e.what()};
+  }
   Status s = result.get();
   if (!s.ok()) thread_.join();
   return s;
@@ -65,6 +71,16 @@ void SingleThreadReactor::request_stop() {
 
 void SingleThreadReactor::join() {
   if (thread_.joinable()) thread_.join();
+}
+
+std::vector<std::string> Reactor::errors() const {
+  std::lock_guard<std::mutex> lock(errors_mu_);
+  return errors_;
+}
+
+void Reactor::record_error(std::string message) {
+  std::lock_guard<std::mutex> lock(errors_mu_);
+  errors_.push_back("CPU " + std::to_string(ctx_.cpu) + ": " + std::move(message));
 }
 
 Status Reactor::pin() {

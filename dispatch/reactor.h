@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -49,6 +51,9 @@ class Reactor {
   }
 
   const std::vector<std::unique_ptr<Producer>>& producers() const { return producers_; }
+  // What took a vector, or the whole reactor, out of service, one line
+  // each naming the step, the vector and the errno text. Read after join().
+  std::vector<std::string> errors() const;
   std::uint64_t cpu_ns() const { return cpu_ns_.load(); }
   int ran_on() const { return ran_on_.load(); }
   unsigned cpu() const { return ctx_.cpu; }
@@ -62,6 +67,9 @@ class Reactor {
   // Called by each reactor thread first; records where it runs.
   Status pin();
   void add_cpu_ns(std::uint64_t ns) { cpu_ns_ += ns; }
+  // From any of the reactor's threads: a persistent error is recorded once
+  // and the read it came from is not retried, so it never spins a CPU.
+  void record_error(std::string message);
 
   Context ctx_;
   std::vector<std::unique_ptr<Producer>> producers_;
@@ -69,6 +77,8 @@ class Reactor {
  private:
   std::atomic<std::uint64_t> cpu_ns_{0};
   std::atomic<int> ran_on_{-1};
+  mutable std::mutex errors_mu_;
+  std::vector<std::string> errors_;
 };
 
 // One pinned thread for all the CPU's vectors, woken to stop through an

@@ -9,6 +9,8 @@
 // real interrupts were pending, and the token is subtracted exactly once.
 
 #include <future>
+#include <string>
+#include <system_error>
 
 #include "dispatch/reactor.h"
 #include "dispatch/sys.h"
@@ -29,13 +31,19 @@ class ThreadReactor final : public Reactor {
       Producer& producer = *producers_[i];
       std::promise<Status> started;
       auto result = started.get_future();
-      threads_.emplace_back([this, &producer, &started, b] {
-        Status s = pin();
-        bool ok = s.ok();
-        started.set_value(std::move(s));
-        if (ok) run(producer, b);
-        add_cpu_ns(thread_cpu_ns());
-      });
+      try {
+        threads_.emplace_back([this, &producer, &started, b] {
+          Status s = pin();
+          bool ok = s.ok();
+          started.set_value(std::move(s));
+          if (ok) run(producer, b);
+          add_cpu_ns(thread_cpu_ns());
+        });
+      } catch (const std::system_error& e) {
+        stop_and_join();
+        return Error{"reader of vector " + std::to_string(b.vector) + " on CPU " + std::to_string(ctx_.cpu) +
+                     ": cannot create its thread: " + e.what()};
+      }
       Status s = result.get();
       if (!s.ok()) {
         threads_.back().join();
@@ -64,7 +72,10 @@ class ThreadReactor final : public Reactor {
   void run(Producer& producer, const VectorBinding& b) {
     for (;;) {
       std::int64_t n = eventfd_read_blocking(b.fd);
-      if (n < 0) break;  // the fd went bad: nothing more can be read from it
+      if (n < 0) {  // the fd went bad: nothing more can be read from it
+        record_error("vector " + std::to_string(b.vector) + ": read: " + errno_string(errno) + "; no longer served");
+        break;
+      }
       auto count = static_cast<std::uint64_t>(n);
       bool stopping = count >= kStopToken;
       if (stopping) count -= kStopToken;

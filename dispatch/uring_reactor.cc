@@ -25,6 +25,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <string>
 
 #include "base/unique_fd.h"
 #include "dispatch/reactor.h"
@@ -169,6 +170,32 @@ class UringReactor final : public SingleThreadReactor {
     }
   }
 
+  // Whether a vector's read (or poll) is armed again after a completion
+  // with result res: yes after a count or a transient error; no after a
+  // persistent one (EBADF, EINVAL, EFAULT, ...), which would complete at
+  // once every time and spin this CPU. That vector is then reported and no
+  // longer served; its eventfd keeps what it is signalled for the unbind
+  // sequence to account.
+  bool rearm_after(Ring& ring, unsigned slot, int res, const char* what) {
+    if (dead_[slot]) return false;
+    if (res >= 0 || res == -EINTR || res == -EAGAIN || res == -ECANCELED) return true;
+    take_out_of_service(ring, slot, what, res);
+    return false;
+  }
+
+  // Reports a vector's persistent error once and stops arming it; a
+  // multishot poll still armed on it is removed (its last completion then
+  // comes without IORING_CQE_F_MORE and is not re-armed).
+  void take_out_of_service(Ring& ring, unsigned slot, const char* what, int res) {
+    dead_[slot] = 1;
+    record_error("vector " + std::to_string(ctx_.vectors[slot].vector) + ": io_uring " + what + ": " +
+                 errno_string(-res) + "; no longer served");
+    if (!poll_method()) return;
+    io_uring_sqe* sqe = ring.sqe();
+    io_uring_prep_poll_remove(sqe, slot);
+    io_uring_sqe_set_data64(sqe, cancel_token());
+  }
+
   // Handles every completion that is ready; returns false once stopped.
   unsigned reap(Ring& ring, Producer& producer, bool arming) {
     io_uring* r = ring.get();
@@ -191,15 +218,16 @@ class UringReactor final : public SingleThreadReactor {
         if (cqe->res > 0 && (cqe->res & POLLIN) != 0) {
           std::int64_t count = eventfd_read_nowait(b.fd);
           if (count > 0) deliver(producer, b, static_cast<std::uint64_t>(count));
+          if (count < 0 && !dead_[slot]) take_out_of_service(ring, slot, "read", static_cast<int>(count));
         }
         if ((cqe->flags & IORING_CQE_F_MORE) == 0) {
           in_flight_--;
-          if (arming && !stopping_) arm(ring, slot);
+          if (arming && !stopping_ && rearm_after(ring, slot, cqe->res, "poll")) arm(ring, slot);
         }
       } else {
         in_flight_--;
         if (cqe->res == sizeof(std::uint64_t)) deliver(producer, b, bufs_[slot]);
-        if (arming && !stopping_) arm(ring, slot);
+        if (arming && !stopping_ && rearm_after(ring, slot, cqe->res, "read")) arm(ring, slot);
       }
     }
     io_uring_cq_advance(r, seen);
@@ -227,7 +255,8 @@ class UringReactor final : public SingleThreadReactor {
     producer.finish();
   }
 
-  std::vector<std::uint64_t> bufs_;  // one read buffer per slot
+  std::vector<std::uint64_t> bufs_;                                     // one read buffer per slot
+  std::vector<char> dead_ = std::vector<char>(ctx_.vectors.size(), 0);  // slots out of service
   std::uint64_t stop_buf_ = 0;
   Ring ring_;  // created on the reactor thread by setup()
   unsigned in_flight_ = 0;

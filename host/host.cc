@@ -129,6 +129,7 @@ void merge_dispatch_stats(DispatchStats& total, const DispatchStats& part) {
   add_vectors(total.invocations_per_vector, part.invocations_per_vector);
   add_vectors(total.dropped_per_vector, part.dropped_per_vector);
   total.latency.merge(part.latency);
+  total.errors.insert(total.errors.end(), part.errors.begin(), part.errors.end());
 }
 
 Result<DeviceSpec> parse_device_spec(std::string_view text, unsigned software_ordinal) {

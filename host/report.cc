@@ -58,7 +58,11 @@ json device_json(const DeviceReport& r) {
   json problems = json::array();
   for (const OwnershipProblem& p : r.unbind.problems) problems.push_back(problem_json(p));
   j["problems"] = problems;
-  j["errors"] = r.unbind.errors;
+  // The unbind steps that failed, then what took vectors out of service
+  // while the device ran (a reactor's persistent read error).
+  json errors = r.unbind.errors;
+  for (const std::string& e : r.dispatch.errors) errors.push_back("dispatch: " + e);
+  j["errors"] = errors;
   return j;
 }
 

@@ -4,6 +4,7 @@
 // reactor that does not pass all of it is not done. The device side is
 // plain eventfds written by the test, so every count is known exactly.
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sched.h>
@@ -282,6 +283,32 @@ TEST_P(ReactorConformance, AFailedStartReturnsWhatTheLanesThatStartedRead) {
   EXPECT_EQ(partial.handled() + partial.dropped_queue_full(), 5U);
   ASSERT_GE(partial.handled_per_vector.size(), 1U);
   EXPECT_EQ(partial.handled_per_vector[0], partial.handled());
+}
+
+// Vector 1's fd cannot be read at all (/dev/null opened write-only: every
+// read fails with EBADF at once). A reactor that retried it would spin its
+// CPU for ever. Either the reactor refuses it when starting (epoll cannot
+// watch /dev/null), or it reports it once, stops reading it and serves the
+// other vector as before.
+TEST_P(ReactorConformance, AnUnreadableVectorIsReportedOnceAndTheOthersAreServed) {
+  FakeDevice dev(1);
+  UniqueFd unreadable(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+  ASSERT_TRUE(unreadable.valid());
+  std::vector<VectorBinding> b{{0, dev.fd(0), 0}, {1, unreadable.get(), 0}};
+  auto d = Dispatcher::start(b, options(dev));
+  if (!d.ok()) {
+    EXPECT_NE(d.error().message.find("epoll_ctl"), std::string::npos) << d.error().message;
+    return;
+  }
+  for (int i = 0; i < 20; ++i) {
+    dev.fire(0);
+    ASSERT_TRUE(eventually([&] { return dev.drained(0); }));
+  }
+  const DispatchStats& s = (*d)->stop();
+  EXPECT_EQ(s.handled(), 20U);
+  ASSERT_EQ(s.errors.size(), 1U);
+  EXPECT_NE(s.errors[0].find("vector 1"), std::string::npos) << s.errors[0];
+  EXPECT_NE(s.errors[0].find("Bad file descriptor"), std::string::npos) << s.errors[0];
 }
 
 // The worker sits in the handler of the first interrupt; further reads of
