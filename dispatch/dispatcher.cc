@@ -2,11 +2,14 @@
 
 #include "dispatch/dispatcher.h"
 
+#include <sys/utsname.h>
+
 #include <algorithm>
 #include <map>
 #include <set>
 
 #include "dispatch/reactor.h"
+#include "dispatch/sys.h"
 
 namespace irqd {
 namespace {
@@ -174,6 +177,10 @@ Dispatcher::~Dispatcher() {
 
 Result<std::unique_ptr<Dispatcher>> Dispatcher::start(const std::vector<VectorBinding>& vectors,
                                                       DispatchOptions options, DispatchStats* partial) {
+  utsname u{};
+  if (::uname(&u) == 0) {
+    if (Status s = check_kernel_release(u.release); !s) return s.error();
+  }
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   if (Status s = impl->start(vectors); !s) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <ctime>
 #include <string>
 
@@ -35,6 +36,25 @@ Status pin_to_cpu(unsigned cpu) {
   if (now != static_cast<int>(cpu))
     return Error{"thread pinned to CPU " + std::to_string(cpu) + " runs on CPU " + std::to_string(now)};
   return ok_status();
+}
+
+Status check_kernel_release(std::string_view release) {
+  unsigned major = 0;
+  unsigned minor = 0;
+  const char* p = release.data();
+  const char* end = release.data() + release.size();
+  auto [after_major, ec1] = std::from_chars(p, end, major);
+  bool parsed = ec1 == std::errc() && after_major < end && *after_major == '.';
+  if (parsed) {
+    auto [after_minor, ec2] = std::from_chars(after_major + 1, end, minor);
+    parsed = ec2 == std::errc();
+  }
+  if (!parsed) return Error{"cannot tell the kernel version from '" + std::string(release) + "'"};
+  if (major > kMinKernelMajor || (major == kMinKernelMajor && minor >= kMinKernelMinor)) return ok_status();
+  return Error{"Linux " + std::string(release) + " is older than " + std::to_string(kMinKernelMajor) + "." +
+               std::to_string(kMinKernelMinor) +
+               ", the oldest kernel irqd dispatches on (it needs IORING_ASYNC_CANCEL_ANY, 5.19, and RWF_NOWAIT "
+               "reads of eventfds, 5.12)"};
 }
 
 std::int64_t eventfd_read_nowait(int fd) {

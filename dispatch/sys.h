@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 
 #include "base/result.h"
 
@@ -19,6 +20,18 @@ std::uint64_t thread_cpu_ns();
 // Pins the calling thread to one CPU with sched_setaffinity() and checks
 // with sched_getcpu() that it now runs there.
 Status pin_to_cpu(unsigned cpu);
+
+// The oldest kernel irqd's dispatch path runs on, and why: a stop cancels
+// in-flight reads with IORING_ASYNC_CANCEL_ANY (5.19; before it the cancel
+// fails with EINVAL and a stop waits for ever on idle vectors), eventfd
+// reads use RWF_NOWAIT (5.12; before it epoll spins and the drain reads
+// nothing), multishot poll (5.13). 6.1 is the oldest line the QEMU labs
+// boot and run the reactor conformance suite on.
+inline constexpr unsigned kMinKernelMajor = 6;
+inline constexpr unsigned kMinKernelMinor = 1;
+// Ok on 6.1 or later; else an error naming the running kernel, the
+// minimum and why. release is uname(2)'s (e.g. "6.1.0-37-amd64").
+Status check_kernel_release(std::string_view release);
 
 // Reads an eventfd's count without blocking, even on a blocking fd
 // (preadv2 with RWF_NOWAIT: eventfd honours IOCB_NOWAIT). Returns the count,

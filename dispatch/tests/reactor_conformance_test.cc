@@ -9,10 +9,12 @@
 #include <poll.h>
 #include <sched.h>
 #include <sys/eventfd.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <deque>
 #include <filesystem>
 #include <latch>
@@ -370,6 +372,28 @@ TEST(ReactorNames, RoundTripAndUnknown) {
   auto bad = reactor_from_name("kqueue");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().message, "unknown reactor 'kqueue' (accepted: io_uring, epoll, thread)");
+}
+
+// The oldest kernel the dispatch path claims, checked at every start. In
+// the lab (reactor_conformance_min_kernel) IRQD_EXPECT_KERNEL says which
+// line the guest must be running, so the suite above is known to have run
+// there.
+TEST(MinimumKernel, OlderKernelsAreRefusedWithTheReason) {
+  EXPECT_TRUE(check_kernel_release("6.1.0-37-amd64").ok());
+  EXPECT_TRUE(check_kernel_release("6.12.117+deb12-amd64").ok());
+  EXPECT_TRUE(check_kernel_release("7.0").ok());
+  EXPECT_EQ(check_kernel_release("5.19.0-1-amd64").error().message,
+            "Linux 5.19.0-1-amd64 is older than 6.1, the oldest kernel irqd dispatches on (it needs "
+            "IORING_ASYNC_CANCEL_ANY, 5.19, and RWF_NOWAIT reads of eventfds, 5.12)");
+  EXPECT_FALSE(check_kernel_release("6.0.12").ok());
+  EXPECT_EQ(check_kernel_release("linux").error().message, "cannot tell the kernel version from 'linux'");
+  utsname u{};
+  ASSERT_EQ(::uname(&u), 0);
+  EXPECT_TRUE(check_kernel_release(u.release).ok()) << u.release;
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): read before any thread of this test starts
+  if (const char* want = std::getenv("IRQD_EXPECT_KERNEL"); want != nullptr) {
+    EXPECT_EQ(std::string(u.release).rfind(std::string(want) + ".", 0), 0U) << u.release << " is not " << want;
+  }
 }
 
 }  // namespace
