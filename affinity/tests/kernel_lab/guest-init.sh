@@ -1,12 +1,17 @@
 #!/bin/busybox sh
 # PID 1 of the kernel lab guest (baked into the cached base initramfs as /init
-# by run.sh). Loads the NVMe driver, waits for its queues, and prints the
-# kernel's view of CPUs, NUMA nodes and every nvme interrupt's affinity as
-# "KLAB ..." lines on the serial console, then powers off.
+# by run.sh). Loads the NVMe driver (klab.nvme=1) and waits for its queues,
+# then the virtio-blk driver (klab.virtio=1) and waits for its disk, and
+# prints the kernel's view of CPUs, NUMA nodes and every nvme and virtio
+# interrupt's affinity as "KLAB ..." lines on the serial console, then
+# powers off. The controller comes up first, so its vectors are activated
+# before the disk's (the x86 vector matrix counts managed vectors across
+# devices).
 #
 # nvme module parameters are taken from the kernel command line
 # (nvme.write_queues=K, nvme.poll_queues=K), as modprobe would: insmod does
-# not read /proc/cmdline itself.
+# not read /proc/cmdline itself. A module the kernel has built in (6.12's
+# virtio PCI transport, crc chain) is simply not in /lib/modules.
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
@@ -19,26 +24,52 @@ k cmdline "$(cat /proc/cmdline)"
 
 NVME_ARGS=
 NVME_CORE_ARGS=
+WANT_NVME=0
+WANT_VIRTIO=0
 for w in $(cat /proc/cmdline); do
     case $w in
     nvme.*) NVME_ARGS="$NVME_ARGS ${w#nvme.}" ;;
     nvme_core.*) NVME_CORE_ARGS="$NVME_CORE_ARGS ${w#nvme_core.}" ;;
+    klab.nvme=1) WANT_NVME=1 ;;
+    klab.virtio=1) WANT_VIRTIO=1 ;;
     esac
 done
-# Dependency order (modinfo depends): t10-pi needs crc-t10dif (which asks the
-# crypto API for "crct10dif": load the generic one first) and crc64-rocksoft.
-for m in crct10dif_common crct10dif_generic crc-t10dif crc64 crc64_rocksoft_generic crc64-rocksoft t10-pi; do
-    insmod /lib/modules/$m.ko 2>/dev/null || k warn "insmod $m failed"
-done
-insmod /lib/modules/nvme-core.ko $NVME_CORE_ARGS || k error "insmod nvme-core failed"
-insmod /lib/modules/nvme.ko $NVME_ARGS || k error "insmod nvme failed"
-
-# The controller is reset asynchronously; the I/O queue interrupts exist
-# once the namespace block device shows up (queues are set up before the scan).
-i=0
-while [ ! -e /sys/block/nvme0n1 ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
-[ -e /sys/block/nvme0n1 ] || k error "nvme0n1 did not appear within 60 s"
-sleep 0.2
+# ld MODULE [ARGS]: insmod it when this kernel has it as a module (a device
+# that then does not show up is the error).
+ld() {
+    m=$1
+    shift
+    [ -e "/lib/modules/$m.ko" ] || return 0
+    insmod "/lib/modules/$m.ko" "$@" || k warn "insmod $m failed"
+}
+# wait_for PATH: up to 60 s.
+wait_for() {
+    i=0
+    while [ ! -e "$1" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+    [ -e "$1" ] || k error "$1 did not appear within 60 s"
+}
+if [ $WANT_NVME = 1 ]; then
+    # Dependency order (modinfo depends): t10-pi needs crc-t10dif (which asks
+    # the crypto API for "crct10dif": load the generic one first) and
+    # crc64-rocksoft; 6.12's nvme-core needs nvme-auth.
+    for m in crct10dif_common crct10dif_generic crc-t10dif crc64 crc64_rocksoft_generic crc64-rocksoft t10-pi \
+        nvme-auth; do
+        ld $m
+    done
+    # shellcheck disable=SC2086 # word lists of module parameters
+    ld nvme-core $NVME_CORE_ARGS
+    # shellcheck disable=SC2086
+    ld nvme $NVME_ARGS
+    # The controller is reset asynchronously; the I/O queue interrupts exist
+    # once the namespace block device shows up (queues are set up before the scan).
+    wait_for /sys/block/nvme0n1
+    sleep 0.2
+fi
+if [ $WANT_VIRTIO = 1 ]; then
+    for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk; do ld $m; done
+    wait_for /sys/block/vda
+    sleep 0.2
+fi
 
 # r VAR FILE: first line of FILE into VAR ("" if unreadable). read is a
 # builtin: no fork, which is slow under TCG. But sysfs cpumask *list* files
@@ -63,18 +94,20 @@ done
 for p in /sys/module/nvme/parameters/*; do r v $p; k nvme_param "${p##*/}" "$v"; done
 dmesg | grep -E 'nvme|SRAT|smpboot: Allowing|NUMA' | sed 's/^/KLAB dmesg /'
 
-# /proc/interrupts: " 24:  0 0 ...  PCI-MSI 65536-edge  nvme0q0" -> irq number, name.
+# /proc/interrupts: " 24:  0 0 ...  PCI-MSI 65536-edge  nvme0q0" -> irq number, name
+# (virtio: virtio0-config, virtio0-req.0, ...).
 while read -r irq rest; do
     name=${rest##* }
-    case $name in nvme[0-9]*q[0-9]*) ;; *) continue ;; esac
+    case $name in nvme[0-9]*q[0-9]* | virtio[0-9]*-*) ;; *) continue ;; esac
     irq=${irq%:}
     r smp /proc/irq/$irq/smp_affinity_list; r eff /proc/irq/$irq/effective_affinity_list; r nd /proc/irq/$irq/node
     k irq "$irq" name "$name" smp "$smp" eff "$eff" node "$nd"
 done </proc/interrupts
-for h in /sys/block/nvme0n1/mq/*; do
+for h in /sys/block/nvme0n1/mq/* /sys/block/vda/mq/*; do
     [ -d "$h" ] || continue
     r v $h/cpu_list
-    k hctx "${h##*/}" cpus "$v"
+    d=${h%%/mq/*}
+    k hctx "${d##*/}" "${h##*/}" cpus "$v"
 done
 k end
 sync
