@@ -14,11 +14,16 @@
 // function with MSI vectors, checked against /proc/interrupts and /sys, and
 // a dry-run `irqd tune` that must leave every /proc/irq file as it was.
 
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -27,6 +32,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/tests/run_process.h"
@@ -274,6 +280,75 @@ TEST(TuneCli, ApplyWritesSavesAndRestorePutsEveryMaskBack) {
                           "66  mlx5_comp5@pci:0000:3b:00.0   5    ->  1    written, reads back 1\n"
                           "67  mlx5_comp6@pci:0000:3b:00.0   6    ->  2    written, reads back 2\n"
                           "68  mlx5_comp7@pci:0000:3b:00.0   7    ->  3    written, reads back 3\n");
+  EXPECT_EQ(masks(t.proc()), before);
+}
+
+// What the restore file is for: an apply killed half-way (SIGKILL: no
+// handler, no cleanup) is undone by --restore. The third interrupt's file
+// is a FIFO: irqd reads its mask through it (this test writes it in), then
+// blocks opening it to write after writing the first two (60, 65); it is
+// killed there, the FIFO becomes the file it was, and --restore puts every
+// mask back as it was before the apply.
+TEST(TuneCli, AnApplyKilledHalfWayIsUndoneByRestore) {
+  KernelTree t("mq-nic");
+  TempDir dir;
+  const std::string save = dir.file("nic.json");
+  const auto before = masks(t.proc());
+  const std::string blocker = t.proc() + "/irq/66/smp_affinity_list";
+  ASSERT_TRUE(fs::remove(blocker));
+  ASSERT_EQ(::mkfifo(blocker.c_str(), 0644), 0);
+
+  const std::vector<std::string> args{"env",
+                                      "IRQD_PROC_ROOT=" + t.proc(),
+                                      "IRQD_SYSFS_ROOT=" + t.sys(),
+                                      IRQD_BINARY,
+                                      "tune",
+                                      "--device",
+                                      "ens1f0np0",
+                                      "--planner",
+                                      "per-core",
+                                      "--topology",
+                                      kMqTopology,
+                                      "--apply",
+                                      "--save",
+                                      save};
+  std::vector<char*> argv;
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  ASSERT_EQ(::posix_spawn_file_actions_init(&actions), 0);
+  ::posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  ::posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  pid_t pid = 0;
+  ASSERT_EQ(::posix_spawnp(&pid, "env", &actions, nullptr, argv.data(), environ), 0);
+  ::posix_spawn_file_actions_destroy(&actions);
+  // The mask irqd reads (the open blocks until irqd opens it to read).
+  std::thread feeder([&] { std::ofstream(blocker) << before.at(66); });
+
+  // A guard against hangs, not a timing assertion: wait for the two writes.
+  bool halfway = false;
+  for (int i = 0; i < 3000 && !halfway; ++i) {
+    halfway = slurp(t.proc() + "/irq/60/smp_affinity_list") == "4-7\n" &&
+              slurp(t.proc() + "/irq/65/smp_affinity_list") == "4\n";
+    if (!halfway) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (!halfway) ::close(::open(blocker.c_str(), O_RDONLY | O_NONBLOCK));  // lets the feeder go
+  feeder.join();
+  ASSERT_TRUE(halfway);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+  // Half applied: two masks written, the rest as they were.
+  EXPECT_EQ(slurp(t.proc() + "/irq/67/smp_affinity_list"), before.at(67));
+  ASSERT_TRUE(fs::exists(save));  // saved and synced before the first write
+
+  ASSERT_TRUE(fs::remove(blocker));
+  { std::ofstream(blocker) << before.at(66); }
+  const ProcessResult back = run_on(t, {"tune", "--restore", save});
+  ASSERT_EQ(back.exit_code, 0) << back.err << back.out;
+  EXPECT_THAT(back.out, HasSubstr("60  mlx5_async0@pci:0000:3b:00.0  4-7  ->  0-7  written, reads back 0-7\n"));
+  EXPECT_THAT(back.out, HasSubstr("65  mlx5_comp4@pci:0000:3b:00.0   4    ->  0    written, reads back 0\n"));
   EXPECT_EQ(masks(t.proc()), before);
 }
 
