@@ -16,6 +16,7 @@
 #include <system_error>
 #include <utility>
 
+#include "base/atomic_file.h"
 #include "base/unique_fd.h"
 
 namespace irqd::pci {
@@ -203,25 +204,10 @@ Status write_state(const PciPaths& paths, const std::string& bdf, const std::str
     return Error{"cannot create " + paths.state_dir + ": " + ec.message() + errno_fix(ec.value(), bdf) +
                  " (it keeps the original driver for irqd unbind)"};
   const std::string path = state_path(paths, bdf);
-  const std::string tmp = path + ".tmp";
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (!fd.valid()) {
-    const int err = errno;
-    return Error{"cannot create " + tmp + ": " + errno_string(err) + errno_fix(err, bdf)};
-  }
-  const std::string text = std::string(kStateKey) + driver + "\n";
-  if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
-    const int err = errno;
-    (void)::unlink(tmp.c_str());
-    return Error{"cannot write " + tmp + ": " + errno_string(err)};
-  }
-  fd.reset();
-  // Renamed into place: another process never reads half a file.
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    (void)::unlink(tmp.c_str());
-    return Error{"cannot rename " + tmp + " to " + path + ": " + errno_string(err)};
-  }
+  // Renamed into place, synced: another process never reads half a file,
+  // and a crash leaves the old state or the new one.
+  if (Status s = replace_file(path, std::string(kStateKey) + driver + "\n"); !s)
+    return Error{s.error().message + " (it keeps the original driver for irqd unbind)"};
   return ok_status();
 }
 
