@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "affinity/group_cpus.h"
+#include "affinity/kernel_version.h"
 #include "affinity/plan.h"
 #include "affinity/topology.h"
 
@@ -122,6 +123,19 @@ void BM_KernelPlan_8192cpu_16node_4096vec_half_offline(benchmark::State& state) 
   run_plan(state, machine_8192_half_offline(), request(4096));
 }
 
+// The same machine and device under each kernel line's spreading (the
+// cluster-aware grouping of 6.19 on does the most work per node).
+void BM_KernelLine_8192cpu_16node_4096vec(benchmark::State& state, const char* version) {
+  PlanRequest r = request(4096);
+  auto v = parse_kernel_version(version);
+  if (!v) {
+    state.SkipWithError(v.error().message.c_str());
+    return;
+  }
+  r.kernel = *v;
+  run_plan(state, machine_8192(), r);
+}
+
 // group_cpus_evenly() alone: the spreading without irq_create_affinity_masks'
 // copies and make_plan's serving-CPU choice.
 void BM_GroupCpusEvenly_8192cpu_16node_4096grp(benchmark::State& state) {
@@ -144,6 +158,10 @@ BENCHMARK(BM_KernelPlan_256cpu_4node_64vec)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_KernelPlan_1024cpu_8node_256vec)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_KernelPlan_8192cpu_16node_4096vec)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_KernelPlan_8192cpu_16node_4096vec_half_offline)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_KernelLine_8192cpu_16node_4096vec, v6_10, "6.10")->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_KernelLine_8192cpu_16node_4096vec, v6_15, "6.15")->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_KernelLine_8192cpu_16node_4096vec, v6_18, "6.18")->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_KernelLine_8192cpu_16node_4096vec, v6_19, "6.19")->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_GroupCpusEvenly_8192cpu_16node_4096grp)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_OtherPlanner_8192cpu_16node_4096vec, compact, PlannerKind::kCompact)
     ->Unit(benchmark::kMillisecond);
