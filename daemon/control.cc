@@ -27,6 +27,10 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
+// A request is one flat object; a value that is itself an array or object
+// is refused with the value shown, up to this many levels in all.
+constexpr int kMaxRequestLevels = 16;
+
 // How a command takes its "device".
 enum class DeviceArg { kNone, kOptional, kRequired };
 
@@ -61,7 +65,7 @@ std::string shown(const json& value) { return value.dump(-1, ' ', false, json::e
 
 // nlohmann's what() starts with "[json.exception.parse_error.101] ", which
 // says nothing to a user.
-std::string parse_error_text(const json::parse_error& e) {
+std::string parse_error_text(const json::exception& e) {
   std::string_view what = e.what();
   if (std::size_t end = what.find("] "); what.starts_with("[json.exception.") && end != std::string_view::npos)
     what.remove_prefix(end + 2);
@@ -123,12 +127,26 @@ std::string control_command_names() {
 
 Result<ControlRequest> parse_control_request(std::string_view line) {
   json request;
+  int levels = 0;  // of nested objects and arrays
+  auto nesting = [&levels](int depth, json::parse_event_t event, json&) {
+    if (event == json::parse_event_t::object_start || event == json::parse_event_t::array_start)
+      levels = std::max(levels, depth + 1);
+    return true;
+  };
   try {
-    request = json::parse(line);
-  } catch (const json::parse_error& e) {
+    request = json::parse(line, nesting);
+  } catch (const json::exception& e) {
+    // parse_error, and out_of_range for a number past a double's range
+    // ("1e400"): either one escaping would end the daemon.
     return Error{"malformed JSON: " + parse_error_text(e) +
                  R"( (accepted: one JSON object per line, e.g. {"cmd":"status"}))"};
   }
+  // nlohmann parses any depth without recursion, but dump() (shown(), the
+  // values quoted in messages) recurses once per level, and a 64 KiB line
+  // holds 32000 of them: far more than a thread's stack takes.
+  if (levels > kMaxRequestLevels)
+    return Error{fmt::format(
+        R"(request nests {} levels deep (accepted: one flat JSON object per line, e.g. {{"cmd":"status"}}))", levels)};
   if (!request.is_object())
     return Error{fmt::format(R"(request must be a JSON object, got {} (accepted: e.g. {{"cmd":"status"}}))",
                              request.type_name())};

@@ -230,6 +230,47 @@ TEST_F(ControlTest, InvalidUtf8IsReportedAsValidJson) {
   EXPECT_EQ(c.request(R"({"cmd":"status"})"), echo("status"));
 }
 
+// Found by daemon/tests/fuzz/control_fuzz: a number past a double's range
+// makes nlohmann throw out_of_range, not parse_error, and it escaped
+// parse_control_request(); the server's catch-all answered "internal error:
+// [json.exception.out_of_range.406] ..." and logged an internal error for a
+// malformed request.
+TEST_F(ControlTest, NumberBeyondADoubleIsMalformedAndTheServerKeepsServing) {
+  auto server = start(options());
+  Client c(socket_path());
+  for (const char* bad : {"1e4002", R"({"cmd":"move","device":"nic0","vector":1e400,"cpu":0})", "[-1e999]"}) {
+    json r = c.request(bad);
+    EXPECT_EQ(r["ok"], false) << bad;
+    std::string message = r["error"];
+    EXPECT_TRUE(message.starts_with("malformed JSON: number overflow parsing '")) << message;
+    EXPECT_TRUE(message.ends_with(R"( (accepted: one JSON object per line, e.g. {"cmd":"status"}))")) << message;
+    EXPECT_EQ(c.request(R"({"cmd":"status"})"), echo("status")) << "after " << bad;
+  }
+  EXPECT_EQ(daemon_.seen().size(), 3U);
+  EXPECT_TRUE(log().empty()) << log().front();
+}
+
+// Found by daemon/tests/fuzz/control_fuzz: nlohmann parses any depth, but
+// the value quoted in the error (dump()) recursed once per level; the
+// 32000 levels a 64 KiB line holds overflowed the control thread's stack.
+TEST_F(ControlTest, DeeplyNestedRequestIsRefusedAndTheServerKeepsServing) {
+  auto server = start(options());
+  Client c(socket_path());
+  const std::size_t depth = 32000;
+  for (const std::string& deep :
+       {R"({"cmd":)" + std::string(depth, '[') + std::string(depth, ']') + "}",
+        R"({"cmd":"stats","device":)" + std::string(depth, '[') + std::string(depth, ']') + "}"}) {
+    ASSERT_LE(deep.size(), kControlMaxRequest);
+    EXPECT_EQ(c.request(deep), error(R"(request nests 32001 levels deep (accepted: one flat JSON object per line, )"
+                                     R"(e.g. {"cmd":"status"}))"));
+    EXPECT_EQ(c.request(R"({"cmd":"status"})"), echo("status"));
+  }
+  auto shallow = parse_control_request(R"({"cmd":"stats","device":[[1]]})");
+  ASSERT_FALSE(shallow);
+  EXPECT_EQ(shallow.error().message, R"("device" must be a non-empty string, got [[1]] (accepted: {"cmd":"stats"} or )"
+                                     R"({"cmd":"stats","device":"NAME"}))");
+}
+
 TEST_F(ControlTest, BadShapesNameTheValueAndTheAcceptedForm) {
   auto server = start(options());
   Client c(socket_path());
