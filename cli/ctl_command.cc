@@ -162,7 +162,22 @@ void write_object(std::string& out, const json& obj, std::size_t indent) {
   }
 }
 
+// A table one of whose rows holds a table of its own (a device and its
+// vectors): a cell cannot show it, so each row is a block of its own.
+bool has_nested_table(const json& rows) {
+  return std::any_of(rows.begin(), rows.end(), [](const json& row) {
+    return std::any_of(row.begin(), row.end(), [](const json& v) { return is_table(v); });
+  });
+}
+
 void write_value(std::string& out, const json& v, std::size_t indent) {
+  if (is_table(v) && has_nested_table(v)) {
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (i > 0) out += "\n";
+      write_object(out, v[i], indent);
+    }
+    return;
+  }
   if (is_table(v)) return write_table(out, v, indent);
   if (v.is_object()) return write_object(out, v, indent);
   if (v.is_array() && !all_scalars(v)) {
@@ -170,6 +185,127 @@ void write_value(std::string& out, const json& v, std::size_t indent) {
     return;
   }
   out += std::string(indent, ' ') + inline_text(v) + "\n";
+}
+
+// ---------------------------------------------------------------------------
+// stats and plan: a row per device, then each device's vectors as a table.
+
+// 850ns, 12.5us, 100us, 1.25ms, 2s: at most two decimals, none trailing.
+std::string duration_text(std::uint64_t ns) {
+  auto scaled = [](double v, const char* unit) {
+    std::string s = fmt::format("{:.2f}", v);
+    while (s.back() == '0') s.pop_back();
+    if (s.back() == '.') s.pop_back();
+    return s + unit;
+  };
+  if (ns >= 1'000'000'000) return scaled(static_cast<double>(ns) / 1e9, "s");
+  if (ns >= 1'000'000) return scaled(static_cast<double>(ns) / 1e6, "ms");
+  if (ns >= 1'000) return scaled(static_cast<double>(ns) / 1e3, "us");
+  return fmt::format("{}ns", ns);
+}
+
+// [0,1,2,3,8] -> "0-3,8".
+std::string cpu_list_text(const json& cpus) {
+  std::vector<std::uint64_t> v;
+  for (const json& c : cpus)
+    if (c.is_number_unsigned() || c.is_number_integer()) v.push_back(c.get<std::uint64_t>());
+  std::sort(v.begin(), v.end());
+  std::string out;
+  for (std::size_t i = 0; i < v.size();) {
+    std::size_t j = i;
+    while (j + 1 < v.size() && v[j + 1] == v[j] + 1) ++j;
+    out += (out.empty() ? "" : ",") + (j == i ? fmt::format("{}", v[i]) : fmt::format("{}-{}", v[i], v[j]));
+    i = j + 1;
+  }
+  return out.empty() ? "-" : out;
+}
+
+std::uint64_t count_of(const json& obj, const char* key) {
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_number_unsigned() ? it->get<std::uint64_t>() : 0;
+}
+
+// The devices of a stats or plan result when it has their shape (each an
+// object with a name and a list of vector objects); else nullptr and the
+// generic form prints it.
+const json* device_rows(const json& result) {
+  if (!result.is_object()) return nullptr;
+  auto it = result.find("devices");
+  if (it == result.end() || !it->is_array()) return nullptr;
+  for (const json& d : *it) {
+    if (!d.is_object() || !d.contains("name") || !d["name"].is_string()) return nullptr;
+    auto v = d.find("vectors");
+    if (v == d.end() || !v->is_array() ||
+        !std::all_of(v->begin(), v->end(), [](const json& e) { return e.is_object(); }))
+      return nullptr;
+  }
+  return &*it;
+}
+
+// Latency cells: p50 and p99 are bucket bounds ("<=" the bound), max is exact.
+std::string latency_cell(const json& latency, const char* key, bool bound) {
+  if (!latency.is_object() || count_of(latency, "count") == 0) return "-";
+  auto it = latency.find(key);
+  if (it == latency.end() || !it->is_number_unsigned()) return "-";
+  return (bound ? "<=" : "") + duration_text(it->get<std::uint64_t>());
+}
+
+std::string format_stats(const json& devices) {
+  if (devices.empty()) return "no device is bound\n";
+  json rows = json::array();
+  for (const json& d : devices) {
+    const json latency = d.value("latency", json::object());
+    std::uint64_t dropped = 0;
+    if (auto it = d.find("dropped"); it != d.end() && it->is_object())
+      for (const auto& [reason, n] : it->items()) dropped += n.is_number_unsigned() ? n.get<std::uint64_t>() : 0;
+    json row;
+    row["device"] = d["name"];
+    row["fired"] = d.value("fired", json(nullptr));
+    row["handled"] = d.value("handled", json(nullptr));
+    row["calls"] = d.value("invocations", json(nullptr));
+    row["dropped"] = dropped;
+    row["p50"] = latency_cell(latency, "p50_le_ns", true);
+    row["p99"] = latency_cell(latency, "p99_le_ns", true);
+    row["max"] = latency_cell(latency, "max_ns", false);
+    rows.push_back(row);
+  }
+  std::string out;
+  write_table(out, rows, 0);
+  for (const json& d : devices) {
+    json vectors = json::array();
+    for (const json& v : d["vectors"])
+      vectors.push_back({{"vector", v.value("index", json(nullptr))},
+                         {"cpu", v.value("cpu", json(nullptr))},
+                         {"ownership", v.value("ownership", json(nullptr))},
+                         {"handled", v.value("handled", json(nullptr))}});
+    out += "\n" + d["name"].get<std::string>() + " vectors:\n";
+    if (vectors.empty())
+      out += "  (none)\n";
+    else
+      write_table(out, vectors, 2);
+  }
+  return out;
+}
+
+std::string format_plan(const json& devices) {
+  if (devices.empty()) return "no device is bound\n";
+  std::string out;
+  for (const json& d : devices) {
+    if (&d != &devices.front()) out += "\n";
+    out += d["name"].get<std::string>() + ": planner " + inline_text(d.value("planner", json(nullptr))) + ", kernel " +
+           inline_text(d.value("kernel_version", json(nullptr))) + "\n";
+    json vectors = json::array();
+    for (const json& v : d["vectors"])
+      vectors.push_back({{"vector", v.value("index", json(nullptr))},
+                         {"managed", v.value("managed", json(nullptr))},
+                         {"serving", v.value("serving_cpu", json(nullptr))},
+                         {"cpus", cpu_list_text(v.value("cpus", json::array()))}});
+    if (vectors.empty())
+      out += "  (no vectors)\n";
+    else
+      write_table(out, vectors, 2);
+  }
+  return out;
 }
 
 std::string confirmation(const ControlRequest& r) {
@@ -231,6 +367,10 @@ int run_ctl(const CtlOptions& options, std::ostream& out, std::ostream& err) {
 }
 
 std::string format_ctl_result(const ControlRequest& request, const json& result) {
+  if (request.cmd == ControlCommand::kStats || request.cmd == ControlCommand::kPlan) {
+    if (const json* devices = device_rows(result))
+      return request.cmd == ControlCommand::kStats ? format_stats(*devices) : format_plan(*devices);
+  }
   std::string out = confirmation(request);
   bool empty = result.is_null() || ((result.is_object() || result.is_array()) && result.empty());
   if (empty) return out.empty() ? "(nothing)\n" : out;

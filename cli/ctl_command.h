@@ -44,10 +44,13 @@ Result<CtlOptions> parse_ctl_options(const CtlFlags& flags);
 // Runs the request; the result on out, an error as one line on err.
 int run_ctl(const CtlOptions& options, std::ostream& out, std::ostream& err);
 
-// The readable form of a result, generic over its fields: a confirmation
-// line for the commands that change something, then scalars as aligned
-// "key: value" lines, nested objects indented under their key, arrays of
-// objects as tables with a header row.
+// The readable form of a result. stats and plan in the daemon's shape (a
+// list of devices, each with its vectors): a table of the devices (stats:
+// counts and latency as P50, P99, MAX columns), then each device's vectors
+// as a table. Anything else generically: a confirmation line for the
+// commands that change something, then scalars as aligned "key: value"
+// lines, nested objects indented under their key, arrays of objects as
+// tables with a header row (a row holding a table of its own as a block).
 std::string format_ctl_result(const ControlRequest& request, const nlohmann::ordered_json& result);
 
 }  // namespace irqd

@@ -106,6 +106,7 @@ ordered_json latency_json(const LiveLatency& l) {
     const std::string key = p == 50.0 ? "p50_le_ns" : p == 99.0 ? "p99_le_ns" : "p999_le_ns";
     j[key] = l.count() == 0 ? 0 : bound;
   }
+  j["max_ns"] = l.max_ns();
   return j;
 }
 
@@ -118,7 +119,9 @@ class Daemon {
   Status start();
   void bind_configured(const std::vector<std::string>& names);
   Status bind(const std::string& name);
-  void reload(const std::string& why);
+  // Re-reads the file; an error (the file's, every one) keeps the running
+  // configuration.
+  Status reload(const std::string& why);
   Result<ordered_json> handle(const ControlRequest& req);
   Result<ordered_json> answer(const ControlRequest& req);
   ordered_json status_json();
@@ -394,9 +397,13 @@ Result<ordered_json> Daemon::plan_json(const std::string& device) {
     d["planner"] = std::string(planner_name(spec->planner));
     d["kernel_version"] = (spec->kernel ? *spec->kernel : host_kernel_version()).text;
     ordered_json vectors = ordered_json::array();
+    // The shape of `irqd plan --format json`'s vectors: cpus a list of
+    // CPU numbers, the serving CPU by the same name.
     for (const Vector& v : st->vectors)
-      vectors.push_back(
-          {{"index", v.index}, {"cpus", v.cpus.to_list()}, {"managed", v.affinity_managed}, {"cpu", v.serving_cpu}});
+      vectors.push_back({{"index", v.index},
+                         {"cpus", v.cpus.to_vector()},
+                         {"managed", v.affinity_managed},
+                         {"serving_cpu", v.serving_cpu}});
     d["vectors"] = vectors;
     out.push_back(d);
   }
@@ -426,27 +433,40 @@ Result<ordered_json> Daemon::answer(const ControlRequest& req) {
       }
       return status_json();
     }
-    case ControlCommand::kReload: reload("reload command"); return status_json();
+    case ControlCommand::kReload: {
+      if (Status s = reload("reload command"); !s) return s.error();
+      return status_json();
+    }
   }
   return Error{"unknown command"};
 }
 
 Result<ordered_json> Daemon::handle(const ControlRequest& req) {
-  log_->info("control: {} from uid {} pid {}", control_command_name(req.cmd), req.peer.uid, req.peer.pid);
+  // What only reads (status, stats, plan: `irqd top` asks twice a second)
+  // at debug; what changes something at info.
+  const bool reads_only =
+      req.cmd == ControlCommand::kStatus || req.cmd == ControlCommand::kStats || req.cmd == ControlCommand::kPlan;
+  log_->log(reads_only ? spdlog::level::debug : spdlog::level::info, "control: {} from uid {} pid {}",
+            control_command_name(req.cmd), req.peer.uid, req.peer.pid);
   return on_control_thread<ordered_json>([this, req]() -> Result<ordered_json> { return answer(req); });
 }
 
-void Daemon::reload(const std::string& why) {
+Status Daemon::reload(const std::string& why) {
   notify_.reloading();
   log_->info("reload ({}): reading {}", why, config_.source);
   auto next = load_config(config_.source, config_value_syntax());
   if (!next) {
-    // The running configuration stays; every error is logged, greppable.
+    // The running configuration stays; every error is logged, greppable,
+    // and the caller (`irqd ctl reload`) gets them all on one line.
     std::istringstream errors(next.error().message);
-    for (std::string line; std::getline(errors, line);)
-      if (!line.empty()) log_->error("reload: {}; keeping the running configuration", line);
+    std::string joined;
+    for (std::string line; std::getline(errors, line);) {
+      if (line.empty()) continue;
+      log_->error("reload: {}; keeping the running configuration", line);
+      joined += (joined.empty() ? "" : "; ") + line;
+    }
     notify_.ready(status_line());
-    return;
+    return Error{"reload refused, the running configuration stays: " + joined};
   }
   ConfigDiff diff = diff_devices(config_, *next);
   std::vector<std::string> rebind = diff.changed;
@@ -478,6 +498,7 @@ void Daemon::reload(const std::string& why) {
   log_->info("reload: {} added, {} removed, {} rebound, {} unchanged", diff.added.size(), diff.removed.size(),
              rebind.size(), diff.unchanged.size());
   notify_.ready(status_line());
+  return ok_status();
 }
 
 std::string Daemon::status_line() {
@@ -522,7 +543,7 @@ int Daemon::run(int signal_fd) {
   run.signal_fd = signal_fd;
   run.keep_running = true;
   run.on_signal = [this](int signo) {
-    if (signo == SIGHUP) reload("SIGHUP");
+    if (signo == SIGHUP) (void)reload("SIGHUP");  // logged; nobody to answer
   };
   // Status once a second; the watchdog at half its interval, at most.
   run.tick_ms = 1000;

@@ -11,6 +11,11 @@ void LiveLatency::record(std::uint64_t ns) {
   while (i < kBoundsNs.size() && ns > kBoundsNs[i]) ++i;
   counts_[i].fetch_add(1, std::memory_order_relaxed);
   sum_ns_.fetch_add(ns, std::memory_order_relaxed);
+  // A load first: once the maximum has settled, a record writes nothing
+  // more to this line than the count and the sum.
+  std::uint64_t seen = max_ns_.load(std::memory_order_relaxed);
+  while (ns > seen && !max_ns_.compare_exchange_weak(seen, ns, std::memory_order_relaxed)) {
+  }
 }
 
 std::uint64_t LiveLatency::count() const {

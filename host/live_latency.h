@@ -33,10 +33,13 @@ class LiveLatency {
   std::array<std::uint64_t, kBoundsNs.size() + 1> counts() const;
   std::uint64_t sum_ns() const { return sum_ns_.load(std::memory_order_relaxed); }
   std::uint64_t count() const;  // the buckets' sum
+  // The largest latency recorded, exact (the buckets only bound it).
+  std::uint64_t max_ns() const { return max_ns_.load(std::memory_order_relaxed); }
 
  private:
   std::array<std::atomic<std::uint64_t>, kBoundsNs.size() + 1> counts_{};
   std::atomic<std::uint64_t> sum_ns_{0};
+  std::atomic<std::uint64_t> max_ns_{0};
 };
 
 }  // namespace irqd

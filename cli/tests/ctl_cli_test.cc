@@ -44,15 +44,47 @@ json status_result() {
             {{"name", "disk1"}, {"state", "unbound"}, {"vectors", 8}, {"interrupts_per_s", 0}}}}};
 }
 
+// stats and plan in the shape irqd run answers them (daemon/service.cc).
 json stats_result() {
-  return {{"device", "nic0"},
-          {"interrupts", 1234567},
-          {"latency_ns", {{"p50", 900}, {"p99", 4100}, {"max", 18000}}},
-          {"dropped", json::object()},
-          {"leaks", json::array()},
-          {"vectors",
-           {{{"index", 0}, {"cpu", 1}, {"cpus", {0, 1}}, {"interrupts", 1000}},
-            {{"index", 1}, {"cpu", 3}, {"cpus", {2, 3}}, {"interrupts", 1233567}}}}};
+  json latency = {{"count", 1200000},   {"mean_ns", 1500},     {"p50_le_ns", 1000},
+                  {"p99_le_ns", 10000}, {"p999_le_ns", 25000}, {"max_ns", 18250}};
+  json idle = {{"count", 0}, {"mean_ns", 0}, {"p50_le_ns", 0}, {"p99_le_ns", 0}, {"p999_le_ns", 0}, {"max_ns", 0}};
+  return {{"time_ns", 123456789},
+          {"devices",
+           {{{"name", "nic0"},
+             {"handled", 1234567},
+             {"invocations", 1200000},
+             {"dropped", {{"queue_full", 3}}},
+             {"fired", 1234570},
+             {"latency", latency},
+             {"vectors",
+              {{{"index", 0}, {"cpu", 1}, {"ownership", "managed"}, {"handled", 1000}},
+               {{"index", 1}, {"cpu", 3}, {"ownership", "managed"}, {"handled", 1233567}}}}},
+            {{"name", "vfio1"},
+             {"handled", 0},
+             {"invocations", 0},
+             {"dropped", {{"queue_full", 0}}},
+             {"fired", nullptr},
+             {"latency", idle},
+             {"vectors", {{{"index", 0}, {"cpu", 0}, {"ownership", "explicit"}, {"handled", 0}}}}}}}};
+}
+
+json plan_result() {
+  return {{"devices",
+           {{{"name", "nic0"},
+             {"planner", "kernel"},
+             {"kernel_version", "6.18"},
+             {"vectors",
+              {{{"index", 0}, {"cpus", {0, 1, 2, 3}}, {"managed", true}, {"serving_cpu", 0}},
+               {{"index", 1}, {"cpus", {4, 5, 7}}, {"managed", true}, {"serving_cpu", 4}}}}}}}};
+}
+
+// A shape the client does not know: printed generically; a row that holds
+// a table of its own becomes a block.
+json generic_result() {
+  return {{"devices",
+           {{{"name", "a"}, {"mode", "x"}, {"parts", {{{"id", 1}, {"size", 10}}, {{"id", 2}, {"size", 200}}}}},
+            {{"name", "b"}, {"mode", "y"}, {"parts", {{{"id", 3}, {"size", 5}}}}}}}};
 }
 
 class CtlCliTest : public ::testing::Test {
@@ -68,8 +100,8 @@ class CtlCliTest : public ::testing::Test {
       if (r.device == "nope") return Error{"no device 'nope' (accepted: nic0, disk1)"};
       switch (r.cmd) {
         case ControlCommand::kStatus: return status_result();
-        case ControlCommand::kStats: return stats_result();
-        case ControlCommand::kPlan: return json{{{"index", 0}, {"cpus", {0, 1}}, {"managed", true}}};
+        case ControlCommand::kStats: return r.device == "generic" ? generic_result() : stats_result();
+        case ControlCommand::kPlan: return r.device == "generic" ? generic_result() : plan_result();
         case ControlCommand::kReload: return json{{"changed", {"nic0"}}, {"unchanged", json::array()}};
         default: return json::object();
       }
@@ -131,19 +163,25 @@ TEST_F(CtlCliTest, JsonPrintsTheResultAsSent) {
   EXPECT_EQ(json::parse(r.out), stats_result());
 }
 
-TEST_F(CtlCliTest, StatsOfOneDevice) {
+// A row per device with latency as P50/P99/MAX columns (the bucket bounds
+// for the percentiles, the exact maximum), then each device's vectors as
+// a table: never "(2 entries)", never a JSON blob in a cell.
+TEST_F(CtlCliTest, StatsShowsDevicesThenTheirVectors) {
   ProcessResult r = ctl({"stats", "nic0"});
   expect_success(r, "stats nic0");
   EXPECT_EQ(r.out,
-            "device:     nic0\n"
-            "interrupts: 1234567\n"
-            "latency_ns: p50=900 p99=4100 max=18000\n"
-            "dropped:    -\n"
-            "leaks:      (none)\n"
-            "vectors:\n"
-            "  INDEX  CPU  CPUS  INTERRUPTS\n"
-            "      0    1  0,1         1000\n"
-            "      1    3  2,3      1233567\n");
+            "DEVICE    FIRED  HANDLED    CALLS  DROPPED  P50    P99     MAX\n"
+            "nic0    1234570  1234567  1200000        3  <=1us  <=10us  18.25us\n"
+            "vfio1         -        0        0        0  -      -       -\n"
+            "\n"
+            "nic0 vectors:\n"
+            "  VECTOR  CPU  OWNERSHIP  HANDLED\n"
+            "       0    1  managed       1000\n"
+            "       1    3  managed    1233567\n"
+            "\n"
+            "vfio1 vectors:\n"
+            "  VECTOR  CPU  OWNERSHIP  HANDLED\n"
+            "       0    0  explicit         0\n");
   ASSERT_EQ(seen().size(), 1U);
   EXPECT_EQ(seen()[0].cmd, ControlCommand::kStats);
   EXPECT_EQ(seen()[0].device, "nic0");
@@ -153,11 +191,32 @@ TEST_F(CtlCliTest, PlanWithoutDeviceAsksForEveryDevice) {
   ProcessResult r = ctl({"plan"});
   expect_success(r, "plan");
   EXPECT_EQ(r.out,
-            "INDEX  CPUS  MANAGED\n"
-            "    0  0,1   true\n");
+            "nic0: planner kernel, kernel 6.18\n"
+            "  VECTOR  MANAGED  SERVING  CPUS\n"
+            "       0  true           0  0-3\n"
+            "       1  true           4  4-5,7\n");
   ASSERT_EQ(seen().size(), 1U);
   EXPECT_EQ(seen()[0].cmd, ControlCommand::kPlan);
   EXPECT_EQ(seen()[0].device, "");
+}
+
+TEST_F(CtlCliTest, AnUnknownShapeIsPrintedGenericallyWithNestedTablesAsBlocks) {
+  ProcessResult r = ctl({"stats", "generic"});
+  expect_success(r, "stats generic");
+  EXPECT_EQ(r.out,
+            "devices:\n"
+            "  name:  a\n"
+            "  mode:  x\n"
+            "  parts:\n"
+            "    ID  SIZE\n"
+            "     1    10\n"
+            "     2   200\n"
+            "\n"
+            "  name:  b\n"
+            "  mode:  y\n"
+            "  parts:\n"
+            "    ID  SIZE\n"
+            "     3     5\n");
 }
 
 TEST_F(CtlCliTest, CommandsThatChangeSomethingConfirm) {

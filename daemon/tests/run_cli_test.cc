@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -219,6 +220,67 @@ TEST_F(RunCli, ServesControlsReloadsAndStopsAccountingForEveryInterrupt) {
     }
   }
   EXPECT_EQ(reasons, (std::vector<std::string>{"nic1:command", "nic1:reload", "nic0:SIGTERM", "nic1:SIGTERM"}));
+}
+
+// `irqd ctl reload` of a file the daemon refuses: the daemon's reasons and
+// exit 1, the running configuration kept; of a good file: exit 0. stats and
+// plan through the real daemon: tables, cpus as a list in --json; the
+// read-only requests are logged at debug, so not at the default info.
+TEST_F(RunCli, CtlReloadReportsARejectedFileAndReadOnlyRequestsLogAtDebug) {
+  const std::string good = config("rate:1000");
+  write_config(good);
+  test::FileActions actions;
+  actions.open(STDIN_FILENO, "/dev/null", O_RDONLY);
+  actions.open(STDOUT_FILENO, (dir_ + "/out").c_str(), O_WRONLY | O_CREAT | O_TRUNC);
+  actions.open(STDERR_FILENO, (dir_ + "/err").c_str(), O_WRONLY | O_CREAT | O_TRUNC);
+  test::Child child(IRQD_BINARY, {"irqd", "run", "--config", dir_ + "/irqd.toml"}, actions);
+  const auto err = [&] { return slurp(dir_ + "/err"); };
+  ASSERT_TRUE(eventually([&] { return device_handled(call(socket_, {{"cmd", "status"}}), "nic1") > 0; })) << err();
+
+  write_config(good + "bogus = 1\n");
+  const auto bad_line = std::to_string(std::count(good.begin(), good.end(), '\n') + 1);
+  test::ProcessResult r = test::run_irqd({"ctl", "--socket", socket_, "reload"});
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "irqd: error: irqd ctl: reload refused, the running configuration stays: " + dir_ +
+                       "/irqd.toml:" + bad_line +
+                       ":1: unknown key 'bogus' in [device.driver] (accepted: name, plugin, max_vectors, options)\n");
+  EXPECT_EQ(device_state(call(socket_, {{"cmd", "status"}}), "nic0"), "bound");
+
+  write_config(good);
+  r = test::run_irqd({"ctl", "--socket", socket_, "reload"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(r.out.starts_with("reloaded the config\n")) << r.out;
+
+  r = test::run_irqd({"ctl", "--socket", socket_, "stats", "nic0"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(r.out.starts_with("DEVICE  FIRED  HANDLED  CALLS  DROPPED  P50")) << r.out;
+  EXPECT_NE(r.out.find("\nnic0 vectors:\n  VECTOR  CPU  OWNERSHIP  HANDLED\n"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("entries)"), std::string::npos) << r.out;
+  r = test::run_irqd({"ctl", "--socket", socket_, "--json", "stats", "nic0"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  const json latency = json::parse(r.out)["devices"][0]["latency"];
+  EXPECT_GT(latency["count"].get<std::uint64_t>(), 0u) << latency.dump();
+  EXPECT_GT(latency["max_ns"].get<std::uint64_t>(), 0u) << latency.dump();  // exact, not a bucket bound
+  r = test::run_irqd({"ctl", "--socket", socket_, "plan", "nic0"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(r.out.starts_with("nic0: planner kernel, kernel ")) << r.out;
+  EXPECT_NE(r.out.find("\n  VECTOR  MANAGED  SERVING  CPUS\n"), std::string::npos) << r.out;
+  r = test::run_irqd({"ctl", "--socket", socket_, "--json", "plan", "nic0"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  const json plan = json::parse(r.out);
+  ASSERT_FALSE(plan["devices"][0]["vectors"].empty()) << r.out;
+  for (const json& v : plan["devices"][0]["vectors"]) {
+    EXPECT_TRUE(v["cpus"].is_array()) << v.dump();  // as `irqd plan --format json` gives it
+    EXPECT_TRUE(v["serving_cpu"].is_number()) << v.dump();
+  }
+
+  ::kill(child.pid(), SIGTERM);
+  ASSERT_EQ(child.wait(), 0) << err();
+  const std::string log = err();
+  EXPECT_NE(log.find("info control: reload from uid"), std::string::npos) << log;
+  for (const char* read_only : {"control: status", "control: stats", "control: plan"})
+    EXPECT_EQ(log.find(read_only), std::string::npos) << read_only << " logged at info:\n" << log;
 }
 
 // Type=notify: READY, STATUS with live rates, WATCHDOG, RELOADING on SIGHUP
