@@ -27,6 +27,10 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
 
+// A restore file is an object holding an array of objects: 3 levels.
+constexpr int kRestoreLevels = 3;
+constexpr int kMaxRestoreLevels = 8;
+
 std::string dash_if_empty(const std::string& s) { return s.empty() ? "-" : s; }
 std::string int_or_dash(int v) { return v < 0 ? "-" : std::to_string(v); }
 
@@ -253,9 +257,20 @@ std::string format_restore_file(const RestoreFile& file) {
 }
 
 Result<RestoreFile> parse_restore_file(const std::string& text, const std::string& path) {
-  const json root = json::parse(text, nullptr, false);
+  int levels = 0;  // of nested objects and arrays
+  auto nesting = [&levels](int depth, json::parse_event_t event, json&) {
+    if (event == json::parse_event_t::object_start || event == json::parse_event_t::array_start)
+      levels = std::max(levels, depth + 1);
+    return true;
+  };
+  const json root = json::parse(text, nesting, false);
   const std::string not_ours = path + " is not a restore file of irqd tune --apply";
   if (root.is_discarded() || !root.is_object()) return Error{not_ours + " (not a JSON object)"};
+  // nlohmann parses any depth without recursion, but dump() (an entry
+  // quoted in a message) recurses once per level: refused before that.
+  if (levels > kMaxRestoreLevels)
+    return Error{not_ours + " (nested " + std::to_string(levels) + " levels deep; irqd writes " +
+                 std::to_string(kRestoreLevels) + ")"};
   if (!root.contains("irqd_tune_restore") || !root["irqd_tune_restore"].is_number_integer())
     return Error{not_ours + " (no \"irqd_tune_restore\" format number)"};
   if (root["irqd_tune_restore"].get<int>() != kRestoreFormat)

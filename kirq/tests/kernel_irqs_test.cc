@@ -629,6 +629,26 @@ TEST(RestoreFile, AnythingElseIsRefusedWithTheReason) {
   }
 }
 
+// Found while triaging the control socket's fuzz findings, and by
+// kirq/tests/fuzz/restore_file_fuzz on it: nlohmann parses any depth without
+// recursion, but the entry quoted in the error (dump()) recursed once per
+// level: a 400 KB file nested 200000 levels deep overflowed the stack
+// (SIGSEGV in every build type; ASan's frames overflow at 30000).
+TEST(RestoreFile, DeeplyNestedFileIsRefusedNotACrash) {
+  const std::size_t depth = 200000;
+  const std::string text =
+      R"({"irqd_tune_restore":1,"irqs":[)" + std::string(depth, '[') + std::string(depth, ']') + "]}";
+  auto parsed = parse_restore_file(text, "f.json");
+  ASSERT_FALSE(parsed);
+  EXPECT_EQ(parsed.error().message,
+            "f.json is not a restore file of irqd tune --apply (nested 200002 levels deep; irqd writes 3)");
+  auto shallow = parse_restore_file(R"({"irqd_tune_restore":1,"irqs":[[[1]]]})", "f.json");
+  ASSERT_FALSE(shallow);
+  EXPECT_EQ(shallow.error().message,
+            "f.json is not a restore file of irqd tune --apply (an entry of \"irqs\" lacks irq, name or "
+            "smp_affinity_list: [[1]])");
+}
+
 TEST(RestoreMasks, PutsBackWhatApplyChangedAndSkipsWhatIsNotTheSame) {
   KernelTree t("mq-nic");
   auto plan = plan_on(t, "ens1f0np0", PlannerKind::kPerCore, {4, 5, 6, 7});
