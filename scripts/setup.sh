@@ -1,21 +1,45 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# Installs the Debian 12 packages irqd builds and tests with. Idempotent:
-# prints nothing and touches nothing when every package is already there.
+# Installs the Debian 12 packages irqd needs. Idempotent: prints nothing and
+# touches nothing when every package is already there.
+#
+#   scripts/setup.sh          build and run irqd (scripts/run.sh), its man
+#                             pages, plots and Debian packages
+#   scripts/setup.sh --test   also everything the test suite needs
+#                             (scripts/test.sh, .ci/run): GoogleTest, the
+#                             QEMU labs, man/groff for the man page check,
+#                             clang-format and clang-tidy
 set -euo pipefail
 
-packages=(
+usage="usage: scripts/setup.sh [--test]"
+build=(
   build-essential cmake ninja-build pkg-config git
   libhwloc-dev hwloc
   libcli11-dev libfmt-dev nlohmann-json3-dev
   libtomlplusplus-dev libspdlog-dev libcpp-httplib-dev libsystemd-dev
   liburing-dev libboost-dev
-  python3 python3-matplotlib
-  libgtest-dev libgmock-dev libbenchmark-dev
+  # The release preset also builds the Google Benchmark programs of bench/.
+  libbenchmark-dev
+  # irqd bench --plot; man pages; cpack -G DEB (dpkg-shlibdeps).
+  python3 python3-matplotlib scdoc dpkg-dev
+)
+test=(
+  libgtest-dev libgmock-dev
+  man-db groff-base
   clang-format clang-tidy
   qemu-system-x86 busybox-static cpio xz-utils
 )
+
+packages=("${build[@]}")
+case $# in
+0) ;;
+1)
+  [ "$1" = --test ] || { echo "setup: unknown argument '$1' ($usage)" >&2; exit 2; }
+  packages+=("${test[@]}")
+  ;;
+*) echo "setup: too many arguments ($usage)" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

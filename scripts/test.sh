@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# Quick start, every test: install what is missing, build the debug preset
-# and run the whole suite with CTest. PRESET=asan runs it under ASan+UBSan.
+# Quick start, every test: install what is missing (scripts/setup.sh
+# --test: the build set and what the tests need), build the debug preset and
+# run the whole suite with CTest. PRESET=asan runs it under ASan+UBSan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 preset=${PRESET:-debug}
-scripts/setup.sh
+scripts/setup.sh --test
 cmake --preset "$preset" >/dev/null
 cmake --build --preset "$preset"
 # The QEMU labs (kernel, VFIO, tune) check irqd against a guest kernel:

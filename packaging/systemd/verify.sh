@@ -1,17 +1,18 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# Checks irqd.service with systemd-analyze verify, pointed at a built irqd
-# binary (the unit names /usr/local/bin/irqd, where `cmake --install` puts
-# it). Usage: verify.sh UNIT IRQD_BINARY. Exit 77 when systemd-analyze is
-# not installed.
+# Checks an irqd.service with systemd-analyze verify, pointed at a built
+# irqd binary: the irqd that every Exec*= line names (/usr/local/bin/irqd in
+# the source unit, where `cmake --install` puts it; /usr/bin/irqd in the
+# installed one of the package) is replaced by IRQD_BINARY. Usage: verify.sh
+# UNIT IRQD_BINARY. Exit 77 when systemd-analyze is not installed.
 set -eu
 unit=$1
 irqd=$2
 command -v systemd-analyze >/dev/null 2>&1 || { echo "systemd-analyze not installed" >&2; exit 77; }
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-sed "s|/usr/local/bin/irqd|$irqd|g" "$unit" >"$dir/irqd.service"
+sed -E "s#^(Exec[A-Za-z]*=)/[^ ]*/irqd( |$)#\1$irqd\2#" "$unit" >"$dir/irqd.service"
 out=$(systemd-analyze verify "$dir/irqd.service" 2>&1) || true
 if [ -n "$out" ]; then
     echo "$out" >&2

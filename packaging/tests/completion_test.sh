@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# The bash completion (packaging/completion/irqd.bash), sourced into this
+# shell and called the way bash calls it (COMP_WORDS, COMP_CWORD), against
+# the built irqd:
+#   - its subcommands and each subcommand's flags are those `irqd --help`
+#     and `irqd SUB --help` print (so a new flag fails here until the
+#     completion knows it);
+#   - subcommands, flags, planner/reactor/layout/format names, --flag=value,
+#     comma-separated lists, ctl commands;
+#   - the device names of a running daemon, from `irqd ctl --json status`
+#     (a stand-in irqd answers), and nothing, silently, when no daemon does.
+# Usage: completion_test.sh IRQD COMPLETION_FILE
+set -uo pipefail
+irqd=$1
+completion=$2
+
+# shellcheck source=packaging/completion/irqd.bash
+source "$completion"
+
+failures=0
+fail() {
+    echo "FAIL: $*" >&2
+    failures=$((failures + 1))
+}
+
+# complete WORD... : runs the completion with the cursor at the end of the
+# last word ("" for a new word) and leaves the sorted candidates in $got.
+complete_words() {
+    COMP_WORDS=("$@")
+    COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+    COMP_LINE="$*"
+    COMP_POINT=${#COMP_LINE}
+    COMPREPLY=()
+    _irqd 2>"$tmp/stderr"
+    got=$(printf '%s\n' "${COMPREPLY[@]}" | LC_ALL=C sort)
+    got=${got//$'\n'/ }
+    if [ -s "$tmp/stderr" ]; then fail "[$*] wrote to stderr: $(cat "$tmp/stderr")"; fi
+}
+
+# expect "WORDS" "CANDIDATES": the candidates, sorted, space-separated.
+expect() {
+    local want
+    # shellcheck disable=SC2086 # a word list
+    want=$(printf '%s\n' $2 | LC_ALL=C sort)
+    want=${want//$'\n'/ }
+    # shellcheck disable=SC2086 # a command line, split into words
+    read -r -a words <<<"$1"
+    [[ $1 == *" " ]] && words+=("")
+    complete_words "${words[@]}"
+    if [ "$got" != "$want" ]; then fail "[$1] gave '$got', expected '$want'"; else echo "ok: [$1] -> $got"; fi
+}
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# The completion's lists against the binary's --help.
+options_of() {
+    "$irqd" "$@" --help | sed -n '/^Options:/,/^$/p' | grep -oE '^  (-[a-z],)?--[a-z0-9-]+' | grep -oE -- '--[a-z0-9-]+' |
+        sort | tr '\n' ' ' | sed 's/ $//'
+}
+subcommands_of() {
+    "$irqd" "$@" --help | sed -n '/^Subcommands:/,/^$/p' | sed -n 's/^  \([^ ]*\).*/\1/p'
+}
+top_subcommands=$(subcommands_of | tr '\n' ' ')
+for sub in $top_subcommands; do
+    [[ " $_irqd_subcommands " == *" $sub "* ]] || fail "irqd --help lists '$sub', the completion does not"
+    [ -z "$(subcommands_of "$sub")" ] || continue  # config: its own subcommands below
+    want=$(options_of "$sub")
+    have=$(_irqd_flags "$sub" | tr ' ' '\n' | sed '/^$/d' | sort | tr '\n' ' ' | sed 's/ $//')
+    [ "$want" = "$have" ] || fail "irqd $sub --help has flags '$want', the completion '$have'"
+done
+for sub in $_irqd_subcommands; do
+    [ "$sub" = help ] && continue  # `irqd help`: whether or not this irqd has it yet
+    [[ " $top_subcommands " == *" $sub "* ]] || fail "the completion offers '$sub', irqd --help has no such subcommand"
+done
+[ "$(subcommands_of config | sort | tr '\n' ' ')" = "check example " ] ||
+    fail "irqd config has subcommands '$(subcommands_of config | tr '\n' ' ')', the completion 'check example'"
+
+expect "irqd " "$_irqd_subcommands"
+expect "irqd pl" "plan"
+expect "irqd --v" "--version"
+expect "irqd plan --pl" "--planner"
+expect "irqd plan --planner " "kernel compact per-core single round-robin"
+expect "irqd plan --planner = " "kernel compact per-core single round-robin"
+expect "irqd plan --planner = pe" "per-core"
+expect "irqd plan --format " "table json"
+expect "irqd plan --vectors 8 --kernel 6.1" "6.1 6.12 6.18 6.19"
+expect "irqd plan --kernel 6.18,l" "6.18,live"
+expect "irqd bench --reactors " "io_uring io_uring-poll io_uring-busy epoll thread"
+expect "irqd bench --reactors io_uring,ep" "io_uring,epoll"
+expect "irqd bench --layouts kernel,c" "kernel,compact"
+expect "irqd bench --pattern r" "rate:"
+expect "irqd bench --handoff " "queue inline"
+expect "irqd bench --json out.json --when-full " "backoff drop"
+expect "irqd serve --reactor io_uring-" "io_uring-poll io_uring-busy"
+expect "irqd serve --device " "soft: vfio:"
+expect "irqd serve --driver " "count leaky"
+expect "irqd run --log-level w" "warn"
+expect "irqd top --source " "irqd kernel both"
+expect "irqd top --sort " "rate total name cpu"
+expect "irqd tune --planner r" "round-robin"
+expect "irqd ctl " "status stats plan move unbind bind reload"
+expect "irqd ctl --json " "status stats plan move unbind bind reload"
+expect "irqd ctl re" "reload"
+expect "irqd ctl --j" "--json"
+expect "irqd config " "check example"
+expect "irqd help pl" "plan"
+
+# Files where a flag takes one.
+touch "$tmp/irqd.toml"
+expect "irqd config check $tmp/irqd.to" "$tmp/irqd.toml"
+expect "irqd run --config $tmp/irqd.t" "$tmp/irqd.toml"
+
+# Device names of a running daemon, through a stand-in irqd that answers
+# `ctl --json --socket S status` as irqd run does, and records its arguments.
+cat >"$tmp/fake-irqd" <<EOF
+#!/bin/sh
+echo "\$*" >"$tmp/fake-args"
+cat <<'JSON'
+{
+  "version": "0.1.0",
+  "config": "/etc/irqd/irqd.toml",
+  "uptime_s": 12.5,
+  "reactor": "epoll",
+  "devices": [
+    {"name": "soft0", "type": "software", "state": "bound", "vectors": 4},
+    {"name": "nvme0", "type": "vfio", "state": "failed", "error": "no IOMMU group"},
+    {"name": "nic-1", "type": "software", "state": "unbound"}
+  ]
+}
+JSON
+EOF
+chmod +x "$tmp/fake-irqd"
+complete_words "$tmp/fake-irqd" ctl --socket "$tmp/s.sock" stats ""
+[ "$got" = "nic-1 nvme0 soft0" ] || fail "[ctl stats] with a daemon gave '$got', expected 'nic-1 nvme0 soft0'"
+[ "$(cat "$tmp/fake-args" 2>/dev/null)" = "ctl --json --socket $tmp/s.sock status" ] ||
+    fail "the completion asked '$(cat "$tmp/fake-args" 2>/dev/null)', expected 'ctl --json --socket $tmp/s.sock status'"
+complete_words "$tmp/fake-irqd" ctl move so
+[ "$got" = "soft0" ] || fail "[ctl move so] with a daemon gave '$got', expected 'soft0'"
+echo "ok: ctl device names from the daemon's status"
+
+# No daemon: the real irqd fails, the completion offers nothing and says
+# nothing (complete_words fails on any stderr).
+complete_words "$irqd" ctl --socket "$tmp/nobody.sock" unbind ""
+[ -z "$got" ] || fail "[ctl unbind] without a daemon gave '$got', expected nothing"
+echo "ok: ctl device names without a daemon: none, silently"
+
+if [ "$failures" -ne 0 ]; then
+    echo "$failures failures" >&2
+    exit 1
+fi
+echo "bash completion: all cases pass"
