@@ -41,12 +41,32 @@ int eventfd_add_one(int fd) {
 // the ring pointer and the self-armed fd, read by both and written by
 // neither, get a third line.
 //
-// `armed_fd` and `firing` form a Dekker pair between the firing thread and
-// the thread that re-arms the entry (set_msix_eventfds): fire() raises
-// `firing` before it loads the fd, arm() stores the new fd and then waits
-// for `firing` to drop. Both sides are seq_cst, so either the fire sees the
-// new fd or arm() sees the fire in flight and waits for its write to land:
-// once arm() returns, no fire can still write to the old eventfd. That is
+// `armed_fd` and `firing` form a Dekker (store-buffering) pair between the
+// firing thread and the thread that re-arms the entry (set_msix_eventfds,
+// disable_msix, close: the control thread):
+//
+//   fire()                               arm(new_fd)
+//   F1 firing = true        (seq_cst)    A1 armed_fd = new_fd  (seq_cst)
+//   F2 fd = armed_fd        (seq_cst)    A2 while (firing)     (seq_cst)
+//   F3 write(fd, 1)                      A3 return
+//   F4 firing = false       (release)
+//
+// Each side stores, then loads what the other stored; with weaker orders
+// both loads could read the old values (a store may wait in the store
+// buffer while the load behind it goes ahead), the fire writing the old
+// eventfd after arm() returned. Here all four are seq_cst operations (no
+// standalone fence: ThreadSanitizer sees and checks these), so they sit in
+// one total order S, and each load reads the last store to its object
+// before it in S (or a later one):
+//   - A1 before F2 in S: F2 reads new_fd (or later): the fire goes to the
+//     new eventfd (-1: refused, counted unarmed).
+//   - F2 before A1: then F1 < F2 < A1 < A2 in S, so A2 reads F1's true or a
+//     later store; it spins until it reads F4's false, and F4's release
+//     with A2's acquire makes F3, the write to the old eventfd, happen
+//     before arm() returns. A later fire's F1 is sequenced after F4, so
+//     that false can never be read from an older fire once a newer one
+//     has raised `firing` again.
+// Once arm() returns, no fire can still write to the old eventfd. That is
 // what lets the unbind sequence read an eventfd's leftovers after disabling
 // MSI-X and know nothing more will arrive.
 struct SoftwareDevice::Vector {
@@ -126,8 +146,8 @@ int SoftwareDevice::eventfd(unsigned vector) const {
 
 void SoftwareDevice::arm(unsigned vector, int fd) {
   Vector& v = *vectors_[vector];
-  v.armed_fd.store(fd);  // seq_cst: the Dekker pair with fire()
-  while (v.firing.load()) {
+  v.armed_fd.store(fd);      // A1, seq_cst: the Dekker pair with fire() (see Vector)
+  while (v.firing.load()) {  // A2, seq_cst
   }
 }
 
@@ -180,8 +200,8 @@ bool SoftwareDevice::fire(unsigned vector, std::uint64_t stamp_ns) {
       return false;
     }
   }
-  v.firing.store(true);  // seq_cst: the Dekker pair with arm()
-  const int fd = v.armed_fd.load();
+  v.firing.store(true);              // F1, seq_cst: the Dekker pair with arm() (see Vector)
+  const int fd = v.armed_fd.load();  // F2, seq_cst
   if (fd < 0) {
     v.firing.store(false, std::memory_order_release);
     unarmed_.fetch_add(1, std::memory_order_relaxed);
@@ -198,7 +218,7 @@ bool SoftwareDevice::fire(unsigned vector, std::uint64_t stamp_ns) {
     v.fired.store(f, std::memory_order_release);
     write_errors_.fetch_add(1, std::memory_order_relaxed);
   }
-  v.firing.store(false, std::memory_order_release);
+  v.firing.store(false, std::memory_order_release);  // F4: the write happens before arm() returns
   return err == 0;
 }
 

@@ -75,7 +75,12 @@ class SoftwareDevice final : public MsixDevice {
   bool fire(unsigned vector, std::uint64_t stamp_ns);
 
   // Hot-unplug: signals request_fd(), as the kernel signals a VFIO user's
-  // device request before it unbinds the device.
+  // device request before it unbinds the device. The device must outlive
+  // the call: a Host unbinds and destroys a device on its control thread as
+  // soon as the request is readable, so only that thread may call this on a
+  // hosted device. Another thread (a test playing the kernel) signals a
+  // dup() of request_fd() instead, as the kernel holds its own reference to
+  // a VFIO request eventfd.
   void request_unplug();
 
   // MsixDevice.

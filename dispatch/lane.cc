@@ -101,9 +101,62 @@ Status Worker::start() {
   return ok_status();
 }
 
+// The sleep/wake protocol between the producers and the worker
+// ------------------------------------------------------------
+// Two store-buffering (Dekker) pairs, each closed by two seq_cst fences.
+// Standalone fences are what GCC's -fsanitize=thread refuses (-Wtsan) and
+// what ThreadSanitizer does not model at all: it checks that every access
+// here is atomic, not the argument below, which is the proof.
+//
+// Pair 1, a push against the worker's sleep (wake() vs loop()):
+//
+//   producer (reactor thread)          worker
+//   P1 queue push (write_index_,       W1 seq = wake_seq_ (acquire)
+//      release)                        W2 sleeping_ = true
+//   P2 fence(seq_cst)                  W3 fence(seq_cst)
+//   P3 load sleeping_                  W4 re-check every queue (load
+//   P4 if true: ++wake_seq_, notify       write_index_)
+//                                      W5 nothing: wake_seq_.wait(seq)
+//
+// Each side stores, then loads what the other stored. Without the fences
+// both loads may read the old values (x86 lets a load pass an earlier store
+// still in the store buffer): the producer reads sleeping_ == false and
+// skips the wake, the worker finds the queues empty and sleeps, and the
+// entry waits for the next interrupt, for ever if none comes. With them,
+// P2 and W3 are ordered in the single total order S of seq_cst operations
+// ([atomics.order]):
+//   - P2 before W3: P1 is sequenced before P2, W4 after W3, so W4 reads
+//     P1's write_index_ or a later one: the worker sees the entry.
+//   - W3 before P2: likewise P3 reads W2's true, or a later store: the
+//     worker's sleeping_ = false after it woke, and then its next round's
+//     fence comes after P2 and the first case applies to that round. On
+//     true, P4 bumps wake_seq_. W1 read a value before that bump in wake_seq_'s
+//     modification order (had W1 read the bump or later, the bump's release
+//     would make P3 happen before W2, and P3 could not read W2), so
+//     wait(seq) returns at once or is woken: the futex compares the value,
+//     a bump between W1 and the wait is never lost.
+// A stale sleeping_ == true (the worker already awake) costs one spurious
+// bump and a futex wake, nothing else; sleeping_ itself is only a hint,
+// hence relaxed.
+//
+// Pair 2, the end (finish_and_join() vs loop()):
+//
+//   controller                         worker
+//   F1 finishing_ = true (release)     W1 seq = wake_seq_ (acquire)
+//   F2 fence(seq_cst)                  W3 fence(seq_cst)
+//   F3 ++wake_seq_, notify             W3' finishing = finishing_ (acquire)
+//
+// If W3' reads false, then W3 precedes F2 in S (else W3' would read F1).
+// W1 is sequenced before W3 and F3 after F2, so W1 is coherence-ordered
+// before F3 (C++20 [atomics.order]p4: otherwise F2 would precede W3): W1
+// read a value older than F3's, and the wait that follows returns. If W3'
+// reads true, the worker drains once more and exits; the acquire makes
+// every push the producers made happen before that drain (Dispatcher::stop
+// joins every reactor before it calls finish_and_join), so the last drain
+// sees everything: finishing_ is loaded before that drain, not after, for
+// exactly this reason.
 void Worker::wake() {
-  // Pairs with the fence in loop(): either the worker sees the new entry
-  // when it re-checks, or we see it asleep and bump the futex word.
+  // Pair 1, P2: orders the caller's push before the look at sleeping_.
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (sleeping_.load(std::memory_order_relaxed)) {
     wake_seq_.fetch_add(1, std::memory_order_release);
@@ -130,6 +183,9 @@ void Worker::loop() {
     if (drain_once()) continue;
     // Nothing queued. Announce sleep, then look once more before sleeping,
     // so a push that raced with the announcement is not missed.
+    // W1, W2, W3 and W3' of the protocol above wake(): the fence pairs
+    // with wake()'s (a racing push is seen or wakes us) and with
+    // finish_and_join()'s (a racing finish is seen or wakes us).
     std::uint32_t seq = wake_seq_.load(std::memory_order_acquire);
     sleeping_.store(true, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -145,6 +201,8 @@ void Worker::loop() {
 }
 
 void Worker::finish_and_join() {
+  // F1, F2, F3 of the protocol above wake(): either the worker sees
+  // finishing_ or its wait sees this bump.
   finishing_.store(true, std::memory_order_release);
   std::atomic_thread_fence(std::memory_order_seq_cst);
   wake_seq_.fetch_add(1, std::memory_order_release);

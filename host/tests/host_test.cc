@@ -199,12 +199,20 @@ TEST(Host, DeviceRequestFromTheBackendUnbindsThatDevice) {
   spec.kind = DeviceSpec::Kind::kVfio;
   spec.name = "0000:00:01.0";
   ASSERT_TRUE(host.add(spec).ok());
+  // What the kernel's VFIO request does: signal the request eventfd through
+  // a reference of its own. Not dev->request_unplug() from another thread:
+  // the request makes the control thread unbind and destroy the device,
+  // and nothing orders that after the call's last access to it
+  // (ThreadSanitizer reported the read of its fd, and the write(), racing
+  // with its destruction).
+  const UniqueFd request(::dup(dev->request_fd()));
+  ASSERT_TRUE(request.valid());
   firer = std::thread([&] {
     for (std::uint64_t i = 1; !stop.load(); ++i) dev->fire(static_cast<unsigned>(i % 8), monotonic_ns());
   });
   std::thread requester([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    dev->request_unplug();  // what the kernel's VFIO request does
+    eventfd_add(request.get(), 1);
   });
   host.run({});
   requester.join();
