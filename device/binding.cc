@@ -76,8 +76,8 @@ std::uint64_t UnbindReport::dropped_after_drain_total() const {
 }
 
 struct Binding::Impl {
-  Impl(std::unique_ptr<MsixDevice> dev, Driver& drv, const Topology& t, PlannerKind p, KernelVersion k)
-      : device(std::move(dev)), driver(drv), topo(t), planner(p), kernel(std::move(k)), domain(*device) {}
+  Impl(std::unique_ptr<MsixDevice> dev, Driver& drv, const Topology& t, PlannerKind p, KernelVersion k, FaultHook f)
+      : device(std::move(dev)), driver(drv), topo(t), planner(p), kernel(std::move(k)), domain(*device, std::move(f)) {}
 
   struct Devres {
     std::string what;
@@ -259,8 +259,8 @@ void Binding::Impl::free_leaks(std::vector<UnbindTraceEntry>* trace) {
 }
 
 Binding::Binding(std::unique_ptr<MsixDevice> device, Driver& driver, const Topology& topo, PlannerKind planner,
-                 KernelVersion kernel)
-    : impl_(std::make_shared<Impl>(std::move(device), driver, topo, planner, std::move(kernel))) {}
+                 KernelVersion kernel, FaultHook fault)
+    : impl_(std::make_shared<Impl>(std::move(device), driver, topo, planner, std::move(kernel), std::move(fault))) {}
 
 Binding::~Binding() {
   if (!impl_->unbound) unbind("destroyed", {});
@@ -371,8 +371,20 @@ const UnbindReport& Binding::unbind(std::string reason, const UnbindHooks& hooks
   if (rep.steps.size() == before) rep.steps.push_back({UnbindStep::kRelease, "release list empty"});
 
   step(UnbindStep::kDisableMsix);
-  error(b.domain.disable_msix());
-  rep.steps.push_back({UnbindStep::kDisableMsix, "SET_IRQS(MSIX, DATA_NONE, count 0)"});
+  const Status disabled = b.domain.disable_msix();
+  error(disabled);
+  if (!disabled) {
+    // MSI-X may still be on: the device would go on signalling the
+    // eventfds the next step reads and closes, so their leftovers would not
+    // be final (and a software device's firing thread would write to their
+    // numbers once closed). Closing the device turns it off for sure:
+    // vfio-pci disables MSI-X when the device fd is released, a software
+    // device disarms every entry. The close-device step then finds it closed.
+    b.device->close();
+  }
+  rep.steps.push_back({UnbindStep::kDisableMsix, disabled
+                                                     ? "SET_IRQS(MSIX, DATA_NONE, count 0)"
+                                                     : "SET_IRQS(MSIX, DATA_NONE) failed: the device is closed now"});
 
   step(UnbindStep::kCloseEventfds);
   // MSI-X is off: whatever the eventfds hold arrived after the drain and

@@ -177,9 +177,11 @@ class Binding {
  public:
   // Binds `driver` to `device`. Allocations are planned on `topo` with
   // `planner` (kernel: irq_create_affinity_masks semantics of the `kernel`
-  // line). topo and driver must outlive the binding.
+  // line). topo and driver must outlive the binding. fault: tests only
+  // (base/fault.h), handed to the vector domain.
   Binding(std::unique_ptr<MsixDevice> device, Driver& driver, const Topology& topo,
-          PlannerKind planner = PlannerKind::kKernel, KernelVersion kernel = default_kernel_version());
+          PlannerKind planner = PlannerKind::kKernel, KernelVersion kernel = default_kernel_version(),
+          FaultHook fault = {});
   // Unbinds with reason "destroyed" if unbind() was not called.
   ~Binding();
   Binding(const Binding&) = delete;

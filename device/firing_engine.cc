@@ -18,7 +18,6 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <system_error>
 #include <thread>
 
 #include "device/software_device.h"
@@ -272,12 +271,13 @@ void FiringEngine::State::run(std::promise<Status> ready) {
     cpu_set_t* set = CPU_ALLOC(want + 1);
     CPU_ZERO_S(size, set);
     CPU_SET_S(want, size, set);
-    const int rc = ::sched_setaffinity(0, size, set);
-    const int err = errno;
+    int err = inject_fault(options.fault, "sched_setaffinity");
+    if (err == 0 && ::sched_setaffinity(0, size, set) != 0) err = errno;
     CPU_FREE(set);
-    if (rc != 0) {
+    if (err != 0) {
       finish();
-      ready.set_value(Error{"cannot pin the firing thread to CPU " + std::to_string(want) + ": " + errno_string(err)});
+      ready.set_value(Error{"cannot pin the firing thread to CPU " + std::to_string(want) +
+                            ": sched_setaffinity: " + errno_string(err)});
       return;
     }
     // The kernel moves the thread before sched_setaffinity() returns; check
@@ -386,11 +386,10 @@ Result<std::unique_ptr<FiringEngine>> FiringEngine::start(SoftwareDevice& device
   auto state = std::make_unique<State>(device, options);
   std::promise<Status> ready;
   std::future<Status> started = ready.get_future();
-  try {
-    state->thread = std::thread(&State::run, state.get(), std::move(ready));
-  } catch (const std::system_error& e) {
-    return Error{std::string("cannot start the firing thread: ") + e.what()};
-  }
+  auto thread =
+      spawn_thread(options.fault, [s = state.get(), r = std::move(ready)]() mutable { s->run(std::move(r)); });
+  if (!thread) return Error{"cannot start the firing thread: " + thread.error().message};
+  state->thread = std::move(*thread);
   Status status = started.get();
   if (!status) return status.error();  // the thread has ended; `state` joins it
   return std::unique_ptr<FiringEngine>(new FiringEngine(std::move(state)));

@@ -109,6 +109,9 @@ Result<std::unique_ptr<SoftwareDevice>> SoftwareDevice::create(const Options& op
   device->can_grow_ = options.can_grow;
   device->no_msix_ = options.no_msix;
   device->fail_set_irqs_call_ = options.fail_set_irqs_call;
+  device->fault_ = options.fault;
+  if (int err = inject_fault(options.fault, "eventfd"); err != 0)
+    return Error{"cannot create the request eventfd: " + errno_string(err)};
   device->request_fd_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (device->request_fd_.get() < 0) return Error{"cannot create the request eventfd: " + errno_string(errno)};
   device->vectors_.reserve(nvectors);
@@ -117,9 +120,10 @@ Result<std::unique_ptr<SoftwareDevice>> SoftwareDevice::create(const Options& op
     if (!options.self_armed) continue;
     // Blocking on purpose (see eventfd() in the header); close-on-exec so a
     // spawned helper does not keep the device's vectors alive.
-    UniqueFd fd(::eventfd(0, EFD_CLOEXEC));
+    int err = inject_fault(options.fault, "eventfd");
+    UniqueFd fd(err == 0 ? ::eventfd(0, EFD_CLOEXEC) : -1);
     if (fd.get() < 0) {
-      int err = errno;
+      if (err == 0) err = errno;
       std::string message = "cannot create the eventfd of vector " + std::to_string(v) + " (of " +
                             std::to_string(nvectors) + "): " + errno_string(err);
       // Running out of descriptors is the likely failure with many vectors;
@@ -159,6 +163,7 @@ Status SoftwareDevice::set_msix_eventfds(unsigned start, std::span<const int> fd
   if (closed_) return Error{what + ": the device is closed"};
   if (fail_set_irqs_call_ != 0 && ++set_irqs_calls_ == fail_set_irqs_call_)
     return Error{what + ": " + errno_string(EINVAL) + " (injected fault)"};
+  if (int err = inject_fault(fault_, "VFIO_DEVICE_SET_IRQS"); err != 0) return Error{what + ": " + errno_string(err)};
   const std::size_t end = start + fds.size();
   if (fds.empty() || end > vectors_.size())
     return Error{what + ": " + errno_string(EINVAL) + " (table has " + std::to_string(vectors_.size()) + " entries)"};
@@ -174,6 +179,8 @@ Status SoftwareDevice::set_msix_eventfds(unsigned start, std::span<const int> fd
 
 Status SoftwareDevice::disable_msix() {
   if (closed_) return Error{name_ + ": SET_IRQS(MSIX, DATA_NONE): the device is closed"};
+  if (int err = inject_fault(fault_, "VFIO_DEVICE_SET_IRQS"); err != 0)
+    return Error{name_ + ": SET_IRQS(MSIX, DATA_NONE): " + errno_string(err)};
   for (unsigned v = 0; v < vectors_.size(); ++v) arm(v, -1);
   enabled_ = 0;
   return ok_status();

@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/fault.h"
 #include "base/pci.h"
 #include "base/result.h"
 #include "base/unique_fd.h"
@@ -53,6 +54,10 @@ class SoftwareDevice final : public MsixDevice {
     // fails with EINVAL.
     bool no_msix = false;
     unsigned fail_set_irqs_call = 0;
+    // Tests only (base/fault.h): fails the eventfd() calls of create() and
+    // the SET_IRQS of set_msix_eventfds()/disable_msix() (named
+    // VFIO_DEVICE_SET_IRQS, as on the device this one stands in for).
+    FaultHook fault;
   };
   // nvectors in 1..kMaxSoftwareVectors; self-armed.
   static Result<std::unique_ptr<SoftwareDevice>> create(unsigned nvectors, unsigned ring_size = 1024);
@@ -108,6 +113,10 @@ class SoftwareDevice final : public MsixDevice {
   std::uint64_t refused() const;
   // Fires refused because the entry had no eventfd armed.
   std::uint64_t unarmed() const;
+  // Entries MSI-X is enabled with (0: disabled) and whether close() ran:
+  // what a test checks a failed bind left behind.
+  unsigned msix_enabled() const { return enabled_; }
+  bool closed() const { return closed_; }
   // Fires refused because write() to the eventfd failed (other than EINTR,
   // which is retried). Never expected: a blocking eventfd cannot overflow
   // while at most ring_size fires are outstanding; nonzero means a bug.
@@ -124,6 +133,7 @@ class SoftwareDevice final : public MsixDevice {
   bool no_msix_ = false;
   unsigned fail_set_irqs_call_ = 0;
   unsigned set_irqs_calls_ = 0;
+  FaultHook fault_;
   unsigned enabled_ = 0;  // entries MSI-X is enabled with; 0: disabled
   bool closed_ = false;
   UniqueFd request_fd_;
@@ -210,6 +220,9 @@ class FiringEngine {
     // The entries to fire (the ones a driver allocated); empty: all of the
     // device's. The choice draws among these, in this order.
     std::vector<unsigned> vectors;
+    // Tests only (base/fault.h): fails the thread's pthread_create or its
+    // sched_setaffinity.
+    FaultHook fault;
   };
   // The device must outlive the engine. Fails, with no thread left behind,
   // on invalid options or when the thread cannot be pinned to options.cpu.

@@ -26,12 +26,13 @@ std::uint64_t read_nowait(int fd) {
   }
 }
 
-Result<UniqueFd> make_vector_eventfd(unsigned index) {
+Result<UniqueFd> make_vector_eventfd(unsigned index, const FaultHook& fault) {
   // Blocking (io_uring read SQEs wait on it) and close-on-exec (a spawned
   // helper must not keep a vector, or the device, alive).
-  UniqueFd fd(::eventfd(0, EFD_CLOEXEC));
+  int err = inject_fault(fault, "eventfd");
+  UniqueFd fd(err == 0 ? ::eventfd(0, EFD_CLOEXEC) : -1);
   if (fd.get() >= 0) return fd;
-  const int err = errno;
+  if (err == 0) err = errno;
   std::string message = "cannot create the eventfd of vector " + std::to_string(index) + ": " + errno_string(err);
   if (rlimit lim{}; err == EMFILE && ::getrlimit(RLIMIT_NOFILE, &lim) == 0)
     message += " (RLIMIT_NOFILE soft limit " + std::to_string(lim.rlim_cur) + "; raise it with ulimit -n)";
@@ -81,7 +82,7 @@ Status VectorDomain::arm(const std::vector<unsigned>& indices) {
   // Make every eventfd first: a failure here leaves the device untouched.
   std::vector<UniqueFd> fds;
   for (unsigned index : indices) {
-    auto fd = make_vector_eventfd(index);
+    auto fd = make_vector_eventfd(index, fault_);
     if (!fd) return fd.error();
     fds.push_back(std::move(*fd));
   }

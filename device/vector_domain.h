@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/fault.h"
 #include "base/result.h"
 #include "base/unique_fd.h"
 #include "device/msix_device.h"
@@ -32,7 +33,8 @@ class VectorDomain {
   // (entry, count) pairs read from eventfds no reactor will read again.
   using Leftovers = std::vector<std::pair<unsigned, std::uint64_t>>;
 
-  explicit VectorDomain(MsixDevice& device) : device_(device) {}
+  // fault: tests only (base/fault.h), fails the eventfd() of an entry.
+  explicit VectorDomain(MsixDevice& device, FaultHook fault = {}) : device_(device), fault_(std::move(fault)) {}
   ~VectorDomain();  // teardown(), if prepared and not yet torn down
   VectorDomain(const VectorDomain&) = delete;
   VectorDomain& operator=(const VectorDomain&) = delete;
@@ -89,6 +91,7 @@ class VectorDomain {
   unsigned free_within(unsigned limit) const;
 
   MsixDevice& device_;
+  FaultHook fault_;
   std::vector<Entry> entries_;
   unsigned enabled_ = 0;
   bool prepared_ = false;

@@ -134,7 +134,8 @@ std::vector<std::string> group_peers(const VfioPaths& paths, int group, const st
 
 // ---------------------------------------------------------------- open
 
-Result<std::unique_ptr<VfioDevice>> VfioDevice::open(const std::string& bdf_in, const VfioPaths& paths) {
+Result<std::unique_ptr<VfioDevice>> VfioDevice::open(const std::string& bdf_in, const VfioPaths& paths,
+                                                     FaultHook fault) {
   auto norm = vfio::normalize_bdf(bdf_in);
   if (!norm) return norm.error();
   const std::string bdf = *norm;
@@ -163,6 +164,7 @@ Result<std::unique_ptr<VfioDevice>> VfioDevice::open(const std::string& bdf_in, 
 
   std::unique_ptr<VfioDevice> d(new VfioDevice());
   d->bdf_ = bdf;
+  d->fault_ = std::move(fault);
   d->group_id_ = static_cast<int>(group_id);
 
   const std::string container_node = paths.dev_vfio + "/vfio";
@@ -274,8 +276,9 @@ Status VfioDevice::set_irqs(std::uint32_t index, std::uint32_t flags, unsigned s
   set->start = start;
   set->count = count;
   if (!fds.empty()) std::memcpy(set->data, fds.data(), sizeof(std::int32_t) * fds.size());
-  if (::ioctl(device_fd_.get(), VFIO_DEVICE_SET_IRQS, set) == 0) return ok_status();
-  const int err = errno;
+  int err = inject_fault(fault_, "VFIO_DEVICE_SET_IRQS");
+  if (err == 0 && ::ioctl(device_fd_.get(), VFIO_DEVICE_SET_IRQS, set) == 0) return ok_status();
+  if (err == 0) err = errno;
   std::string msg = bdf_ + ": VFIO_DEVICE_SET_IRQS(" +
                     (index == VFIO_PCI_MSIX_IRQ_INDEX  ? std::string("MSIX")
                      : index == VFIO_PCI_REQ_IRQ_INDEX ? std::string("REQ")
@@ -390,10 +393,14 @@ Result<BarMapping> VfioDevice::map_bar(unsigned bar) {
   int prot = 0;
   if ((info->flags & VFIO_REGION_INFO_FLAG_READ) != 0) prot |= PROT_READ;
   if ((info->flags & VFIO_REGION_INFO_FLAG_WRITE) != 0) prot |= PROT_WRITE;
-  void* addr = ::mmap(nullptr, info->size, prot, MAP_SHARED, device_fd_.get(), static_cast<off_t>(info->offset));
+  int err = inject_fault(fault_, "mmap");
+  void* addr = err != 0
+                   ? MAP_FAILED
+                   : ::mmap(nullptr, info->size, prot, MAP_SHARED, device_fd_.get(), static_cast<off_t>(info->offset));
+  if (addr == MAP_FAILED && err == 0) err = errno;
   if (addr == MAP_FAILED)
     return Error{bdf_ + ": mmap of BAR " + std::to_string(bar) + " (" + std::to_string(info->size) +
-                 " bytes) failed: " + errno_string(errno)};
+                 " bytes) failed: " + errno_string(err)};
   auto region = std::make_shared<detail::BarRegion>();
   region->addr = addr;
   region->size = info->size;

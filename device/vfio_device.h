@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "base/fault.h"
 #include "base/result.h"
 #include "base/unique_fd.h"
 #include "device/msix_device.h"
@@ -78,8 +79,10 @@ class VfioDevice final : public MsixDevice {
  public:
   // bdf: "DDDD:BB:DD.F" (or "BB:DD.F", domain 0000). The device must be
   // bound to vfio-pci and its IOMMU group viable; the errors say how to get
-  // there.
-  static Result<std::unique_ptr<VfioDevice>> open(const std::string& bdf, const VfioPaths& paths = {});
+  // there. fault: tests only (base/fault.h), fails VFIO_DEVICE_SET_IRQS
+  // and the mmap of map_bar().
+  static Result<std::unique_ptr<VfioDevice>> open(const std::string& bdf, const VfioPaths& paths = {},
+                                                  FaultHook fault = {});
   ~VfioDevice() override;  // close()
   VfioDevice(const VfioDevice&) = delete;
   VfioDevice& operator=(const VfioDevice&) = delete;
@@ -126,6 +129,7 @@ class VfioDevice final : public MsixDevice {
   Status check_open(const char* what) const;
 
   std::string bdf_;
+  FaultHook fault_;
   int group_id_ = -1;
   UniqueFd container_fd_;
   UniqueFd group_fd_;

@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/fault.h"
 #include "base/result.h"
 #include "dispatch/histogram.h"
 
@@ -62,6 +63,10 @@ struct DispatchOptions {
   // Told of every drop (reason queue_full) as it happens, on the reactor
   // thread, for live counters; the totals are in DispatchStats either way.
   std::function<void(unsigned vector, std::uint64_t count)> on_drop;
+  // Tests only (base/fault.h): fails the system calls of start(): thread
+  // creation and pinning, each reactor's stop eventfd, io_uring setup and
+  // register, epoll_create1 and epoll_ctl. Empty in production.
+  FaultHook fault;
 };
 
 // A vector to host: its number, its eventfd (blocking), its serving CPU.

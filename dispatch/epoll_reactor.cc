@@ -24,19 +24,26 @@ class EpollReactor final : public SingleThreadReactor {
   ~EpollReactor() override { stop_and_join(); }
 
  private:
+  // On the reactor thread, once it is pinned.
   Status setup() override {
+    if (int err = inject_fault(fault(), "epoll_create1"); err != 0) return Error{"epoll_create1: " + errno_string(err)};
+    epfd_ = UniqueFd(epoll_create1(EPOLL_CLOEXEC));
     if (!epfd_.valid()) return Error{"epoll_create1: " + errno_string(errno)};
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = kStopToken;
-    if (epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, stop_fd(), &ev) != 0)
-      return Error{"epoll_ctl(stop fd): " + errno_string(errno)};
+    if (int err = add(stop_fd(), kStopToken); err != 0) return Error{"epoll_ctl(stop fd): " + errno_string(err)};
     for (std::size_t i = 0; i < ctx_.vectors.size(); ++i) {
-      ev.data.u64 = i;
-      if (epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, ctx_.vectors[i].fd, &ev) != 0)
-        return Error{"epoll_ctl(vector " + std::to_string(ctx_.vectors[i].vector) + "): " + errno_string(errno)};
+      if (int err = add(ctx_.vectors[i].fd, i); err != 0)
+        return Error{"epoll_ctl(vector " + std::to_string(ctx_.vectors[i].vector) + "): " + errno_string(err)};
     }
     return ok_status();
+  }
+
+  // EPOLL_CTL_ADD, level-triggered; 0 or the errno.
+  int add(int fd, std::uint64_t token) {
+    if (int err = inject_fault(fault(), "epoll_ctl"); err != 0) return err;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = token;
+    return epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : errno;
   }
 
   static constexpr std::uint64_t kStopToken = ~std::uint64_t{0};
@@ -71,7 +78,7 @@ class EpollReactor final : public SingleThreadReactor {
     producer.finish();
   }
 
-  UniqueFd epfd_{epoll_create1(EPOLL_CLOEXEC)};
+  UniqueFd epfd_;  // made by setup(), on the reactor thread
 };
 
 }  // namespace

@@ -7,7 +7,6 @@
 #include <array>
 #include <future>
 #include <string>
-#include <system_error>
 
 #include "dispatch/sys.h"
 
@@ -70,7 +69,8 @@ void Producer::flush() {
 
 void Producer::finish() { flush(); }
 
-Worker::Worker(const DispatchOptions& options, unsigned nvectors, unsigned cpu) : cpu_(cpu), side_(options, nvectors) {}
+Worker::Worker(const DispatchOptions& options, unsigned nvectors, unsigned cpu)
+    : options_(options), cpu_(cpu), side_(options, nvectors) {}
 
 Worker::~Worker() {
   if (thread_.joinable()) finish_and_join();
@@ -79,20 +79,19 @@ Worker::~Worker() {
 Status Worker::start() {
   std::promise<Status> pinned;
   auto result = pinned.get_future();
-  try {
-    thread_ = std::thread([this, &pinned] {
-      Status s = pin_to_cpu(cpu_);
-      ran_on_ = sched_getcpu();
-      bool ok = s.ok();
-      pinned.set_value(std::move(s));
-      if (ok) loop();
-      cpu_ns_ = thread_cpu_ns();
-    });
-  } catch (const std::system_error& e) {
-    // EAGAIN under a TasksMax or RLIMIT_NPROC: an error, not an exception
-    // that would cross into the caller's thread of control.
-    return Error{"worker for CPU " + std::to_string(cpu_) + ": cannot create its thread: " + e.what()};
-  }
+  // EAGAIN under a TasksMax or RLIMIT_NPROC: an error, not an exception
+  // that would cross into the caller's thread of control.
+  auto thread = spawn_thread(options_.fault, [this, &pinned] {
+    Status s = pin_to_cpu(cpu_, options_.fault);
+    ran_on_ = sched_getcpu();
+    bool ok = s.ok();
+    pinned.set_value(std::move(s));
+    if (ok) loop();
+    cpu_ns_ = thread_cpu_ns();
+  });
+  if (!thread)
+    return Error{"worker for CPU " + std::to_string(cpu_) + ": cannot create its thread: " + thread.error().message};
+  thread_ = std::move(*thread);
   Status s = result.get();
   if (!s.ok()) {
     thread_.join();

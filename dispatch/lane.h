@@ -101,6 +101,7 @@ class Worker {
   void loop();
   bool drain_once();
 
+  const DispatchOptions& options_;
   unsigned cpu_;
   HandlerSide side_;
   std::vector<DeliveryQueue*> queues_;

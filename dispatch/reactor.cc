@@ -8,7 +8,6 @@
 #include <cerrno>
 #include <future>
 #include <string>
-#include <system_error>
 
 #include "dispatch/sys.h"
 
@@ -36,28 +35,33 @@ void Reactor::drain(Producer& p, const std::vector<VectorBinding>& vectors) {
   p.flush();
 }
 
-SingleThreadReactor::SingleThreadReactor(Context ctx) : Reactor(std::move(ctx)), stopfd_(eventfd(0, EFD_CLOEXEC)) {}
+SingleThreadReactor::SingleThreadReactor(Context ctx) : Reactor(std::move(ctx)) {
+  stopfd_errno_ = inject_fault(fault(), "eventfd");
+  if (stopfd_errno_ == 0) stopfd_ = UniqueFd(eventfd(0, EFD_CLOEXEC));
+  if (stopfd_errno_ == 0 && !stopfd_.valid()) stopfd_errno_ = errno;
+}
 
 // Derived destructors run first, so the thread must already be gone; this
 // only guards against a reactor destroyed without stop_and_join().
 SingleThreadReactor::~SingleThreadReactor() { stop_and_join(); }
 
 Status SingleThreadReactor::start() {
-  if (!stopfd_.valid()) return Error{"reactor stop eventfd: " + errno_string(errno)};
+  if (!stopfd_.valid())
+    return Error{"reactor for CPU " + std::to_string(ctx_.cpu) + ": its stop eventfd: " + errno_string(stopfd_errno_)};
   std::promise<Status> started;
   auto result = started.get_future();
-  try {
-    thread_ = std::thread([this, &started] {
-      Status s = pin();
-      if (s.ok()) s = setup();
-      bool ok = s.ok();
-      started.set_value(std::move(s));
-      if (ok) run(*producers_.front());
-      add_cpu_ns(thread_cpu_ns());
-    });
-  } catch (const std::system_error& e) {
-    return Error{"reactor for CPU " + std::to_string(ctx_.cpu) + ": cannot create its thread: " + e.what()};
-  }
+  auto thread = spawn_thread(fault(), [this, &started] {
+    Status s = pin();
+    if (s.ok()) s = setup();
+    bool ok = s.ok();
+    started.set_value(std::move(s));
+    if (ok) run(*producers_.front());
+    add_cpu_ns(thread_cpu_ns());
+  });
+  if (!thread)
+    return Error{"reactor for CPU " + std::to_string(ctx_.cpu) +
+                 ": cannot create its thread: " + thread.error().message};
+  thread_ = std::move(*thread);
   Status s = result.get();
   if (!s.ok()) thread_.join();
   return s;
@@ -84,7 +88,7 @@ void Reactor::record_error(std::string message) {
 }
 
 Status Reactor::pin() {
-  Status s = pin_to_cpu(ctx_.cpu);
+  Status s = pin_to_cpu(ctx_.cpu, fault());
   ran_on_.store(sched_getcpu());
   return s;
 }

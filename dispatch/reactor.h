@@ -66,6 +66,7 @@ class Reactor {
   void drain(Producer& p, const std::vector<VectorBinding>& vectors);
   // Called by each reactor thread first; records where it runs.
   Status pin();
+  const FaultHook& fault() const { return ctx_.options->fault; }
   void add_cpu_ns(std::uint64_t ns) { cpu_ns_ += ns; }
   // From any of the reactor's threads: a persistent error is recorded once
   // and the read it came from is not retried, so it never spins a CPU.
@@ -101,6 +102,7 @@ class SingleThreadReactor : public Reactor {
 
  private:
   UniqueFd stopfd_;
+  int stopfd_errno_ = 0;  // why stopfd_ could not be made
   bool stop_requested_ = false;
   std::thread thread_;
 };

@@ -25,13 +25,15 @@ std::uint64_t thread_cpu_ns() {
   return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
-Status pin_to_cpu(unsigned cpu) {
+Status pin_to_cpu(unsigned cpu, const FaultHook& fault) {
   if (cpu >= CPU_SETSIZE) return Error{"CPU " + std::to_string(cpu) + " is above CPU_SETSIZE"};
   cpu_set_t set;
   CPU_ZERO(&set);
   CPU_SET(cpu, &set);
-  if (sched_setaffinity(0, sizeof(set), &set) != 0)
-    return Error{"cannot pin a thread to CPU " + std::to_string(cpu) + ": " + errno_string(errno)};
+  int err = inject_fault(fault, "sched_setaffinity");
+  if (err == 0 && sched_setaffinity(0, sizeof(set), &set) != 0) err = errno;
+  if (err != 0)
+    return Error{"cannot pin a thread to CPU " + std::to_string(cpu) + ": sched_setaffinity: " + errno_string(err)};
   int now = sched_getcpu();
   if (now != static_cast<int>(cpu))
     return Error{"thread pinned to CPU " + std::to_string(cpu) + " runs on CPU " + std::to_string(now)};

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "base/fault.h"
 #include "base/result.h"
 
 namespace irqd {
@@ -18,8 +19,8 @@ std::uint64_t monotonic_ns();
 std::uint64_t thread_cpu_ns();
 
 // Pins the calling thread to one CPU with sched_setaffinity() and checks
-// with sched_getcpu() that it now runs there.
-Status pin_to_cpu(unsigned cpu);
+// with sched_getcpu() that it now runs there. `fault`: tests only.
+Status pin_to_cpu(unsigned cpu, const FaultHook& fault = {});
 
 // The oldest kernel irqd's dispatch path runs on, and why: a stop cancels
 // in-flight reads with IORING_ASYNC_CANCEL_ANY (5.19; before it the cancel

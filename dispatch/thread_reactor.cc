@@ -10,7 +10,6 @@
 
 #include <future>
 #include <string>
-#include <system_error>
 
 #include "dispatch/reactor.h"
 #include "dispatch/sys.h"
@@ -31,19 +30,19 @@ class ThreadReactor final : public Reactor {
       Producer& producer = *producers_[i];
       std::promise<Status> started;
       auto result = started.get_future();
-      try {
-        threads_.emplace_back([this, &producer, &started, b] {
-          Status s = pin();
-          bool ok = s.ok();
-          started.set_value(std::move(s));
-          if (ok) run(producer, b);
-          add_cpu_ns(thread_cpu_ns());
-        });
-      } catch (const std::system_error& e) {
+      auto thread = spawn_thread(fault(), [this, &producer, &started, b] {
+        Status s = pin();
+        bool ok = s.ok();
+        started.set_value(std::move(s));
+        if (ok) run(producer, b);
+        add_cpu_ns(thread_cpu_ns());
+      });
+      if (!thread) {
         stop_and_join();
         return Error{"reader of vector " + std::to_string(b.vector) + " on CPU " + std::to_string(ctx_.cpu) +
-                     ": cannot create its thread: " + e.what()};
+                     ": cannot create its thread: " + thread.error().message};
       }
+      threads_.push_back(std::move(*thread));
       Status s = result.get();
       if (!s.ok()) {
         threads_.back().join();

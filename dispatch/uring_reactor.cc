@@ -44,19 +44,20 @@ class Ring {
   Ring& operator=(const Ring&) = delete;
 
   // Tries each flag set in turn (older kernels lack the newer flags).
-  Status init(unsigned entries, std::initializer_list<unsigned> flag_sets) {
+  Status init(unsigned entries, std::initializer_list<unsigned> flag_sets, const FaultHook& fault) {
     int err = 0;
     for (unsigned flags : flag_sets) {
       io_uring_params p{};
       p.flags = flags;
-      err = io_uring_queue_init_params(entries, &ring_, &p);
+      err = -inject_fault(fault, "io_uring_setup");
+      if (err == 0) err = io_uring_queue_init_params(entries, &ring_, &p);
       if (err == 0) {
         ready_ = true;
         flags_ = flags;
         return ok_status();
       }
     }
-    return Error{"io_uring_queue_init: " + errno_string(-err)};
+    return Error{"io_uring_setup: " + errno_string(-err)};
   }
 
   io_uring* get() { return &ring_; }
@@ -97,18 +98,21 @@ class UringReactor final : public SingleThreadReactor {
     unsigned entries = 64;
     while (entries < 2 * n + 8) entries *= 2;
     if (ctx_.options->busy_poll_ns > 0) {
-      if (Status s = ring.init(entries, {0}); !s) return s;
+      if (Status s = ring.init(entries, {0}, fault()); !s) return s;
     } else {
-      Status s = ring.init(entries, {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
-                                     IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG, 0});
+      Status s = ring.init(entries,
+                           {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+                            IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG, 0},
+                           fault());
       if (!s) return s;
     }
     std::vector<int> fds;
     fds.reserve(n + 1);
     for (const VectorBinding& b : ctx_.vectors) fds.push_back(b.fd);
     fds.push_back(stop_fd());
-    if (int err = io_uring_register_files(ring.get(), fds.data(), n + 1); err < 0)
-      return Error{"io_uring_register_files: " + errno_string(-err)};
+    int err = -inject_fault(fault(), "io_uring_register");
+    if (err == 0) err = io_uring_register_files(ring.get(), fds.data(), n + 1);
+    if (err < 0) return Error{"io_uring_register_files: " + errno_string(-err)};
     for (unsigned i = 0; i < n; ++i) arm(ring, i);
     io_uring_sqe* sqe = ring.sqe();
     io_uring_prep_read(sqe, static_cast<int>(n), &stop_buf_, sizeof(stop_buf_), 0);

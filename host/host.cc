@@ -237,6 +237,7 @@ Status Host::start_dispatch(Hosted& h) {
     bindings.push_back({v.index, v.eventfd, static_cast<unsigned>(cpu)});
   }
   DispatchOptions d = options_.dispatch;
+  d.fault = options_.fault;
   MsixDevice* dev = &h.binding->device();
   Driver* drv = h.driver.get();
   LiveCounters* live = h.live.get();
@@ -260,7 +261,7 @@ Status Host::start_dispatch(Hosted& h) {
   if (!dispatcher) {
     // The lanes that did start may have read interrupts: they count.
     merge_dispatch_stats(h.dispatched, partial);
-    return Error{h.spec.name + ": " + dispatcher.error().message};
+    return Error{h.spec.name + ": cannot start dispatching: " + dispatcher.error().message};
   }
   h.dispatcher = std::move(*dispatcher);
   return ok_status();
@@ -278,6 +279,7 @@ Status Host::add(const DeviceSpec& spec) {
     o.nvectors = spec.vectors;
     o.self_armed = false;
     o.name = spec.name;
+    o.fault = options_.fault;
     auto soft = SoftwareDevice::create(o);
     if (!soft) return Error{spec.name + ": " + soft.error().message};
     h->soft = soft->get();
@@ -301,7 +303,7 @@ Status Host::add(const DeviceSpec& spec) {
   }
   h->live = std::make_unique<LiveCounters>(device->msix_count());
   h->binding = std::make_unique<Binding>(std::move(device), *h->driver, topo_, spec.planner,
-                                         spec.kernel ? *spec.kernel : host_kernel_version());
+                                         spec.kernel ? *spec.kernel : host_kernel_version(), options_.fault);
   if (Status s = h->binding->probe(); !s) return s;  // the binding released what probe took
   h->vectors = h->binding->live_vectors();
 
@@ -312,6 +314,7 @@ Status Host::add(const DeviceSpec& spec) {
   if (h->soft != nullptr && spec.fire) {
     FiringEngine::Options firing = spec.firing;
     for (const Vector& v : h->vectors) firing.vectors.push_back(v.index);  // what the driver allocated
+    firing.fault = options_.fault;
     auto engine = FiringEngine::start(*h->soft, firing);
     if (!engine) {
       (void)h->dispatcher->stop();

@@ -29,6 +29,7 @@
 
 #include "affinity/plan.h"
 #include "affinity/topology.h"
+#include "base/fault.h"
 #include "base/result.h"
 #include "base/unique_fd.h"
 #include "device/binding.h"
@@ -75,6 +76,13 @@ struct HostOptions {
   UnbindHooks unbind_hooks;
   // One line per event (bind, each unbind step, report), without newline.
   std::function<void(const std::string&)> log;
+  // Tests only (base/fault.h): fails the system calls of add(), move() and
+  // unbind(): a software device's eventfds and SET_IRQS, every vector's
+  // eventfd, the dispatcher's threads, pins, rings and epoll sets, and the
+  // firing engine's thread and pin. Handed to each; empty in production.
+  // (A VFIO device gets its hook from open_vfio, a plugin's dlopen() from
+  // make_driver.)
+  FaultHook fault;
 };
 
 struct DeviceReport {

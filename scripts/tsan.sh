@@ -3,7 +3,7 @@
 #
 # ThreadSanitizer over the tests that run irqd's threads: the reactor
 # conformance suite, the software device and its firing engine, bindings,
-# the host (every unbind trigger, moves, plugins) and the
+# the host (every unbind trigger, moves, injected faults, plugins) and the
 # daemon (control socket, metrics server, `irqd run` end to end). Builds
 # only those test programs with the tsan preset (clang: GCC's
 # -fsanitize=thread refuses dispatch/lane.cc's standalone fences) and runs
@@ -23,6 +23,7 @@ all=(
   device/tests/software_device_test
   device/tests/binding_test
   host/tests/host_test
+  host/tests/fault_test
   host/tests/plugin_test
   daemon/tests/control_test
   daemon/tests/metrics_test

@@ -584,7 +584,7 @@ TEST(FiringEngine, RejectsAnUnusableCpuAndInvalidOptions) {
   o.cpu = 1 << 20;
   auto far = FiringEngine::start(*device, o);
   ASSERT_FALSE(far.ok());
-  EXPECT_EQ(far.error().message, "cannot pin the firing thread to CPU 1048576: Invalid argument");
+  EXPECT_EQ(far.error().message, "cannot pin the firing thread to CPU 1048576: sched_setaffinity: Invalid argument");
   EXPECT_EQ(device->total_fired(), 0U);
 
   o.cpu = -2;

@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -32,6 +33,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/fault.h"
 #include "base/unique_fd.h"
 #include "device/vfio_device.h"
 
@@ -325,6 +327,63 @@ TEST_F(VfioLab, CloseIsIdempotentUnmapsAndRefusesLaterCalls) {
   // The request eventfd stays open for whoever still polls it.
   EXPECT_GE(dev_->request_fd(), 0);
   // Closed for good: another open succeeds.
+  auto again = VfioDevice::open(lab_bdf());
+  EXPECT_TRUE(again.ok()) << again.error().message;
+}
+
+// Injected faults (base/fault.h) at the two calls a host makes on a real
+// device after open: VFIO_DEVICE_SET_IRQS and the BAR mmap. Each error names
+// the call and the errno and changes nothing: MSI-X stays off (no vfio-msix
+// line), the device stays usable; and a device whose disable failed is still
+// released by its close (MSI-X off, and it opens again, where a device fd
+// left open would make that open fail with EBUSY).
+TEST_F(VfioLab, InjectedSetIrqsAndMmapFaultsNameTheCallAndLeaveNothing) {
+  bar0_.reset();
+  dev_.reset();  // the fixture's open: one at a time per group
+  int set_irqs_errno = 0;
+  int mmap_errno = 0;
+  FaultHook hook = [&](std::string_view call) {
+    if (call == "VFIO_DEVICE_SET_IRQS") return set_irqs_errno;
+    return call == "mmap" ? mmap_errno : 0;
+  };
+  auto d = VfioDevice::open(lab_bdf(), {}, hook);
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  VfioDevice& dev = **d;
+  auto fds = make_eventfds(4);
+
+  set_irqs_errno = ENOSPC;
+  auto armed = dev.set_msix_eventfds(0, raw(fds));
+  set_irqs_errno = 0;
+  ASSERT_FALSE(armed.ok());
+  EXPECT_THAT(armed.error().message,
+              HasSubstr("VFIO_DEVICE_SET_IRQS(MSIX, start 0, count 4) failed: " + errno_string(ENOSPC)));
+  EXPECT_EQ(dev.msix_enabled(), 0u);
+  EXPECT_EQ(proc_interrupt_lines(lab_bdf()), 0u);
+
+  mmap_errno = ENOMEM;
+  auto mapped = dev.map_bar(0);
+  mmap_errno = 0;
+  ASSERT_FALSE(mapped.ok());
+  EXPECT_THAT(mapped.error().message, HasSubstr("mmap of BAR 0"));
+  EXPECT_THAT(mapped.error().message, HasSubstr(errno_string(ENOMEM)));
+
+  // Nothing half-done: the same calls succeed now, and a fire lands.
+  ASSERT_TRUE(dev.set_msix_eventfds(0, raw(fds)).ok());
+  EXPECT_EQ(dev.msix_enabled(), 4u);
+  auto bar = dev.map_bar(0);
+  ASSERT_TRUE(bar.ok()) << bar.error().message;
+  bar->write32(kDoorbell, (bar->read32(kIvPosition) << 16) | 1);
+  EXPECT_EQ(wait_read(fds[1].get(), kArriveMs), 1u);
+
+  set_irqs_errno = EIO;
+  auto disabled = dev.disable_msix();
+  ASSERT_FALSE(disabled.ok());
+  EXPECT_THAT(disabled.error().message,
+              HasSubstr("VFIO_DEVICE_SET_IRQS(MSIX, start 0, count 0) failed: " + errno_string(EIO)));
+  dev.close();  // its SET_IRQS(REQ) fails too; closing the fd is what counts
+  set_irqs_errno = 0;
+  EXPECT_FALSE(bar->valid());
+  EXPECT_EQ(proc_interrupt_lines(lab_bdf()), 0u);
   auto again = VfioDevice::open(lab_bdf());
   EXPECT_TRUE(again.ok()) << again.error().message;
 }
