@@ -2,6 +2,8 @@
 
 #include "cli/config_command.h"
 
+#include <iostream>
+#include <iterator>
 #include <ostream>
 
 #include "daemon/service.h"
@@ -25,7 +27,13 @@ std::string describe_devices(const Config& config) {
 }
 
 int run_config_check(const std::string& path, std::ostream& out, std::ostream& err) {
-  auto config = load_config(path, config_value_syntax());
+  // "-": standard input, named <stdin> in messages.
+  const bool stdin_file = path == "-";
+  auto config = [&]() -> Result<Config> {
+    if (!stdin_file) return load_config(path, config_value_syntax());
+    const std::string text{std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
+    return parse_config(text, "<stdin>", config_value_syntax());
+  }();
   if (!config) {
     // One error per line already; each gets the prefix every irqd error has.
     const std::string& message = config.error().message;
@@ -38,7 +46,7 @@ int run_config_check(const std::string& path, std::ostream& out, std::ostream& e
     }
     return 2;
   }
-  out << path << ": ok (" << describe_devices(*config) << ")\n";
+  out << (stdin_file ? "<stdin>" : path) << ": ok (" << describe_devices(*config) << ")\n";
   return out.flush() ? 0 : 1;
 }
 

@@ -17,7 +17,8 @@ namespace irqd {
 // 0000:03:00.0, driver plugin /x.so)".
 std::string describe_devices(const Config& config);
 
-// Checks FILE: "FILE: ok (<describe_devices>)" on out and 0; otherwise
+// Checks FILE ("-": standard input, named <stdin>): "FILE: ok
+// (<describe_devices>)" on out and 0; otherwise
 // every error on err, one per line ("irqd: error: FILE:LINE:COLUMN:
 // message", sorted by position), nothing on out, and 2.
 int run_config_check(const std::string& path, std::ostream& out, std::ostream& err);

@@ -7,7 +7,6 @@
 #include <sys/signalfd.h>
 
 #include <csignal>
-#include <fstream>
 #include <ostream>
 
 #include "affinity/cpulist.h"
@@ -123,6 +122,11 @@ int run_serve(const ServeOptions& options, std::ostream& out, std::ostream& err)
     err << "irqd: error: irqd serve: " << m << "\n";
     return 2;
   };
+  // The report is written at the end: a path that cannot take it fails now.
+  if (!options.report_path.empty()) {
+    if (Status s = check_output_directory(directory_of(options.report_path)); !s)
+      return fail("--report '" + options.report_path + "': " + s.error().message);
+  }
   auto live = Topology::load(options.topology);
   if (!live) return fail("--topology: " + live.error().message);
   Topology topo = std::move(*live);
@@ -170,10 +174,8 @@ int run_serve(const ServeOptions& options, std::ostream& out, std::ostream& err)
     if (!r.accounted() || !r.unbind.errors.empty()) status = 1;
   }
   if (!options.report_path.empty()) {
-    std::ofstream f(options.report_path);
-    f << format_host_report(host.reports());
-    if (!f.flush()) {
-      err << "irqd: error: irqd serve: cannot write the report to " << options.report_path << "\n";
+    if (Status s = write_host_report(options.report_path, host.reports()); !s) {
+      err << "irqd: error: irqd serve: " << s.error().message << "\n";
       status = 1;
     }
   }

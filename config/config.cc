@@ -109,29 +109,6 @@ std::string join(Keys words) {
 
 bool contains(Keys words, std::string_view w) { return std::find(words.begin(), words.end(), w) != words.end(); }
 
-// One error, one line: a value quoted back, or toml++'s own "saw '...'",
-// may hold a newline or another control character; those are written as
-// \n, \r and \xNN (a tab stays).
-std::string one_line(std::string_view s) {
-  std::string out;
-  for (char ch : s) {
-    const auto u = static_cast<unsigned char>(ch);
-    if (ch == '\n') {
-      out += "\\n";
-    } else if (ch == '\r') {
-      out += "\\r";
-    } else if ((u < 0x20 && ch != '\t') || u == 0x7f) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[u >> 4];
-      out += kHex[u & 0xf];
-    } else {
-      out += ch;
-    }
-  }
-  return out;
-}
-
 std::string_view a_type(toml::node_type t) {
   switch (t) {
     case toml::node_type::none: return "nothing";
@@ -161,17 +138,20 @@ constexpr std::string_view kExample = R"toml(# irqd run --config FILE: the devic
 # Check a file with `irqd config check FILE`: it checks syntax and ranges,
 # not this machine (a plugin or PCI address that is not here still passes).
 # Every value shown is the default unless the comment says "example".
+# Lines like `#key = value` are examples left out, so that this file runs
+# as it is on any machine: remove the '#' to use one.
 
 # Log level: trace, debug, info, warn or error.
 log_level = "info"
 
 # Where the final JSON report goes when irqd stops (SIGTERM, SIGINT); an
-# absolute path. Example; default: no report.
-report = "/var/lib/irqd/report.json"
+# absolute path in a directory that exists (irqd run refuses to start
+# otherwise). Example; default: no report.
+#report = "/var/lib/irqd/report.json"
 
-# CPUs irqd may serve vectors on, as a cpulist (e.g. "0-3,8,10-11").
-# Example; default: every CPU.
-cpus = "0-3"
+# CPUs irqd may serve vectors on, as a cpulist (e.g. "0-3,8,10-11"), every
+# one present on the machine. Example; default: every CPU.
+#cpus = "0-3"
 
 [reactor]
 # How each serving CPU waits for interrupts: io_uring (read SQEs),
@@ -254,26 +234,30 @@ name = "count"
 # Vectors the driver asks for at most, 0..2048; 0: every vector.
 max_vectors = 0
 
-# A VFIO device (a PCI function bound to vfio-pci) with a plugin driver.
-[[device]]
-name = "nvme0"
-type = "vfio"
+# Example: a VFIO device (a PCI function bound to vfio-pci) with a plugin
+# driver. To use it, remove the '#' before each key and table below and
+# give the address of a function `irqd devices` lists (`irqd bind BDF`
+# hands it to vfio-pci). A device that cannot be bound at start is logged
+# and shown as failed; the others run.
+#[[device]]
+#name = "nvme0"
+#type = "vfio"
 # VFIO only, required: the PCI address, DDDD:BB:DD.F.
-address = "0000:03:00.0"
-planner = "kernel"
+#address = "0000:03:00.0"
+#planner = "kernel"
 # Example: one admin vector first, out of the spreading.
-pre_vectors = 1
-post_vectors = 0
+#pre_vectors = 1
+#post_vectors = 0
 
-[device.driver]
+#[device.driver]
 # A driver plugin: the absolute path of a shared object that exports the
 # irqd driver ABI. Example; loaded when the device is bound.
-plugin = "/usr/local/lib/irqd/nvme_example.so"
+#plugin = "/usr/local/lib/irqd/nvme_example.so"
 # Example: the admin vector and 16 spread ones.
-max_vectors = 17
+#max_vectors = 17
 # Strings handed to the driver as they are; what they mean is up to the
 # driver. Example; default: none.
-options = { queue_depth = "128", mode = "poll" }
+#options = { queue_depth = "128", mode = "poll" }
 )toml";
 
 struct Issue {
@@ -292,7 +276,7 @@ class Checker {
   const std::string& file() const { return file_; }
   const ValueSyntax& syntax() const { return syntax_; }
 
-  void error(SourcePos p, const std::string& message) { issues_.push_back({std::move(p), one_line(message)}); }
+  void error(SourcePos p, std::string message) { issues_.push_back({std::move(p), std::move(message)}); }
   void error(const toml::node& n, std::string message) { error(pos(n), std::move(message)); }
   bool failed() const { return !issues_.empty(); }
 
@@ -803,7 +787,7 @@ Result<Config> parse_config(std::string_view text, const std::string& name_for_e
   try {
     root = toml::parse(text, std::string_view(name_for_errors));
   } catch (const toml::parse_error& e) {
-    return Error{c.pos(e.source()).str() + ": " + one_line(e.description())};
+    return Error{c.pos(e.source()).str() + ": " + std::string(e.description())};
   }
   Config cfg;
   cfg.source = name_for_errors;

@@ -110,10 +110,21 @@ ordered_json latency_json(const LiveLatency& l) {
   return j;
 }
 
+// The report is written when irqd stops, maybe weeks later: a directory
+// that cannot take it is refused at once, with the reason.
+Status check_report(const Config& c) {
+  if (c.report.empty()) return ok_status();
+  if (Status s = check_output_directory(directory_of(c.report)); !s)
+    return Error{c.at("report").str() + ": report '" + c.report + "': " + s.error().message};
+  return ok_status();
+}
+
 class Daemon {
  public:
   Daemon(Config config, std::shared_ptr<spdlog::logger> log) : config_(std::move(config)), log_(std::move(log)) {}
-  int run(int signal_fd);
+  // A start that fails is one line on err ("irqd: error: irqd run: ...")
+  // and exit 2; after that, errors go to the log.
+  int run(int signal_fd, std::ostream& err);
 
  private:
   Status start();
@@ -468,6 +479,11 @@ Status Daemon::reload(const std::string& why) {
     notify_.ready(status_line());
     return Error{"reload refused, the running configuration stays: " + joined};
   }
+  if (Status s = check_report(*next); !s) {
+    log_->error("reload: {}; keeping the running configuration", s.error().message);
+    notify_.ready(status_line());
+    return Error{"reload refused, the running configuration stays: " + s.error().message};
+  }
   ConfigDiff diff = diff_devices(config_, *next);
   std::vector<std::string> rebind = diff.changed;
   if (!(next->reactor == config_.reactor)) {
@@ -530,10 +546,12 @@ void Daemon::on_tick() {
   }
 }
 
-int Daemon::run(int signal_fd) {
+int Daemon::run(int signal_fd, std::ostream& err) {
   if (Status s = start(); !s) {
-    log_->error("{}", s.error().message);
     host_.reset();
+    std::string message = s.error().message;
+    std::replace(message.begin(), message.end(), '\n', ' ');
+    err << "irqd: error: irqd run: " << message << "\n" << std::flush;
     return 2;
   }
   notify_.ready(status_line());
@@ -563,10 +581,8 @@ int Daemon::run(int signal_fd) {
       status = 1;
     }
   if (!config_.report.empty()) {
-    std::ofstream f(config_.report);
-    f << format_host_report(host_->reports());
-    if (!f.flush()) {
-      log_->error("cannot write the report to {}", config_.report);
+    if (Status s = write_host_report(config_.report, host_->reports()); !s) {
+      log_->error("{}", s.error().message);
       status = 1;
     } else {
       log_->info("report written to {}", config_.report);
@@ -604,7 +620,14 @@ int run_daemon(const DaemonOptions& flags, std::ostream& err) {
   const std::string path = flags.config.empty() ? std::string(kDefaultConfigPath) : flags.config;
   auto config = load_config(path, config_value_syntax());
   if (!config) {
-    err << config.error().message << "\n";
+    // One error per line, each with the prefix every irqd error has.
+    std::istringstream errors(config.error().message);
+    for (std::string line; std::getline(errors, line);)
+      if (!line.empty()) err << "irqd: error: " << line << "\n";
+    return 2;
+  }
+  if (Status s = check_report(*config); !s) {
+    err << "irqd: error: irqd run: " << s.error().message << "\n";
     return 2;
   }
   static const char* const kLevels[] = {"trace", "debug", "info", "warn", "error"};
@@ -633,7 +656,7 @@ int run_daemon(const DaemonOptions& flags, std::ostream& err) {
   auto log = make_logger(config->log_level);
   log->info("irqd {} starting with {}", this_build().version, path);
   Daemon daemon(std::move(*config), log);
-  return daemon.run(signals.get());
+  return daemon.run(signals.get(), err);
 }
 
 }  // namespace irqd

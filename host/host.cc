@@ -30,6 +30,16 @@ struct LiveCounters {
   std::atomic<std::uint64_t> invocations{0};
   std::atomic<std::uint64_t> dropped_queue_full{0};
   LiveLatency latency;
+  // The unbind's drain, on its own: set once arming has stopped, after
+  // which every eventfd read (it reaches consume_stamp) is the drain's.
+  std::atomic<bool> draining{false};
+  std::atomic<std::uint64_t> drain_reads{0};
+  std::atomic<std::uint64_t> drain_interrupts{0};
+  std::uint64_t handled_total() const {
+    std::uint64_t n = 0;
+    for (unsigned i = 0; i < entries; ++i) n += handled[i].load(std::memory_order_relaxed);
+    return n;
+  }
 };
 
 struct Host::Hosted {
@@ -65,12 +75,15 @@ bool valid_bdf(std::string_view s) {
   return true;
 }
 
-std::string drain_summary(const DispatchStats& s) {
-  std::uint64_t reads = 0;
-  for (const CpuStats& c : s.cpus) reads += c.reads;
-  return std::to_string(reads) + " reads, " + std::to_string(s.handled()) + " interrupts handled in " +
-         std::to_string(s.invocations()) + " calls, " + std::to_string(s.dropped_queue_full()) +
-         " dropped (queue_full)";
+// What the drain itself did, not the totals since bind (those are in the
+// report line): the eventfd reads after arming stopped and the interrupts
+// they returned; what the handlers took and what was dropped meanwhile
+// (queued entries included).
+std::string drain_summary(std::uint64_t reads, std::uint64_t interrupts, std::uint64_t handled, std::uint64_t calls,
+                          std::uint64_t dropped) {
+  return std::to_string(reads) + " reads of " + std::to_string(interrupts) + " interrupts after arming stopped; " +
+         std::to_string(handled) + " handled in " + std::to_string(calls) + " calls, " + std::to_string(dropped) +
+         " dropped (queue_full) while draining";
 }
 
 // Reads and discards what a request eventfd holds (the kernel re-signals
@@ -241,7 +254,13 @@ Status Host::start_dispatch(Hosted& h) {
   MsixDevice* dev = &h.binding->device();
   Driver* drv = h.driver.get();
   LiveCounters* live = h.live.get();
-  d.consume_stamp = [dev](unsigned index, std::uint64_t count) { return dev->consume_stamp(index, count); };
+  d.consume_stamp = [dev, live](unsigned index, std::uint64_t count) {
+    if (live->draining.load(std::memory_order_relaxed)) {
+      live->drain_reads.fetch_add(1, std::memory_order_relaxed);
+      live->drain_interrupts.fetch_add(count, std::memory_order_relaxed);
+    }
+    return dev->consume_stamp(index, count);
+  };
   // Count first, then the driver: the live counters are the host's, so
   // every driver (built-in or plugin) is counted the same way.
   d.handler = [drv, live](unsigned index, std::uint64_t count, std::uint64_t stamp) {
@@ -382,7 +401,17 @@ Result<const DeviceReport*> Host::unbind(const std::string& name, const std::str
   rep.vectors = h->vectors;
   UnbindHooks hooks;
   hooks.before_step = extra.before_step;
+  LiveCounters& live = *h->live;
+  std::uint64_t handled_before = 0;
+  std::uint64_t calls_before = 0;
+  std::uint64_t dropped_before = 0;
   hooks.stop_arming = [&] {
+    // Counted from here: the reactors see the flag before the stop request
+    // that makes them drain (a write to their eventfd, a system call).
+    handled_before = live.handled_total();
+    calls_before = live.invocations.load(std::memory_order_relaxed);
+    dropped_before = live.dropped_queue_full.load(std::memory_order_relaxed);
+    live.draining.store(true);
     if (h->dispatcher) h->dispatcher->stop_arming();
     if (extra.stop_arming) extra.stop_arming();
   };
@@ -390,8 +419,11 @@ Result<const DeviceReport*> Host::unbind(const std::string& name, const std::str
     rep.dispatch = h->dispatched;
     std::string summary = "nothing dispatched";
     if (h->dispatcher) {
-      const DispatchStats& last = h->dispatcher->stop();
-      summary = drain_summary(last);
+      const DispatchStats& last = h->dispatcher->stop();  // joins: every count below is final
+      summary = drain_summary(
+          live.drain_reads.load(std::memory_order_relaxed), live.drain_interrupts.load(std::memory_order_relaxed),
+          live.handled_total() - handled_before, live.invocations.load(std::memory_order_relaxed) - calls_before,
+          live.dropped_queue_full.load(std::memory_order_relaxed) - dropped_before);
       merge_dispatch_stats(rep.dispatch, last);
     }
     if (extra.drain) summary += "; " + extra.drain();

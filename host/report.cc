@@ -2,7 +2,16 @@
 
 #include "host/report.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
+
+#include "base/atomic_file.h"
+#include "base/unique_fd.h"
 
 namespace irqd {
 namespace {
@@ -55,8 +64,11 @@ json device_json(const DeviceReport& r) {
   json leaks = json::array();
   for (const OwnershipProblem& p : r.unbind.leaks) leaks.push_back(problem_json(p));
   j["leaks"] = leaks;
+  // The binding's problem list holds the leaks too; each is listed once,
+  // under "leaks".
   json problems = json::array();
-  for (const OwnershipProblem& p : r.unbind.problems) problems.push_back(problem_json(p));
+  for (const OwnershipProblem& p : r.unbind.problems)
+    if (p.kind != OwnershipProblem::Kind::kLeak) problems.push_back(problem_json(p));
   j["problems"] = problems;
   // The unbind steps that failed, then what took vectors out of service
   // while the device ran (a reactor's persistent read error).
@@ -74,6 +86,29 @@ std::string format_host_report(const std::vector<DeviceReport>& reports) {
   for (const DeviceReport& r : reports) devices.push_back(device_json(r));
   j["devices"] = devices;
   return j.dump(2) + "\n";
+}
+
+Status write_host_report(const std::string& path, const std::vector<DeviceReport>& reports) {
+  if (Status s = replace_file(path, format_host_report(reports)); !s)
+    return Error{"cannot write the report to " + path + ": " + s.error().message};
+  return ok_status();
+}
+
+std::string directory_of(const std::string& path) {
+  const std::string::size_type slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+Status check_output_directory(const std::string& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) return Error{"directory " + dir + ": " + errno_string(errno)};
+  if (!S_ISDIR(st.st_mode)) return Error{dir + " is not a directory"};
+  std::string probe = (dir.ends_with('/') ? dir : dir + "/") + ".irqd-probe-XXXXXX";
+  UniqueFd fd(::mkostemp(probe.data(), O_CLOEXEC));
+  if (!fd.valid()) return Error{"cannot create a file in " + dir + ": " + errno_string(errno)};
+  (void)::unlink(probe.c_str());
+  return ok_status();
 }
 
 }  // namespace irqd

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
 #include "host/host.h"
 
 namespace irqd {
@@ -18,6 +19,24 @@ namespace irqd {
 // "invocations","dropped":{"queue_full","after_drain"},"accounted",
 // "refused_msix_off","latency_ns":{"p50","p99","p999","max"},"vectors":[...],
 // "unbind":[{"step","detail"}],"leaks":[...],"problems":[...],"errors":[...]}]}
+// Each ownership problem is listed once: a leak under "leaks" (the driver
+// and the vectors it never freed), every other kind (a managed set freed
+// by hand, a double free) under "problems".
 std::string format_host_report(const std::vector<DeviceReport>& reports);
+
+// format_host_report() written to path through replace_file(): a reader
+// never sees half a report. The error names the path and says why (errno
+// text).
+Status write_host_report(const std::string& path, const std::vector<DeviceReport>& reports);
+
+// The directory a file path goes into: "." for a bare name, "/" for /NAME.
+std::string directory_of(const std::string& path);
+
+// Whether a file can be created in dir now: it exists, is a directory, and
+// a probe file can be created in it (and is removed). Checked before a run
+// whose output goes there, so that a bad path fails at once rather than
+// after the run. irqd creates no directories. The error is the reason,
+// errno text included.
+Status check_output_directory(const std::string& dir);
 
 }  // namespace irqd

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -141,11 +142,42 @@ TEST(ServeCli, LeakyDriversLeakIsReportedThenFreed) {
   ASSERT_EQ(d["leaks"].size(), 1u);
   EXPECT_EQ(d["leaks"][0]["driver"], "leaky");
   EXPECT_EQ(d["leaks"][0]["vectors"], json::parse("[0,1,2]"));
+  EXPECT_EQ(d["problems"], json::array()) << "the leak is listed twice";
   EXPECT_NE(r.err.find("irqd: ownership soft0: driver leaky leaked explicit vectors 0-2 of soft0 (alloc_vectors, "
                        "never freed): freed at unbind"),
             std::string::npos)
       << r.err;
   expect_accounted(d);
+}
+
+// The unbind log's drain line tells what the drain itself read, not the
+// device's totals since bind: a few reads (about one per vector) of a few
+// interrupts, against thousands handled over the run.
+TEST(ServeCli, DrainLineCountsTheDrainOnly) {
+  TempDir dir;
+  const std::vector<std::string> args{"serve", "--device",   "soft:8", "--pattern", "rate:20000",      "--reactor",
+                                      "epoll", "--duration", "0.3",    "--report",  dir.file("r.json")};
+  auto r = run_irqd(args);
+  ASSERT_EQ(r.exit_code, 0) << describe(args) << "\n" << r.err;
+  const json d = json::parse(slurp(dir.file("r.json")))["devices"][0];
+  const std::uint64_t handled = d["handled"];
+  ASSERT_GT(handled, 1000u) << r.err;
+  std::smatch m;
+  const std::regex line(
+      "irqd: unbind soft0 step=drain ([0-9]+) reads of ([0-9]+) interrupts after arming stopped; ([0-9]+) handled in "
+      "([0-9]+) calls, ([0-9]+) dropped \\(queue_full\\) while draining\n");
+  ASSERT_TRUE(std::regex_search(r.err, m, line)) << r.err;
+  const std::uint64_t reads = std::stoull(m[1]);
+  const std::uint64_t interrupts = std::stoull(m[2]);
+  EXPECT_LE(reads, 2u * 8u) << m[0];
+  EXPECT_LT(interrupts, handled / 10) << m[0];
+  EXPECT_LT(std::stoull(m[3]), handled / 10) << m[0];
+  // The drain's step in the report says the same.
+  for (const json& step : d["unbind"]) {
+    if (step["step"] == "drain") {
+      EXPECT_EQ("irqd: unbind soft0 step=drain " + step["detail"].get<std::string>() + "\n", m[0].str());
+    }
+  }
 }
 
 struct BadInput {
@@ -175,6 +207,11 @@ TEST(ServeCli, BadInputIsOneLineAndExitTwo) {
        "irqd: error: irqd serve: unexpected argument '--bogus' (accepted: irqd serve --device soft:N|vfio:DDDD:BB:DD.F "
        "[--device ...] [--driver count|leaky] [--vectors N] [--reactor NAME] [--pattern P] [--duration S] "
        "[--unplug-after S] [--report FILE]; see irqd serve --help)"},
+      // Checked before anything is bound, with the reason; no directory is
+      // created.
+      {{"serve", "--device", "soft:4", "--duration", "0.1", "--report", "/nonexistent-irqd-dir/r.json"},
+       "irqd: error: irqd serve: --report '/nonexistent-irqd-dir/r.json': directory /nonexistent-irqd-dir: No such "
+       "file or directory"},
   };
   for (const BadInput& c : cases) {
     auto r = run_irqd(c.args);
@@ -182,6 +219,13 @@ TEST(ServeCli, BadInputIsOneLineAndExitTwo) {
     EXPECT_EQ(r.out, "") << describe(c.args);
     EXPECT_EQ(r.err, c.message + "\n") << describe(c.args);
   }
+  // A directory no file can be created in (sysfs: EACCES, or EROFS where
+  // it is mounted read-only).
+  auto r = run_irqd({"serve", "--device", "soft:4", "--duration", "0.1", "--report", "/sys/r.json"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.out, "");
+  EXPECT_TRUE(r.err.starts_with("irqd: error: irqd serve: --report '/sys/r.json': cannot create a file in /sys: "))
+      << r.err;
 }
 
 TEST(ServeCli, VfioDeviceThatCannotBeOpenedSaysWhyAndBindsNothing) {

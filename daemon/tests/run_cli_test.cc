@@ -322,11 +322,42 @@ TEST_F(RunCli, TalksToSystemdThroughNotifySocket) {
 }
 
 TEST_F(RunCli, AnInvalidConfigurationIsRefusedWithItsPosition) {
-  write_config("[[device]]\nname = \"nic0\"\ntype = \"software\"\nvectros = 8\n");
+  write_config("[[device]]\nname = \"nic0\"\ntype = \"software\"\nvectros = 8\nvectorz = 2\n");
   auto r = test::run_irqd({"run", "--config", dir_ + "/irqd.toml"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find(dir_ + "/irqd.toml:4:1: unknown key 'vectros'"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("did you mean 'vectors'?"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "");
+  // Every error on its line, each with the prefix every irqd error has.
+  EXPECT_EQ(r.err, "irqd: error: " + dir_ + "/irqd.toml:4:1: unknown key 'vectros' in [[device]] (did you mean " +
+                       "'vectors'?)\nirqd: error: " + dir_ +
+                       "/irqd.toml:5:1: unknown key 'vectorz' in [[device]] (did you mean 'vectors'?)\n");
+}
+
+// What stops irqd run from starting is one line with the prefix, exit 2:
+// a report directory that is not there (with the reason, before anything
+// is bound), a control socket that cannot be created.
+TEST_F(RunCli, StartupErrorsAreOneLineWithThePrefix) {
+  const std::string device = "[[device]]\nname = \"nic0\"\ntype = \"software\"\nvectors = 2\n";
+  write_config("report = \"" + dir_ + "/missing/report.json\"\n[control]\nsocket = \"" + socket_ +
+               "\"\n[metrics]\nenabled = false\n" + device);
+  auto r = test::run_irqd({"run", "--config", dir_ + "/irqd.toml"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "irqd: error: irqd run: " + dir_ + "/irqd.toml:1:10: report '" + dir_ +
+                       "/missing/report.json': directory " + dir_ + "/missing: No such file or directory\n");
+  EXPECT_FALSE(fs::exists(dir_ + "/missing")) << "irqd created the directory";
+
+  write_config("[control]\nsocket = \"" + dir_ + "/a/b/irqd.sock\"\n[metrics]\nenabled = false\n" + device);
+  r = test::run_irqd({"run", "--config", dir_ + "/irqd.toml"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.out, "");
+  // The log's "starting" line, then the error.
+  std::vector<std::string> lines;
+  std::istringstream in(r.err);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines.back(), "irqd: error: irqd run: " + dir_ + "/irqd.toml:2:10: cannot create the control socket's " +
+                              "directory " + dir_ + "/a/b: No such file or directory");
+  for (std::size_t i = 0; i + 1 < lines.size(); ++i) EXPECT_NE(lines[i].find(" info "), std::string::npos) << r.err;
 }
 
 }  // namespace
