@@ -109,6 +109,29 @@ std::string join(Keys words) {
 
 bool contains(Keys words, std::string_view w) { return std::find(words.begin(), words.end(), w) != words.end(); }
 
+// One error, one line: a value quoted back, or toml++'s own "saw '...'",
+// may hold a newline or another control character; those are written as
+// \n, \r and \xNN (a tab stays).
+std::string one_line(std::string_view s) {
+  std::string out;
+  for (char ch : s) {
+    const auto u = static_cast<unsigned char>(ch);
+    if (ch == '\n') {
+      out += "\\n";
+    } else if (ch == '\r') {
+      out += "\\r";
+    } else if ((u < 0x20 && ch != '\t') || u == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[u >> 4];
+      out += kHex[u & 0xf];
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
 std::string_view a_type(toml::node_type t) {
   switch (t) {
     case toml::node_type::none: return "nothing";
@@ -276,7 +299,7 @@ class Checker {
   const std::string& file() const { return file_; }
   const ValueSyntax& syntax() const { return syntax_; }
 
-  void error(SourcePos p, std::string message) { issues_.push_back({std::move(p), std::move(message)}); }
+  void error(SourcePos p, const std::string& message) { issues_.push_back({std::move(p), one_line(message)}); }
   void error(const toml::node& n, std::string message) { error(pos(n), std::move(message)); }
   bool failed() const { return !issues_.empty(); }
 
@@ -787,7 +810,7 @@ Result<Config> parse_config(std::string_view text, const std::string& name_for_e
   try {
     root = toml::parse(text, std::string_view(name_for_errors));
   } catch (const toml::parse_error& e) {
-    return Error{c.pos(e.source()).str() + ": " + std::string(e.description())};
+    return Error{c.pos(e.source()).str() + ": " + one_line(e.description())};
   }
   Config cfg;
   cfg.source = name_for_errors;

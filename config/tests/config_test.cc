@@ -440,6 +440,19 @@ TEST(Config, CollectsEveryErrorSortedByPosition) {
             "c.toml:11:8: 'metrics.port' is 0 (accepted: 1..65535)");
 }
 
+// Found by config/tests/fuzz/config_fuzz: a newline or carriage return in a
+// value quoted back, or in toml++'s own "saw '...'", split an error over two
+// lines, breaking "one line per error" (`irqd config check`, and the reload
+// log, which logs each line as an error of its own).
+TEST(Config, EveryErrorStaysOneLineWhateverTheValueHolds) {
+  EXPECT_EQ(errors("[metrics]\nenabled = fal\n" + soft()),
+            "c.toml:2:14: Error while parsing boolean: expected 'false', saw 'fal\\n'");
+  EXPECT_EQ(errors("log_level = \"warn\\nx\"\n" + soft()),
+            "c.toml:1:13: 'log_level' is 'warn\\nx' (did you mean 'warn'? accepted: trace, debug, info, warn, error)");
+  EXPECT_EQ(errors("[[device]]\nname = \"a\\rb\\u0001\"\ntype = \"software\"\n"),
+            "c.toml:2:8: 'name' is 'a\\rb\\x01' (accepted: 1 to 32 of a-z, 0-9, '_' and '-')");
+}
+
 TEST(Config, DidYouMeanSuggestsOnlyCloseKeys) {
   auto unknown = [](const std::string& line) { return errors(soft() + line + " = 1\n"); };
   EXPECT_EQ(unknown("vectros"), "c.toml:4:1: unknown key 'vectros' in [[device]] (did you mean 'vectors'?)");
