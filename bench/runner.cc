@@ -2,18 +2,20 @@
 
 #include "bench/runner.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <ostream>
@@ -90,6 +92,9 @@ Machine describe_machine(const Topology& topo) {
   return m;
 }
 
+// Progress on err: on a terminal, a line redrawn while a run goes; on a
+// terminal or not, one line per finished run, so that a bench writing
+// into a pipe or a file does not sit silent for a minute.
 class Progress {
  public:
   Progress(std::ostream& err, bool tty) : err_(err), tty_(tty) {}
@@ -99,6 +104,11 @@ class Progress {
   }
   void clear() {
     if (tty_) err_ << "\r\033[K" << std::flush;
+  }
+  // A finished run, on a line of its own.
+  void done(const std::string& line) {
+    clear();
+    err_ << line << "\n" << std::flush;
   }
 
  private:
@@ -196,6 +206,15 @@ std::string ns(std::uint64_t v) {
   return fmt::format("{}ns", v);
 }
 
+}  // namespace
+
+std::string bench_legend() {
+  return "x: the row's value over the first row's; for irq/s higher is better, for cpu/irq (dispatch CPU time per "
+         "interrupt) lower is better\n";
+}
+
+namespace {
+
 std::string format_table(const std::vector<RunResult>& runs) {
   const RunResult& base = runs.front();
   std::string out =
@@ -265,6 +284,13 @@ Status choose_cpus(const Topology& topo, BenchOptions& o) {
     for (unsigned c : present)
       if (static_cast<int>(c) != o.fire_cpu) o.cpus.push_back(c);
     if (o.cpus.empty()) o.cpus = present;  // one CPU: share it
+  } else if (std::find(o.cpus.begin(), o.cpus.end(), static_cast<unsigned>(o.fire_cpu)) != o.cpus.end()) {
+    // The firing engine spins on its CPU: a reactor there would measure the
+    // two fighting for it, not the reactor.
+    return Error{fmt::format(
+        "--cpus {} includes CPU {}, the firing engine's (--fire-cpu {}): they would share it (accepted: dispatch "
+        "CPUs other than the firing engine's; --fire-cpu moves it)",
+        cpumask_of(topo.nr_cpu_ids(), o.cpus).to_list(), o.fire_cpu, o.fire_cpu)};
   }
   for (unsigned c : o.cpus)
     if (!topo.present().test_cpu(c))
@@ -277,6 +303,59 @@ Status choose_cpus(const Topology& topo, BenchOptions& o) {
     if (!topo.present().test_cpu(c))
       return Error{
           fmt::format("--worker-cpus: CPU {} is not a present CPU (accepted: {})", c, topo.present().to_list())};
+  return ok_status();
+}
+
+// Layouts that place every vector on the same CPUs here measure the same
+// thing twice: say so before the runs, with why when it is one CPU.
+std::string layouts_note(const Topology& topo, const BenchOptions& o) {
+  if (o.layouts.size() < 2) return {};
+  std::vector<std::vector<int>> placements;
+  for (PlannerKind layout : o.layouts) {
+    auto plan = make_plan(topo, PlanRequest{o.vectors, 0, 0, {}, layout});
+    if (!plan) return {};  // the run says why
+    std::vector<int> cpus;
+    for (const VectorPlacement& v : plan->vectors) cpus.push_back(v.serving_cpu);
+    placements.push_back(std::move(cpus));
+  }
+  std::string names;
+  for (PlannerKind layout : o.layouts) names += (names.empty() ? "" : ", ") + std::string(planner_name(layout));
+  if (std::all_of(placements.begin(), placements.end(), [&](const auto& p) { return p == placements.front(); })) {
+    if (o.cpus.size() == 1)
+      return fmt::format(
+          "note: one dispatch CPU ({}): the layouts {} all serve every vector there, so they cannot differ; give "
+          "--cpus two or more CPUs to compare layouts\n",
+          o.cpus.front(), names);
+    return fmt::format(
+        "note: the layouts {} place every vector on the same CPUs here, so they cannot differ; only the reactors "
+        "compare\n",
+        names);
+  }
+  return {};
+}
+
+// python3 bench/plot.py --check: whether the plots can be drawn at all,
+// asked before the runs rather than found out after them.
+Status check_plot_script() {
+  std::vector<std::string> args{"python3", IRQD_PLOT_SCRIPT, "--check"};
+  std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+  pid_t pid = 0;
+  const int e = posix_spawnp(&pid, "python3", &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (e != 0) return Error{"--plot needs python3 with matplotlib: cannot run python3: " + errno_string(e)};
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return Error{fmt::format("--plot needs python3 with matplotlib, which cannot be loaded here (python3 {} --check)",
+                             IRQD_PLOT_SCRIPT)};
   return ok_status();
 }
 
@@ -316,13 +395,20 @@ int run_bench(const BenchOptions& options, std::ostream& out, std::ostream& err)
     err << "irqd: error: irqd bench: --cpus: " << topo.error().message << "\n";
     return 2;
   }
+  if (!o.plot_dir.empty()) {
+    if (Status s = check_plot_script(); !s) {
+      err << "irqd: error: irqd bench: " << s.error().message << "\n";
+      return 2;
+    }
+  }
   Machine machine = describe_machine(*live);
   out << fmt::format("irqd bench: {} vectors, pattern {}, choice {}, {} s x {} (median), warmup {} s, hand-off {}\n",
                      o.vectors, o.pattern_text, o.choice_text, o.duration_s, o.repeat, o.warmup_s,
                      o.handoff == Handoff::kQueue ? "queue" : "inline");
   out << fmt::format("machine: {} ({} CPUs), {}; dispatch on CPUs {}, firing engine on CPU {}\n", machine.cpu_model,
-                     machine.cpus, machine.kernel, cpumask_of(live->nr_cpu_ids(), o.cpus).to_list(), o.fire_cpu)
-      << std::flush;
+                     machine.cpus, machine.kernel, cpumask_of(live->nr_cpu_ids(), o.cpus).to_list(), o.fire_cpu);
+  if (std::string note = layouts_note(*topo, o); !note.empty()) out << note;
+  out << std::flush;
 
   Progress progress(err, isatty(STDERR_FILENO) == 1);
   struct Config {
@@ -356,6 +442,8 @@ int run_bench(const BenchOptions& options, std::ostream& out, std::ostream& err)
         err << "irqd: error: irqd bench: " << r.error().message << "\n";
         return 1;
       }
+      progress.done(fmt::format("irqd bench: {}: {} irq/s, {:.0f}ns cpu/irq, p99 {}", label, si(r->interrupts_per_s()),
+                                r->cpu_ns_per_interrupt(), ns(r->latency.percentile(99))));
       if (r->lost() != 0) {
         progress.clear();
         err << fmt::format("irqd bench: {}/{}: fired {} != handled {} + dropped {} (off by {})\n", r->reactor,
@@ -379,12 +467,17 @@ int run_bench(const BenchOptions& options, std::ostream& out, std::ostream& err)
     medians.push_back(median_by_throughput(sorted));
     runs.push_back(run_json(medians.back(), o, c.runs));
   }
-  out << format_table(medians);
+  out << format_table(medians) << bench_legend();
 
+  if (!o.plot_dir.empty()) {
+    // DIR itself, in the directory checked before the runs; nothing above it.
+    if (::mkdir(o.plot_dir.c_str(), 0755) != 0 && errno != EEXIST) {
+      err << "irqd: error: irqd bench: --plot '" << o.plot_dir << "': cannot create it: " << errno_string(errno)
+          << "\n";
+      return 1;
+    }
+  }
   if (!o.json_path.empty()) {
-    std::error_code ec;
-    std::filesystem::path parent = std::filesystem::path(o.json_path).parent_path();
-    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
     json doc = {{"machine",
                  {{"cpu_model", machine.cpu_model},
                   {"cpus", machine.cpus},
@@ -398,10 +491,14 @@ int run_bench(const BenchOptions& options, std::ostream& out, std::ostream& err)
                 {"warmup_s", o.warmup_s},
                 {"repeat", o.repeat},
                 {"runs", runs}};
+    errno = 0;
     std::ofstream f(o.json_path);
     f << doc.dump(2) << "\n";
+    f.close();
     if (!f) {
-      err << "irqd: error: irqd bench: cannot write --json '" << o.json_path << "'\n";
+      const std::string why = errno != 0 ? errno_string(errno) : "write failed";
+      err << "irqd: error: irqd bench: cannot write " << (options.json_path.empty() ? "the report of --plot" : "--json")
+          << " '" << o.json_path << "': " << why << "\n";
       return 1;
     }
     out << "report: " << o.json_path << "\n";

@@ -44,10 +44,18 @@ struct BenchOptions {
   std::string plot_dir;
 };
 
-// Runs every configuration, prints the comparison on out, progress on err
-// (when it is a terminal), writes the JSON report and plots if asked.
-// Returns the process exit status: 0, or 1 when a run lost interrupts
-// (fired != handled + dropped) or failed.
+// Runs every configuration, prints the comparison on out (the table, then
+// bench_legend()), progress on err (a line per finished run; on a terminal
+// also a line redrawn during each run), writes the JSON report and plots if
+// asked. What can be checked before the runs is: the CPUs (the firing
+// engine's not among the dispatch CPUs given), python3 with matplotlib for
+// --plot; layouts that cannot differ here are said so before the runs.
+// Returns the process exit status: 0, 2 for what was refused before the
+// runs, or 1 when a run lost interrupts (fired != handled + dropped) or
+// failed.
 int run_bench(const BenchOptions& options, std::ostream& out, std::ostream& err);
+
+// The line under the table that says what its two `x` columns are.
+std::string bench_legend();
 
 }  // namespace irqd

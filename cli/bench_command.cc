@@ -3,9 +3,11 @@
 #include "cli/bench_command.h"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
 
 #include "affinity/cpulist.h"
 #include "cli/flags.h"
+#include "host/report.h"
 
 namespace irqd {
 
@@ -55,6 +57,13 @@ Result<BenchOptions> parse_bench_options(const BenchFlags& f) {
     if (!cpu) return cpu.error();
     o.fire_cpu = static_cast<int>(*cpu);
   }
+  // The threads are pinned to CPUs of this machine: a synthetic or XML
+  // topology would name CPUs that are not here.
+  if (f.topology != "live")
+    return Error{fmt::format(
+        "--topology '{}': bench pins its threads to this machine's CPUs, so it runs on the live topology only "
+        "(accepted: live; irqd plan --topology plans on other topologies)",
+        f.topology)};
   o.topology = f.topology;
   auto handoff = parse_handoff("--handoff", f.handoff);
   if (!handoff) return handoff.error();
@@ -78,6 +87,27 @@ Result<BenchOptions> parse_bench_options(const BenchFlags& f) {
   }
   o.json_path = f.json;
   o.plot_dir = f.plot;
+  // Written after a run of a minute or more: checked now, each under its
+  // own flag. No directory is created but DIR of --plot itself.
+  if (!o.json_path.empty()) {
+    struct stat st {};
+    if (::stat(o.json_path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+      return Error{fmt::format("--json '{}' is a directory (accepted: a file path)", o.json_path)};
+    if (Status s = check_output_directory(directory_of(o.json_path)); !s)
+      return Error{
+          fmt::format("--json '{}': {} (accepted: a file in an existing directory)", o.json_path, s.error().message)};
+  }
+  if (!o.plot_dir.empty()) {
+    struct stat st {};
+    const bool exists = ::stat(o.plot_dir.c_str(), &st) == 0;
+    // An existing directory, or one to create in an existing directory.
+    std::string dir = o.plot_dir;
+    while (dir.size() > 1 && dir.ends_with('/')) dir.pop_back();
+    const std::string where = exists ? dir : directory_of(dir);
+    if (Status s = check_output_directory(where); !s)
+      return Error{fmt::format("--plot '{}': {} (accepted: a directory, or one to create in an existing directory)",
+                               o.plot_dir, s.error().message)};
+  }
   // The plots are drawn from the report: --plot alone keeps it beside them.
   if (!o.plot_dir.empty() && o.json_path.empty()) o.json_path = o.plot_dir + "/irqd-bench.json";
   return o;

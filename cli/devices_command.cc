@@ -84,6 +84,15 @@ std::string devices_help() {
          "=DIR keeps the original drivers there instead of /run/irqd/bound.\n";
 }
 
+std::string devices_list_help() {
+  return std::string(
+             "GROUP: the IOMMU group; MSI-X: the function's MSI-X table size; VFIO: whether irqd bind can give the "
+             "function to vfio-pci, else why not, with the fix under fixes:. irqd bind BDF and irqd unbind BDF move "
+             "a function listed here.\n"
+             "For testing: ") +
+         kSysfsRootEnv + "=DIR reads a fake sysfs tree instead of /sys.\n";
+}
+
 std::string format_devices_table(const std::vector<pci::PciFunction>& functions) {
   std::vector<std::vector<std::string>> rows{
       {"BDF", "ID", "CLASS", "DRIVER", "OVERRIDE", "GROUP", "NUMA", "MSI-X", "VFIO"}};

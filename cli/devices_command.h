@@ -38,8 +38,10 @@ struct DevicesFlags {
 // /sys and /run/irqd/bound, or what IRQD_SYSFS_ROOT / IRQD_BIND_STATE_DIR
 // say (when set and not empty).
 pci::PciPaths devices_paths_from_env();
-// The --help footer of the three subcommands.
+// The --help footer of bind and unbind.
 std::string devices_help();
+// The footer of `irqd devices --help`.
+std::string devices_list_help();
 
 // The table: aligned columns, one row per function, then one line per
 // distinct reason VFIO cannot take one, with its fix.

@@ -134,7 +134,7 @@ std::string kernel_irqs_help() {
          kProcRootEnv + "=DIR reads (and tune --apply writes) a fake /proc tree instead of /proc; " + kSysfsRootEnv +
          "=DIR a fake /sys tree instead of /sys; IRQD_TUNE_STATE_DIR=DIR is where tune --apply saves restore files "
          "instead of /run/irqd/tune; tune --topology SPEC (live, synthetic:..., xml:PATH) plans on another machine's "
-         "topology, for captures of other machines.";
+         "topology, for captures of other machines.\n";
 }
 
 }  // namespace irqd

@@ -4,13 +4,18 @@
 // subcommand its options; every error is one line on stderr and exit 2, with
 // nothing on stdout.
 
+#include <sys/utsname.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
+#include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "affinity/kernel_version.h"
 #include "cli/bench_command.h"
 #include "cli/config_command.h"
 #include "cli/ctl_command.h"
@@ -20,6 +25,7 @@
 #include "cli/serve_command.h"
 #include "cli/top_command.h"
 #include "cli/tune_command.h"
+#include "daemon/metrics.h"
 #include "daemon/service.h"
 
 namespace {
@@ -37,6 +43,36 @@ int fail(std::string message) {
     if (c == '\n' || c == '\r') c = ' ';
   std::cerr << "irqd: error: " << message << "\n";
   return kExitUsage;
+}
+
+// CLI11's texts for a repeated option and for an option without its value,
+// in irqd's words; anything else as CLI11 says it.
+std::string parse_error_text(const CLI::ParseError& e) {
+  std::string what = e.what();
+  if (what.empty()) what = e.get_name();
+  static const std::regex kRepeated(R"(^(\S+): At Most 1 required but received (\d+)$)");
+  static const std::regex kNoValue(R"(^(\S+): \d+ required (\S+) missing$)");
+  std::smatch m;
+  if (std::regex_match(what, m, kRepeated)) return m[1].str() + " given " + m[2].str() + " times, at most once";
+  if (std::regex_match(what, m, kNoValue)) return m[1].str() + " has no value, " + m[2].str() + " expected";
+  return what;
+}
+
+// `irqd --version`: the version, the build type, and the running kernel
+// with the line the kernel planner reproduces for it.
+std::string version_text() {
+  const irqd::MetricsBuildInfo build = irqd::this_build();
+  std::string out = "irqd " + build.version + " (" + build.build_type + " build)\n";
+  utsname u{};
+  const std::string release = ::uname(&u) == 0 ? u.release : "unknown";
+  if (auto k = irqd::parse_kernel_version("live"); k) {
+    out += "kernel " + k->text + " (" + std::string(irqd::generation_summary(irqd::kernel_generation(*k))) + ")\n";
+  } else {
+    const irqd::KernelVersion d = irqd::default_kernel_version();
+    out += "kernel " + release + " (not a line irqd reproduces; the kernel planner follows " + d.text + ": " +
+           std::string(irqd::generation_summary(irqd::kernel_generation(d))) + ")\n";
+  }
+  return out;
 }
 
 std::string accepted_plan_usage() { return " (accepted: " + std::string(kPlanUsage) + "; see irqd plan --help)"; }
@@ -90,32 +126,48 @@ int run_plan(const irqd::PlanFlags& flags) {
 }
 
 constexpr std::string_view kBenchUsage =
-    "irqd bench [--reactors LIST] [--layouts LIST] [--vectors N] [--pattern P] [--duration S] [--warmup S] "
-    "[--repeat K] [--cpus LIST] [--json FILE] [--plot DIR]";
+    "irqd bench [--reactors LIST] [--layouts LIST] [--vectors N] [--pattern PATTERN] [--duration S] [--warmup S] "
+    "[--repeat K] [--cpus LIST] [--fire-cpu CPU] [--json FILE] [--plot DIR]";
 
 CLI::App* add_bench_command(CLI::App& app, irqd::BenchFlags& f) {
   CLI::App* bench = app.add_subcommand("bench", "Fire a software device and compare reactors and layouts side by side");
   bench->footer(irqd::reactor_help() + irqd::planner_help());
   bench->allow_extras();
-  bench->add_option("--reactors", f.reactors, "Reactors to compare, in order (default io_uring,epoll,thread)");
-  bench->add_option("--layouts", f.layouts, "Planners to compare, in order (default kernel)");
-  bench->add_option("--vectors", f.vectors, "Vectors of the software device, 1..2048 (default 64)");
-  bench->add_option("--pattern", f.pattern, "saturate | rate:R | poisson:R | burst:B@R (default saturate)");
-  bench->add_option("--choice", f.choice, "Vector of each fire: uniform | zipf:S (default uniform)");
-  bench->add_option("--duration", f.duration, "Seconds measured per run (default 3)");
-  bench->add_option("--warmup", f.warmup, "Seconds run and discarded before each run (default 0.5)");
-  bench->add_option("--repeat", f.repeat, "Runs per configuration; the median is reported (default 3)");
-  bench->add_option("--cpus", f.cpus, "CPUs the dispatcher may use (default: all but the firing engine's)");
-  bench->add_option("--fire-cpu", f.fire_cpu, "CPU of the firing engine (default: the last CPU)");
-  bench->add_option("--topology", f.topology, "Topology to plan on (default live)");
-  bench->add_option("--handoff", f.handoff, "queue (SPSC to a pinned worker) | inline (default queue)");
-  bench->add_option("--when-full", f.when_full, "backoff | drop, when a worker's queue is full (default backoff)");
-  bench->add_option("--queue-capacity", f.queue_capacity, "Entries per reactor-worker queue (default 4096)");
-  bench->add_option("--busy-poll-us", f.busy_poll_us, "io_uring-busy: spin this long before sleeping (default 50)");
-  bench->add_option("--worker-cpus", f.worker_cpus,
-                    "same | CPU | one CPU per dispatch CPU: where each reactor's worker runs (default same)");
-  bench->add_option("--json", f.json, "Write the report as JSON to FILE");
-  bench->add_option("--plot", f.plot, "Write PNG and SVG plots to DIR (python3 + matplotlib)");
+  bench->add_option("--reactors", f.reactors, "Reactors to compare, in order (default io_uring,epoll,thread)")
+      ->type_name("LIST");
+  bench->add_option("--layouts", f.layouts, "Planners to compare, in order (default kernel)")->type_name("LIST");
+  bench->add_option("--vectors", f.vectors, "Vectors of the software device, 1..2048 (default 64)")->type_name("N");
+  bench->add_option("--pattern", f.pattern, "saturate | rate:R | poisson:R | burst:B@R (default saturate)")
+      ->type_name("PATTERN");
+  bench->add_option("--choice", f.choice, "Vector of each fire: uniform | zipf:S (default uniform)")
+      ->type_name("CHOICE");
+  bench->add_option("--duration", f.duration, "Seconds measured per run (default 3)")->type_name("S");
+  bench->add_option("--warmup", f.warmup, "Seconds run and discarded before each run (default 0.5)")->type_name("S");
+  bench->add_option("--repeat", f.repeat, "Runs per configuration; the median is reported (default 3)")->type_name("K");
+  bench
+      ->add_option("--cpus", f.cpus,
+                   "CPUs the dispatcher may use, not the firing engine's (default: all but the firing engine's)")
+      ->type_name("LIST");
+  bench->add_option("--fire-cpu", f.fire_cpu, "CPU of the firing engine (default: the last CPU)")->type_name("CPU");
+  bench->add_option("--topology", f.topology, "live only: bench pins threads to this machine's CPUs (default live)")
+      ->type_name("SPEC");
+  bench->add_option("--handoff", f.handoff, "queue (SPSC to a pinned worker) | inline (default queue)")
+      ->type_name("MODE");
+  bench->add_option("--when-full", f.when_full, "backoff | drop, when a worker's queue is full (default backoff)")
+      ->type_name("POLICY");
+  bench->add_option("--queue-capacity", f.queue_capacity, "Entries per reactor-worker queue (default 4096)")
+      ->type_name("N");
+  bench->add_option("--busy-poll-us", f.busy_poll_us, "io_uring-busy: spin this long before sleeping (default 50)")
+      ->type_name("US");
+  bench
+      ->add_option("--worker-cpus", f.worker_cpus,
+                   "same | CPU | one CPU per dispatch CPU: where each reactor's worker runs (default same)")
+      ->type_name("LIST");
+  bench->add_option("--json", f.json, "Write the report as JSON to FILE (its directory must exist)")->type_name("FILE");
+  bench
+      ->add_option("--plot", f.plot,
+                   "Write PNG and SVG plots to DIR, created if its parent exists (python3 + matplotlib)")
+      ->type_name("DIR");
   return bench;
 }
 
@@ -127,7 +179,7 @@ int run_bench(const irqd::BenchFlags& flags) {
 
 constexpr std::string_view kServeUsage =
     "irqd serve --device soft:N|vfio:DDDD:BB:DD.F [--device ...] [--driver count|leaky] [--vectors N] "
-    "[--reactor NAME] [--pattern P] [--duration S] [--unplug-after S] [--report FILE]";
+    "[--reactor NAME] [--pattern PATTERN] [--duration S] [--unplug-after S] [--report FILE]";
 
 CLI::App* add_serve_command(CLI::App& app, irqd::ServeFlags& f) {
   CLI::App* serve = app.add_subcommand(
@@ -136,24 +188,33 @@ CLI::App* add_serve_command(CLI::App& app, irqd::ServeFlags& f) {
   serve->allow_extras();
   serve->add_option("--device", f.devices, "soft:N (software device, N vectors) or vfio:DDDD:BB:DD.F; repeatable")
       ->type_name("SPEC");
-  serve->add_option("--driver", f.driver, "count (managed, spread vectors) | leaky (explicit, never freed)");
-  serve->add_option("--vectors", f.vectors, "Vectors the driver asks for at most (default: every MSI-X entry)");
-  serve->add_option("--pre-vectors", f.pre_vectors, "count: leading vectors not spread");
-  serve->add_option("--post-vectors", f.post_vectors, "count: trailing vectors not spread");
-  serve->add_option("--planner", f.planner, "Where vectors go (default kernel)");
-  serve->add_option("--reactor", f.reactor, "io_uring | io_uring-poll | io_uring-busy | epoll | thread");
-  serve->add_option("--handoff", f.handoff, "queue | inline (default queue)");
-  serve->add_option("--when-full", f.when_full, "backoff | drop (default backoff)");
-  serve->add_option("--queue-capacity", f.queue_capacity, "Entries per reactor-worker queue (default 4096)");
-  serve->add_option("--busy-poll-us", f.busy_poll_us, "io_uring-busy: spin this long before sleeping (default 50)");
-  serve->add_option("--pattern", f.pattern, "Software devices: saturate | rate:R | poisson:R | burst:B@R");
-  serve->add_option("--choice", f.choice, "Software devices: uniform | zipf:S");
-  serve->add_option("--fire-cpu", f.fire_cpu, "Software devices: CPU of the firing engine (default unpinned)");
-  serve->add_option("--cpus", f.cpus, "CPUs irqd may serve vectors on (default all)");
-  serve->add_option("--topology", f.topology, "Topology to plan on (default live)");
-  serve->add_option("--duration", f.duration, "Unbind everything after S seconds (default 0: never)");
-  serve->add_option("--unplug-after", f.unplug_after, "Hot-unplug every software device after S seconds");
-  serve->add_option("--report", f.report, "Write the final report as JSON to FILE");
+  serve->add_option("--driver", f.driver, "count (managed, spread vectors) | leaky (explicit, never freed)")
+      ->type_name("NAME");
+  serve->add_option("--vectors", f.vectors, "Vectors the driver asks for at most (default: every MSI-X entry)")
+      ->type_name("N");
+  serve->add_option("--pre-vectors", f.pre_vectors, "count: leading vectors not spread")->type_name("A");
+  serve->add_option("--post-vectors", f.post_vectors, "count: trailing vectors not spread")->type_name("B");
+  serve->add_option("--planner", f.planner, "Where vectors go (default kernel)")->type_name("NAME");
+  serve->add_option("--reactor", f.reactor, "io_uring | io_uring-poll | io_uring-busy | epoll | thread")
+      ->type_name("NAME");
+  serve->add_option("--handoff", f.handoff, "queue | inline (default queue)")->type_name("MODE");
+  serve->add_option("--when-full", f.when_full, "backoff | drop (default backoff)")->type_name("POLICY");
+  serve->add_option("--queue-capacity", f.queue_capacity, "Entries per reactor-worker queue (default 4096)")
+      ->type_name("N");
+  serve->add_option("--busy-poll-us", f.busy_poll_us, "io_uring-busy: spin this long before sleeping (default 50)")
+      ->type_name("US");
+  serve->add_option("--pattern", f.pattern, "Software devices: saturate | rate:R | poisson:R | burst:B@R")
+      ->type_name("PATTERN");
+  serve->add_option("--choice", f.choice, "Software devices: uniform | zipf:S")->type_name("CHOICE");
+  serve->add_option("--fire-cpu", f.fire_cpu, "Software devices: CPU of the firing engine (default unpinned)")
+      ->type_name("CPU");
+  serve->add_option("--cpus", f.cpus, "CPUs irqd may serve vectors on (default all)")->type_name("LIST");
+  serve->add_option("--topology", f.topology, "Topology to plan on (default live)")->type_name("SPEC");
+  serve->add_option("--duration", f.duration, "Unbind everything after S seconds (default 0: never)")->type_name("S");
+  serve->add_option("--unplug-after", f.unplug_after, "Hot-unplug every software device after S seconds")
+      ->type_name("S");
+  serve->add_option("--report", f.report, "Write the final report as JSON to FILE (its directory must exist)")
+      ->type_name("FILE");
   return serve;
 }
 
@@ -194,10 +255,9 @@ DeviceCommands add_device_commands(CLI::App& app, irqd::DevicesFlags& f) {
   c.bind->add_option("bdf", f.bind_bdf, "The function, as irqd devices lists it")->type_name("DDDD:BB:DD.F");
   c.unbind = app.add_subcommand("unbind", "Give a PCI function back from vfio-pci to the driver it had");
   c.unbind->add_option("bdf", f.unbind_bdf, "The function, as irqd devices lists it")->type_name("DDDD:BB:DD.F");
-  for (CLI::App* sub : {c.devices, c.bind, c.unbind}) {
-    sub->footer(irqd::devices_help());
-    sub->allow_extras();
-  }
+  c.devices->footer(irqd::devices_list_help());
+  for (CLI::App* sub : {c.bind, c.unbind}) sub->footer(irqd::devices_help());
+  for (CLI::App* sub : {c.devices, c.bind, c.unbind}) sub->allow_extras();
   return c;
 }
 
@@ -245,7 +305,7 @@ ConfigCommands add_config_command(CLI::App& app, std::string& file) {
   c.config = app.add_subcommand("config", "Check a config file of `irqd run`, or print a commented example");
   c.check = c.config->add_subcommand(
       "check", "Check FILE (syntax and ranges, not this machine): every error with FILE:LINE:COLUMN, exit 2");
-  c.check->add_option("file", file, "The config file; /dev/stdin reads standard input")->type_name("FILE");
+  c.check->add_option("file", file, "The config file; - reads standard input")->type_name("FILE");
   c.example = c.config->add_subcommand("example", "Print a commented example with every key and its default");
   for (CLI::App* sub : {c.config, c.check, c.example}) sub->allow_extras();
   return c;
@@ -361,7 +421,7 @@ CLI::App* add_top_command(CLI::App& app, irqd::TopFlags& f) {
   top->add_option("--iterations", f.iterations, "Tables to print (default: 1 with --batch, else until q or Ctrl-C)")
       ->type_name("N");
   top->add_flag("--cpu", f.cpu, "Also print the per-CPU summary");
-  top->footer(irqd::kernel_irqs_help());
+  top->footer(irqd::top_help());
   return top;
 }
 
@@ -370,12 +430,19 @@ int run_top(CLI::App* top, const irqd::TopFlags& flags) {
   if (int rc = empty_flag(top); rc != 0) return rc;
   auto options = irqd::parse_top_options(flags);
   if (!options) return fail("irqd top: " + options.error().message);
+  options->screen = ::isatty(STDOUT_FILENO) == 1;  // a pipe or a file gets plain tables
   return irqd::run_top(*options, irqd::kernel_roots_from_env(), std::cout, std::cerr);
 }
 
 int run(int argc, char** argv) {
-  CLI::App app{"irqd: userspace interrupt host and benchmark daemon"};
+  CLI::App app{"irqd: userspace interrupt host and benchmark daemon", "irqd"};
   app.require_subcommand(1);
+  // Listed in `irqd help`; both are answered before parsing (below).
+  bool version_flag = false;
+  app.add_flag("--version", version_flag, "Print the version, the build type and the running kernel, and exit");
+  app.footer(
+      "irqd help SUBCOMMAND or irqd SUBCOMMAND --help: its options. Exit status: 0 done, 1 failed, 2 usage or "
+      "configuration error.");
   irqd::PlanFlags plan_flags;
   CLI::App* plan = add_plan_command(app, plan_flags);
   irqd::BenchFlags bench_flags;
@@ -403,8 +470,41 @@ int run(int argc, char** argv) {
     names += (names.empty() ? "" : ", ") + sub->get_name();
     known = known || (argc > 1 && sub->get_name() == argv[1]);
   }
+  const std::string first = argc > 1 ? argv[1] : "";
+  if (first == "--version") {
+    if (argc > 2) return fail("--version takes no arguments (accepted: irqd --version)");
+    std::cout << version_text();
+    return std::cout.flush() ? 0 : 1;
+  }
+  // A bare `irqd` is a usage error that shows what there is to use.
+  if (argc == 1) {
+    std::cerr << app.help();
+    return kExitUsage;
+  }
+  if (first == "help") {
+    if (argc == 2) {
+      std::cout << app.help();
+      return std::cout.flush() ? 0 : 1;
+    }
+    const std::string sub = argv[2];
+    CLI::App* target = nullptr;
+    for (CLI::App* s : app.get_subcommands({}))
+      if (s->get_name() == sub) target = s;
+    if (argc > 3)
+      return fail("irqd help: unexpected argument '" + std::string(argv[3]) + "' (accepted: irqd help [SUBCOMMAND])");
+    if (target == nullptr) return fail("irqd help: unknown subcommand '" + sub + "' (accepted: " + names + ")");
+    std::vector<std::string> args{argv[0], sub, "--help"};
+    std::vector<char*> again;
+    for (std::string& a : args) again.push_back(a.data());
+    again.push_back(nullptr);
+    return run(3, again.data());
+  }
+  const std::string accepted_top =
+      "(accepted: irqd SUBCOMMAND [OPTIONS], SUBCOMMAND one of " + names + "; irqd --version; see irqd help)";
   if (argc > 1 && argv[1][0] != '-' && !known)
-    return fail("unknown subcommand '" + std::string(argv[1]) + "' (accepted: " + names + ")");
+    return fail("unknown subcommand '" + std::string(argv[1]) + "' " + accepted_top);
+  if (argc > 1 && argv[1][0] == '-' && first != "-h" && first != "--help")
+    return fail("unexpected argument '" + first + "' " + accepted_top);
 
   try {
     app.parse(argc, argv);
@@ -413,8 +513,7 @@ int run(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::string what = e.what();
-    if (what.empty()) what = e.get_name();
+    const std::string what = parse_error_text(e);
     if (app.got_subcommand(bench))
       return fail("irqd bench: " + what + " (accepted: " + std::string(kBenchUsage) + "; see irqd bench --help)");
     if (CLI::App* sub = device_command(app, device_cmds))
@@ -433,7 +532,8 @@ int run(int argc, char** argv) {
       return fail("irqd serve: " + what + " (accepted: " + std::string(kServeUsage) + "; see irqd serve --help)");
     if (app.got_subcommand(run_cmd))
       return fail("irqd run: " + what + " (accepted: " + std::string(kRunUsage) + "; see irqd run --help)");
-    return fail((app.got_subcommand(plan) ? "irqd plan: " : "") + what + accepted_plan_usage());
+    if (app.got_subcommand(plan)) return fail("irqd plan: " + what + accepted_plan_usage());
+    return fail(what + " " + accepted_top);
   }
 
   if (app.got_subcommand(bench)) {

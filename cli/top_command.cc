@@ -22,6 +22,7 @@
 
 #include "base/unique_fd.h"
 #include "cli/ctl_command.h"
+#include "cli/irqs_command.h"
 
 namespace irqd {
 namespace {
@@ -187,6 +188,17 @@ void put_error(std::ostream& err, std::string message) {
 
 }  // namespace
 
+std::string top_help() {
+  return std::string(
+             "SOURCE irqd: the vectors of a running irqd run, through its control socket; kernel: the lines of "
+             "/proc/interrupts. CPU: irqd's serving CPU, or the CPU that took most of a kernel interrupt in the "
+             "interval (- none). RATE/S: interrupts per second over the last interval; TOTAL: since the vector was "
+             "set up. On a terminal the table is redrawn until q or Ctrl-C; into a pipe or a file, the tables follow "
+             "one another.\n"
+             "For testing: ") +
+         kProcRootEnv + "=DIR reads a fake /proc tree instead of /proc.\n";
+}
+
 Result<TopOptions> parse_top_options(const TopFlags& flags) {
   TopOptions o;
   if (flags.socket.empty()) return Error{"--socket '' is empty" + accepted()};
@@ -315,7 +327,7 @@ int run_top(const TopOptions& options, const kirq::KernelRoots& roots, std::ostr
     TopView view;
     for (std::size_t k = 0; k < cur.size(); ++k) add_top_rates(view, prev[k], cur[k]);
     sort_top_rows(view.rows, options.sort);
-    if (options.batch) {
+    if (options.batch || !options.screen) {
       out << (i > 0 ? "\n" : "") << format_top(view, options.sort, options.cpu);
     } else {
       // Home and clear, then the table: no curses needed for a redraw.

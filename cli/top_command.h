@@ -53,9 +53,16 @@ struct TopOptions {
   unsigned iterations = 0;
   bool cpu = false;  // also the per-CPU summary
   int timeout_ms = 5000;
+  // Redraw the screen (ANSI home and clear) between tables: only when the
+  // output is a terminal (main sets it). Otherwise, --batch or not, plain
+  // tables one after the other, a blank line between them.
+  bool screen = false;
 };
 
 Result<TopOptions> parse_top_options(const TopFlags& flags);
+
+// The footer of `irqd top --help`: the columns and the test hook.
+std::string top_help();
 
 // irqd run's `stats` result ({"time_ns":N,"devices":[{"name",...,"vectors":
 // [{"index","cpu","ownership","handled"}]}]}) as a sample.

@@ -3,13 +3,15 @@
 // Runs the real irqd binary (IRQD_BINARY) as a child process and checks it
 // against the `irqd bench` contract:
 //
-//   irqd bench [--reactors LIST] [--layouts LIST] [--vectors N] [--pattern P]
-//              [--duration S] [--warmup S] [--repeat K] [--cpus LIST]
-//              [--json FILE] [--plot DIR]
+//   irqd bench [--reactors LIST] [--layouts LIST] [--vectors N]
+//              [--pattern PATTERN] [--duration S] [--warmup S] [--repeat K]
+//              [--cpus LIST] [--fire-cpu CPU] [--json FILE] [--plot DIR]
 //
-// Bad input: exit 2, nothing on stdout, one line on stderr naming the value
-// and what is accepted. A run: exit 0, one table row per configuration, and
-// a JSON report whose runs come in the order asked for, each with exact
+// Bad input, outputs that cannot be written included: exit 2 before any
+// run, nothing on stdout, one line on stderr naming the value and what is
+// accepted. A run: exit 0, one table row per configuration and the legend
+// under it, a progress line per run on stderr (a pipe here), and a JSON
+// report whose runs come in the order asked for, each with exact
 // accounting (fired == handled + dropped.queue_full). Nothing here asserts
 // on speed: the runs are short and the figures are whatever the machine
 // gives; only the accounting and the shape of the output are fixed.
@@ -26,6 +28,7 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <ostream>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -157,6 +160,23 @@ INSTANTIATE_TEST_SUITE_P(
                       BadInput{"when_full_unknown", {"--when-full", "x"}, "--when-full 'x'"},
                       BadInput{"queue_capacity_one", {"--queue-capacity", "1"}, "--queue-capacity '1'"},
                       BadInput{"unknown_flag", {"--frobnicate"}, "'--frobnicate'"},
+                      // Outputs, checked before the first run; no directory is created.
+                      BadInput{"json_directory_missing",
+                               {"--json", "/nonexistent-irqd-bench/dir/x.json"},
+                               "--json '/nonexistent-irqd-bench/dir/x.json': directory /nonexistent-irqd-bench/dir: No "
+                               "such file or directory"},
+                      BadInput{"json_is_a_directory", {"--json", "/tmp"}, "--json '/tmp' is a directory"},
+                      BadInput{"plot_parent_missing",
+                               {"--plot", "/nonexistent-irqd-bench/plots"},
+                               "--plot '/nonexistent-irqd-bench/plots': directory /nonexistent-irqd-bench: No such"},
+                      BadInput{"plot_unwritable",
+                               {"--plot", "/sys/irqd-plots"},
+                               "--plot '/sys/irqd-plots': cannot "
+                               "create a file in /sys: "},
+                      // Threads are pinned to this machine's CPUs.
+                      BadInput{"topology_synthetic",
+                               {"--topology", "synthetic:pack:2 core:2"},
+                               "--topology 'synthetic:pack:2 core:2': bench pins its threads to this machine's CPUs"},
                       BadInput{"stray_positional", {"extra"}, "'extra'"}),
     [](const ::testing::TestParamInfo<BadInput>& info) { return info.param.name; });
 
@@ -183,8 +203,39 @@ TEST(BenchCliBadCpu, FireCpuTheMachineLacks) {
   EXPECT_THAT(r.err, HasSubstr("accepted"));
 }
 
+TEST(BenchCliBadOutput, NoDirectoryIsCreated) {
+  for (const char* flag : {"--json", "--plot"}) {
+    std::vector<std::string> args = bench_args({flag, "/nonexistent-irqd-bench/dir/x"});
+    ProcessResult r = run_irqd(args);
+    EXPECT_EQ(r.exit_code, 2) << describe(args);
+    EXPECT_FALSE(std::filesystem::exists("/nonexistent-irqd-bench")) << describe(args) << " created it";
+  }
+}
+
+// The firing engine spins on its CPU: a dispatch CPU shared with it is
+// refused, not measured.
+TEST(BenchCliBadCpu, FireCpuAmongTheDispatchCpus) {
+  const auto present = live_topology().at("present").get<std::vector<unsigned>>();
+  if (present.size() < 2) GTEST_SKIP() << "needs two CPUs";
+  const std::string list = std::to_string(present[0]) + "," + std::to_string(present[1]);
+  const std::string fire = std::to_string(present[1]);
+  std::vector<std::string> args = bench_args({"--cpus", list, "--fire-cpu", fire});
+  ProcessResult r = run_irqd(args);
+  EXPECT_EQ(r.exit_code, 2) << describe(args) << "\nstderr: " << r.err;
+  EXPECT_EQ(r.out, "");
+  const std::string mask = present[1] == present[0] + 1 ? std::to_string(present[0]) + "-" + fire : list;
+  EXPECT_EQ(r.err, "irqd: error: irqd bench: --cpus " + mask + " includes CPU " + fire +
+                       ", the firing engine's (--fire-cpu " + fire +
+                       "): they would share it (accepted: dispatch CPUs other than the firing engine's; --fire-cpu "
+                       "moves it)\n");
+}
+
 // ---------------------------------------------------------------------------
 // Real runs.
+
+constexpr const char* kLegend =
+    "x: the row's value over the first row's; for irq/s higher is better, for cpu/irq (dispatch CPU time per "
+    "interrupt) lower is better";
 
 // What one run of `irqd bench` gave, and the configurations it was asked.
 struct BenchRun {
@@ -199,8 +250,16 @@ BenchRun run_bench(std::vector<std::string> args, const std::string& json_path) 
   EXPECT_EQ(run.result.exit_code, 0) << describe(full) << "\nstdout:\n"
                                      << run.result.out << "stderr:\n"
                                      << run.result.err;
-  // Progress goes to stderr only when it is a terminal; here it is a pipe.
-  EXPECT_EQ(run.result.err, "") << describe(full);
+  // Into a pipe: no redrawn line (no escape), one line per finished run.
+  EXPECT_EQ(run.result.err.find('\x1b'), std::string::npos) << run.result.err;
+  const std::vector<std::string> progress = lines_of(run.result.err);
+  EXPECT_FALSE(progress.empty()) << describe(full);
+  const std::regex line(R"(irqd bench: \[[0-9]+/[0-9]+\] [a-z_-]+/[a-z-]+ repeat [0-9]+/[0-9]+: [0-9.]+[kM]? irq/s, )"
+                        R"([0-9]+ns cpu/irq, p99 [0-9.]+(ns|us|ms))");
+  for (const std::string& l : progress) EXPECT_TRUE(std::regex_match(l, line)) << l;
+  // The legend of the two x columns right under the table.
+  const std::vector<std::string> out = lines_of(run.result.out);
+  EXPECT_NE(std::find(out.begin(), out.end(), kLegend), out.end()) << run.result.out;
   if (!json_path.empty()) {
     run.report = read_json(json_path);
     EXPECT_FALSE(run.report.is_discarded()) << json_path << " holds no JSON";
@@ -217,7 +276,7 @@ std::vector<std::string> table_rows(const std::string& out) {
   std::vector<std::string> rows;
   if (header == lines.end()) return rows;
   for (auto it = std::next(header); it != lines.end(); ++it) {
-    if (it->rfind("report: ", 0) == 0 || it->rfind("plots: ", 0) == 0) break;
+    if (it->rfind("x: ", 0) == 0) break;  // the legend
     rows.push_back(it->substr(0, it->find(' ')));
   }
   return rows;
@@ -320,6 +379,22 @@ TEST(BenchCliRun, InlineHandoffAccountsExactly) {
   expect_runs(run.report, {"io_uring/kernel", "epoll/kernel", "thread/kernel"}, 8, "saturate", "inline");
   // No queue, so nothing can be dropped for want of room in one.
   for (const json& r : run.report.at("runs")) EXPECT_EQ(r.at("dropped").at("queue_full"), 0) << r.at("reactor");
+}
+
+// One dispatch CPU: every layout serves every vector there; said before the
+// runs, and the runs still happen.
+TEST(BenchCliRun, LayoutsThatCannotDifferAreSaidSo) {
+  const auto present = live_topology().at("present").get<std::vector<unsigned>>();
+  if (present.size() < 2) GTEST_SKIP() << "needs two CPUs";
+  const std::string cpu = std::to_string(present[0]);
+  BenchRun run = run_bench({"--reactors", "epoll", "--layouts", "kernel,compact", "--vectors", "8", "--cpus", cpu,
+                            "--fire-cpu", std::to_string(present[1])},
+                           "");
+  EXPECT_THAT(run.result.out,
+              HasSubstr("\nnote: one dispatch CPU (" + cpu +
+                        "): the layouts kernel, compact all serve every vector there, so they cannot differ; give "
+                        "--cpus two or more CPUs to compare layouts\nreactor/layout "));
+  EXPECT_EQ(table_rows(run.result.out), (std::vector<std::string>{"epoll/kernel", "epoll/compact"}));
 }
 
 TEST(BenchCliRun, LayoutsRunInTheOrderGiven) {

@@ -572,6 +572,130 @@ std::vector<std::string> plan_args(std::vector<std::string> extra) {
   return args;
 }
 
+// ---------------------------------------------------------------------------
+// The top level: --version, help, a bare irqd, every subcommand's --help.
+
+const std::vector<std::string> kSubcommands = {"plan", "bench",  "serve",  "ctl",  "run",  "devices",
+                                               "bind", "unbind", "config", "irqs", "tune", "top"};
+
+std::string regex_escape(const std::string& text) {
+  static const std::regex special(R"([.^$|()\[\]{}*+?\\])");
+  return std::regex_replace(text, special, R"(\$&)");
+}
+
+TEST(CliTopLevel, VersionNamesTheBuildAndTheRunningKernel) {
+  RunResult r = run_irqd({"--version"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  utsname u{};
+  ASSERT_EQ(::uname(&u), 0);
+  // The kernel line as `irqd plan --topology live` names it.
+  json live = plan_json({"--topology", "live", "--vectors", "1"});
+  const std::string kernel =
+      "kernel " + std::string(u.release) + " (" + live.at("kernel_generation").get<std::string>() + ")";
+  const std::regex expected(
+      "irqd [0-9]+\\.[0-9]+\\.[0-9]+ \\((Debug|Release|RelWithDebInfo|MinSizeRel|unset) build\\)\n" +
+      regex_escape(kernel) + "\n");
+  EXPECT_TRUE(std::regex_match(r.out, expected)) << r.out;
+
+  RunResult extra = run_irqd({"--version", "now"});
+  EXPECT_EQ(extra.exit_code, 2);
+  EXPECT_EQ(extra.out, "");
+  EXPECT_EQ(extra.err, "irqd: error: --version takes no arguments (accepted: irqd --version)\n");
+}
+
+TEST(CliTopLevel, HelpListsEverySubcommandAndBareIrqdShowsTheSameList) {
+  RunResult help = run_irqd({"help"});
+  EXPECT_EQ(help.exit_code, 0) << help.err;
+  EXPECT_EQ(help.err, "");
+  EXPECT_THAT(help.out, ::testing::StartsWith("irqd: userspace interrupt host and benchmark daemon\n"
+                                              "Usage: irqd [OPTIONS] SUBCOMMAND\n"));
+  const std::vector<std::string> lines = lines_of(help.out);
+  for (const std::string& sub : kSubcommands) {
+    const std::regex row("^  " + sub + " +[A-Z].{20,}$");
+    EXPECT_EQ(std::count_if(lines.begin(), lines.end(), [&](const std::string& l) { return std::regex_match(l, row); }),
+              1)
+        << sub << " is not listed in:\n"
+        << help.out;
+  }
+  EXPECT_THAT(help.out, HasSubstr("\n  --version "));
+  EXPECT_THAT(help.out, HasSubstr("irqd help SUBCOMMAND or irqd SUBCOMMAND --help: its options."));
+
+  // A bare irqd is a usage error that shows the list, not plan's usage.
+  RunResult bare = run_irqd({});
+  EXPECT_EQ(bare.exit_code, 2);
+  EXPECT_EQ(bare.out, "");
+  EXPECT_EQ(bare.err, help.out);
+  EXPECT_THAT(bare.err, ::testing::Not(HasSubstr("irqd plan --topology SPEC")));
+}
+
+TEST(CliTopLevel, HelpOfASubcommandIsItsHelp) {
+  for (const std::string& sub : kSubcommands) {
+    RunResult via_help = run_irqd({"help", sub});
+    RunResult flag = run_irqd({sub, "--help"});
+    EXPECT_EQ(via_help.exit_code, 0) << sub << ": " << via_help.err;
+    EXPECT_EQ(via_help.out, flag.out) << sub;
+    EXPECT_THAT(flag.out, HasSubstr("Usage: irqd " + sub + " ")) << sub;
+  }
+  RunResult r = run_irqd({"help", "frob"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err,
+            "irqd: error: irqd help: unknown subcommand 'frob' (accepted: plan, bench, serve, ctl, run, devices, bind, "
+            "unbind, config, irqs, tune, top)\n");
+}
+
+// Every option shows the form of its value (never CLI11's TEXT), and each
+// subcommand's help ends with a footer of its own, on its own line.
+TEST(CliHelp, EveryOptionHasAValueNameAndEachFooterIsItsOwn) {
+  for (const std::string& sub : kSubcommands) {
+    RunResult r = run_irqd({sub, "--help"});
+    EXPECT_EQ(r.exit_code, 0) << sub << ": " << r.err;
+    EXPECT_THAT(r.out, ::testing::Not(HasSubstr(" TEXT "))) << sub << ":\n" << r.out;
+    EXPECT_TRUE(r.out.ends_with("\n")) << sub;
+  }
+  RunResult top = run_irqd({"top", "--help"});
+  EXPECT_THAT(top.out, HasSubstr("RATE/S: interrupts per second"));
+  EXPECT_THAT(top.out, ::testing::Not(HasSubstr("tune"))) << top.out;
+  EXPECT_THAT(top.out, HasSubstr("\nFor testing: IRQD_PROC_ROOT=DIR reads a fake /proc tree instead of /proc.\n"));
+  RunResult devices = run_irqd({"devices", "--help"});
+  EXPECT_THAT(devices.out, ::testing::Not(HasSubstr("BDF is DDDD"))) << devices.out;
+  EXPECT_THAT(devices.out, HasSubstr("\nFor testing: IRQD_SYSFS_ROOT=DIR reads a fake sysfs tree instead of /sys.\n"));
+  RunResult bench = run_irqd({"bench", "--help"});
+  for (const char* named :
+       {"--vectors N ", "--pattern PATTERN ", "--cpus LIST ", "--duration S ", "--json FILE ", "--plot DIR "})
+    EXPECT_THAT(bench.out, HasSubstr(named));
+  RunResult serve = run_irqd({"serve", "--help"});
+  for (const char* named : {"--vectors N ", "--pattern PATTERN ", "--reactor NAME ", "--report FILE "})
+    EXPECT_THAT(serve.out, HasSubstr(named));
+}
+
+// A flag given twice, a flag without its value: irqd's one line, not
+// CLI11's text.
+TEST(CliErrors, RepeatedAndValuelessFlagsInIrqdsWords) {
+  const std::string bench_usage =
+      "(accepted: irqd bench [--reactors LIST] [--layouts LIST] [--vectors N] [--pattern PATTERN] [--duration S] "
+      "[--warmup S] [--repeat K] [--cpus LIST] [--fire-cpu CPU] [--json FILE] [--plot DIR]; see irqd bench --help)\n";
+  struct Case {
+    std::vector<std::string> args;
+    std::string err;
+  };
+  const std::vector<Case> cases{
+      {{"bench", "--vectors", "4", "--vectors", "8"},
+       "irqd: error: irqd bench: --vectors given 2 times, at most once " + bench_usage},
+      {{"bench", "--vectors"}, "irqd: error: irqd bench: --vectors has no value, N expected " + bench_usage},
+      {{"run", "--config", "a", "--config", "b", "--config", "c"},
+       "irqd: error: irqd run: --config given 3 times, at most once (accepted: irqd run [--config FILE] [--log-level "
+       "LEVEL]; see irqd run --help)\n"},
+  };
+  for (const Case& c : cases) {
+    RunResult r = run_irqd(c.args);
+    EXPECT_EQ(r.exit_code, 2) << describe(c.args);
+    EXPECT_EQ(r.out, "") << describe(c.args);
+    EXPECT_EQ(r.err, c.err) << describe(c.args);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Inputs, CliBadInput,
     ::testing::Values(
@@ -612,7 +736,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"stray_positional", plan_args({"--vectors", "4", "extra"}), "'extra'"},
         BadInput{"vectors_twice", plan_args({"--vectors", "4", "--vectors", "5"}), "--vectors"},
         BadInput{"unknown_subcommand", {"spread", "--vectors", "4"}, "'spread'"},
-        BadInput{"no_subcommand", {}, "plan"}),
+        BadInput{"unknown_top_level_flag", {"--spread"}, "--spread"}),
     [](const ::testing::TestParamInfo<BadInput>& info) { return info.param.name; });
 
 }  // namespace

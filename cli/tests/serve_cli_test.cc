@@ -205,7 +205,7 @@ TEST(ServeCli, BadInputIsOneLineAndExitTwo) {
        "irqd: error: irqd serve: --pattern '' is empty (accepted: see irqd serve --help)"},
       {{"serve", "--device", "soft:4", "--bogus"},
        "irqd: error: irqd serve: unexpected argument '--bogus' (accepted: irqd serve --device soft:N|vfio:DDDD:BB:DD.F "
-       "[--device ...] [--driver count|leaky] [--vectors N] [--reactor NAME] [--pattern P] [--duration S] "
+       "[--device ...] [--driver count|leaky] [--vectors N] [--reactor NAME] [--pattern PATTERN] [--duration S] "
        "[--unplug-after S] [--report FILE]; see irqd serve --help)"},
       // Checked before anything is bound, with the reason; no directory is
       // created.

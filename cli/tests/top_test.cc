@@ -330,6 +330,18 @@ TEST(TopCliTest, KernelBatchOnThisMachine) {
   }
 }
 
+// Without --batch, into a pipe (not a terminal): plain tables one after the
+// other, no ANSI escapes, no "q quits" line.
+TEST(TopCliTest, NotATerminalGetsPlainTablesWithoutBatch) {
+  ProcessResult r = run_irqd({"top", "--source", "kernel", "--interval", "0.1", "--iterations", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(r.out.find('\x1b'), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("quits"), std::string::npos) << r.out;
+  EXPECT_TRUE(r.out.starts_with("irqd top: ")) << r.out;
+  EXPECT_NE(r.out.find("\n\nirqd top: "), std::string::npos) << r.out;  // the second table, after a blank line
+}
+
 TEST(TopCliTest, KernelBatchOnACapture) {
   test::KernelTree tree("mq-nic");
   std::map<std::string, std::uint64_t> lines = numbered_lines(tree.proc() + "/interrupts");
