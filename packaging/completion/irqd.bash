@@ -168,31 +168,35 @@ _irqd_value() {
 }
 
 _irqd() {
-    local cur=${COMP_WORDS[COMP_CWORD]} prev="" flag=""
-    local irqd=${COMP_WORDS[0]} sub="" sub2="" socket="" i w
+    # The words as typed, split at blanks only: bash's COMP_WORDS also splits
+    # at '=' and ':' (COMP_WORDBREAKS), which would cut --flag=value,
+    # rate:R, xml:PATH and PCI addresses apart.
+    local line=${COMP_LINE:0:COMP_POINT}
+    local -a words=()
+    read -r -a words <<<"$line"
+    [[ -z $line || $line == *[[:space:]] ]] && words+=("")
+    local cword=$((${#words[@]} - 1))
+    local cur=${words[cword]} prev="" flag=""
+    local irqd=${words[0]} sub="" sub2="" socket="" i w
     local -a args=()
     COMPREPLY=()
-    ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
-
-    # --flag=value: bash splits at '=' (COMP_WORDBREAKS).
-    if [[ $cur == = ]]; then
-        flag=$prev
-        cur=""
-    elif [[ $prev == = ]] && ((COMP_CWORD > 1)); then
-        flag=${COMP_WORDS[COMP_CWORD - 2]}
+    ((cword > 0)) && prev=${words[cword - 1]}
+    if [[ $cur == --*=* ]]; then
+        flag=${cur%%=*}
+        cur=${cur#*=}
     fi
 
     # The subcommand (config: and its own), the words after it that are not
     # flags or flag values, and the --socket given.
-    for ((i = 1; i < COMP_CWORD; i++)); do
-        w=${COMP_WORDS[i]}
+    for ((i = 1; i < cword; i++)); do
+        w=${words[i]}
         if [[ $w == -* ]]; then
-            if [[ $w == --socket ]]; then
-                socket=${COMP_WORDS[i + 1]}
-                [[ $socket == = ]] && socket=${COMP_WORDS[i + 2]}
+            if [[ $w == --socket=* ]]; then
+                socket=${w#--socket=}
+            elif [[ $w == --socket ]]; then
+                socket=${words[i + 1]}
             fi
-            [[ ${COMP_WORDS[i + 1]} == = ]] && ((i++))
-            _irqd_switch "$w" || ((i++))
+            [[ $w == *=* ]] || _irqd_switch "$w" || ((i++))
             continue
         fi
         if [[ -z $sub ]]; then
@@ -210,48 +214,51 @@ _irqd() {
         else
             _irqd_words "$_irqd_subcommands" "$cur"
         fi
-        return 0
-    fi
-
-    if [[ -n $flag ]]; then
+    elif [[ -n $flag ]]; then
         _irqd_value "$sub" "$flag" "$cur"
-        return 0
-    fi
-    if [[ $prev == --* ]] && ! _irqd_switch "$prev"; then
+    elif [[ $prev == --* && $prev != *=* ]] && ! _irqd_switch "$prev"; then
         _irqd_value "$sub" "$prev" "$cur"
-        return 0
-    fi
-    if [[ $cur == -* ]]; then
+    elif [[ $cur == -* ]]; then
         _irqd_words "$(_irqd_flags "$sub")" "$cur"
-        return 0
+    else
+        case $sub in
+        ctl)
+            if ((${#args[@]} == 0)); then
+                _irqd_words "status stats plan move unbind bind reload" "$cur"
+            elif ((${#args[@]} == 1)); then
+                case ${args[0]} in
+                stats | plan | move | unbind | bind)
+                    _irqd_words "$(_irqd_daemon_devices "$irqd" "$socket")" "$cur"
+                    ;;
+                esac
+            fi
+            ;;
+        config)
+            if [[ -z $sub2 ]]; then
+                _irqd_words "check example" "$cur"
+            elif [[ $sub2 == check ]] && ((${#args[@]} == 0)); then
+                _irqd_files "$cur"
+            fi
+            ;;
+        bind | unbind)
+            ((${#args[@]} == 0)) && _irqd_words "$(_irqd_pci_addresses)" "$cur"
+            ;;
+        help)
+            ((${#args[@]} == 0)) && _irqd_words "${_irqd_subcommands% help}" "$cur"
+            ;;
+        esac
     fi
 
-    case $sub in
-    ctl)
-        if ((${#args[@]} == 0)); then
-            _irqd_words "status stats plan move unbind bind reload" "$cur"
-        elif ((${#args[@]} == 1)); then
-            case ${args[0]} in
-            stats | plan | move | unbind | bind)
-                _irqd_words "$(_irqd_daemon_devices "$irqd" "$socket")" "$cur"
-                ;;
-            esac
-        fi
-        ;;
-    config)
-        if [[ -z $sub2 ]]; then
-            _irqd_words "check example" "$cur"
-        elif [[ $sub2 == check ]] && ((${#args[@]} == 0)); then
-            _irqd_files "$cur"
-        fi
-        ;;
-    bind | unbind)
-        ((${#args[@]} == 0)) && _irqd_words "$(_irqd_pci_addresses)" "$cur"
-        ;;
-    help)
-        ((${#args[@]} == 0)) && _irqd_words "${_irqd_subcommands% help}" "$cur"
-        ;;
-    esac
+    # Bash replaces only the text after the last word-break character (':'
+    # and '=' among them), so each candidate loses what comes before it.
+    local breaks=${COMP_WORDBREAKS-$' \t\n"\'><=;|&(:'}
+    local text=${line##*["$breaks"]}
+    local cut=$((${#cur} - ${#text}))
+    if ((cut > 0)); then
+        for i in "${!COMPREPLY[@]}"; do
+            COMPREPLY[i]=${COMPREPLY[i]:cut}
+        done
+    fi
     return 0
 }
 

@@ -25,30 +25,40 @@ fail() {
     failures=$((failures + 1))
 }
 
-# complete WORD... : runs the completion with the cursor at the end of the
-# last word ("" for a new word) and leaves the sorted candidates in $got.
-complete_words() {
-    COMP_WORDS=("$@")
+# complete_line LINE: runs the completion as bash does with the cursor at
+# the end of LINE: COMP_LINE, COMP_POINT, and COMP_WORDS split at blanks and
+# at COMP_WORDBREAKS' '=' and ':' (each run of them a word of its own).
+# Leaves the sorted candidates in $got, as bash would insert them.
+complete_line() {
+    local line=$1 w
+    COMP_LINE=$line
+    COMP_POINT=${#line}
+    COMP_WORDS=()
+    # shellcheck disable=SC2086 # split at blanks on purpose
+    for w in $line; do
+        while [[ $w =~ ^([^=:]*)([=:]+)(.*)$ ]]; do
+            [ -n "${BASH_REMATCH[1]}" ] && COMP_WORDS+=("${BASH_REMATCH[1]}")
+            COMP_WORDS+=("${BASH_REMATCH[2]}")
+            w=${BASH_REMATCH[3]}
+        done
+        [ -n "$w" ] && COMP_WORDS+=("$w")
+    done
+    [[ $line == *" " ]] && COMP_WORDS+=("")
     COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
-    COMP_LINE="$*"
-    COMP_POINT=${#COMP_LINE}
     COMPREPLY=()
     _irqd 2>"$tmp/stderr"
     got=$(printf '%s\n' "${COMPREPLY[@]}" | LC_ALL=C sort)
     got=${got//$'\n'/ }
-    if [ -s "$tmp/stderr" ]; then fail "[$*] wrote to stderr: $(cat "$tmp/stderr")"; fi
+    if [ -s "$tmp/stderr" ]; then fail "[$line] wrote to stderr: $(cat "$tmp/stderr")"; fi
 }
 
-# expect "WORDS" "CANDIDATES": the candidates, sorted, space-separated.
+# expect "LINE" "CANDIDATES": the candidates, in any order.
 expect() {
     local want
     # shellcheck disable=SC2086 # a word list
     want=$(printf '%s\n' $2 | LC_ALL=C sort)
     want=${want//$'\n'/ }
-    # shellcheck disable=SC2086 # a command line, split into words
-    read -r -a words <<<"$1"
-    [[ $1 == *" " ]] && words+=("")
-    complete_words "${words[@]}"
+    complete_line "$1"
     if [ "$got" != "$want" ]; then fail "[$1] gave '$got', expected '$want'"; else echo "ok: [$1] -> $got"; fi
 }
 
@@ -83,8 +93,9 @@ expect "irqd pl" "plan"
 expect "irqd --v" "--version"
 expect "irqd plan --pl" "--planner"
 expect "irqd plan --planner " "kernel compact per-core single round-robin"
-expect "irqd plan --planner = " "kernel compact per-core single round-robin"
-expect "irqd plan --planner = pe" "per-core"
+expect "irqd plan --planner=" "kernel compact per-core single round-robin"
+expect "irqd plan --planner=pe" "per-core"
+expect "irqd bench --choice=zi" "zipf:"
 expect "irqd plan --format " "table json"
 expect "irqd plan --vectors 8 --kernel 6.1" "6.1 6.12 6.18 6.19"
 expect "irqd plan --kernel 6.18,l" "6.18,live"
@@ -112,6 +123,18 @@ expect "irqd help pl" "plan"
 touch "$tmp/irqd.toml"
 expect "irqd config check $tmp/irqd.to" "$tmp/irqd.toml"
 expect "irqd run --config $tmp/irqd.t" "$tmp/irqd.toml"
+expect "irqd run --config=$tmp/irqd.t" "$tmp/irqd.toml"
+# Values with ':' in them: bash replaces only what follows the last ':'.
+expect "irqd plan --topology xml:$tmp/irqd.t" "$tmp/irqd.toml"
+expect "irqd bench --topology=xml:$tmp/irqd.t" "$tmp/irqd.toml"
+expect "irqd serve --device vfio" "vfio:"
+mapfile -t pci < <(ls /sys/bus/pci/devices 2>/dev/null)
+if [ ${#pci[@]} -gt 0 ]; then
+    a=${pci[0]}
+    expect "irqd bind " "${pci[*]}"
+    expect "irqd unbind ${a:0:9}" "$(for p in "${pci[@]}"; do [[ $p == "${a:0:9}"* ]] && echo "${p:8}"; done)"
+    expect "irqd serve --device vfio:${a:0:10}" "$(for p in "${pci[@]}"; do [[ $p == "${a:0:10}"* ]] && echo "${p:8}"; done)"
+fi
 
 # Device names of a running daemon, through a stand-in irqd that answers
 # `ctl --json --socket S status` as irqd run does, and records its arguments.
@@ -133,17 +156,17 @@ cat <<'JSON'
 JSON
 EOF
 chmod +x "$tmp/fake-irqd"
-complete_words "$tmp/fake-irqd" ctl --socket "$tmp/s.sock" stats ""
+complete_line "$tmp/fake-irqd ctl --socket $tmp/s.sock stats "
 [ "$got" = "nic-1 nvme0 soft0" ] || fail "[ctl stats] with a daemon gave '$got', expected 'nic-1 nvme0 soft0'"
 [ "$(cat "$tmp/fake-args" 2>/dev/null)" = "ctl --json --socket $tmp/s.sock status" ] ||
     fail "the completion asked '$(cat "$tmp/fake-args" 2>/dev/null)', expected 'ctl --json --socket $tmp/s.sock status'"
-complete_words "$tmp/fake-irqd" ctl move so
+complete_line "$tmp/fake-irqd ctl --socket=$tmp/s.sock move so"
 [ "$got" = "soft0" ] || fail "[ctl move so] with a daemon gave '$got', expected 'soft0'"
 echo "ok: ctl device names from the daemon's status"
 
 # No daemon: the real irqd fails, the completion offers nothing and says
-# nothing (complete_words fails on any stderr).
-complete_words "$irqd" ctl --socket "$tmp/nobody.sock" unbind ""
+# nothing (complete_line fails on any stderr).
+complete_line "$irqd ctl --socket $tmp/nobody.sock unbind "
 [ -z "$got" ] || fail "[ctl unbind] without a daemon gave '$got', expected nothing"
 echo "ok: ctl device names without a daemon: none, silently"
 
