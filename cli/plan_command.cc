@@ -241,10 +241,15 @@ std::vector<unsigned> changed_vectors(const std::vector<Plan>& plans) {
   return out;
 }
 
+// The topology's description and the kernel line are the user's text, as
+// typed: bytes that are not UTF-8 are written as U+FFFD (nlohmann's dump()
+// would throw type_error 316, a fatal error instead of a plan).
+std::string dump_json(const json& doc) { return doc.dump(2, ' ', false, json::error_handler_t::replace) + "\n"; }
+
 }  // namespace
 
 std::string format_plan_json(const Topology& topo, const PlanRequest& req, const Plan& plan) {
-  return plan_json(topo, req, plan).dump(2) + "\n";
+  return dump_json(plan_json(topo, req, plan));
 }
 
 std::string format_plan_comparison_table(const Topology& topo, const PlanRequest& req, const std::vector<Plan>& plans) {
@@ -299,7 +304,7 @@ std::string format_plan_comparison_json(const Topology& topo, const PlanRequest&
               {"kernel_versions", versions},
               {"plans", each},
               {"changes", changes}};
-  return doc.dump(2) + "\n";
+  return dump_json(doc);
 }
 
 std::string planner_help() {

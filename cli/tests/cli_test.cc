@@ -440,6 +440,25 @@ TEST(CliHelp, PlanHelpListsEveryPlannerWithASentence) {
 // {p, p+8} and {p+4, p+12}). group_cpus_evenly(8) on one node of 16 CPUs
 // makes groups of 2, each the lowest CPU left plus its sibling. Each managed
 // vector is the first on either CPU, so the higher one, i + 8, serves it.
+// Found by cli/tests/fuzz/plan_fuzz: hwloc takes "pack\xe02" for "pack:2",
+// and the spec, not UTF-8, went into the JSON as typed: nlohmann's dump()
+// threw type_error 316, and irqd printed "irqd: fatal: ..." and no plan.
+TEST(CliTopology, ASpecThatIsNotUtf8IsPrintedWithReplacementCharacters) {
+  const std::string spec =
+      "synthetic:pack\xe0"
+      "2 core:2 pu:1";
+  json doc = plan_json({"--topology", spec, "--vectors", "4"});
+  ASSERT_FALSE(doc.is_discarded());
+  EXPECT_EQ(doc.at("topology").at("spec"),
+            "synthetic:pack\xef\xbf\xbd"
+            "2 core:2 pu:1");
+  json both = plan_json({"--topology", spec, "--vectors", "4", "--kernel", "6.12,6.1"});
+  ASSERT_FALSE(both.is_discarded());
+  EXPECT_EQ(both.at("plans").at(0).at("topology").at("spec"),
+            "synthetic:pack\xef\xbf\xbd"
+            "2 core:2 pu:1");
+}
+
 TEST(CliTopology, XmlFileFromTheSharedFolder) {
   const std::string path = IRQD_SHARED_DIR "/topologies/16em64t-4s2c2t.xml";
   if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " is missing (no shared folder beside the clone)";
