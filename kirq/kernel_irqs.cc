@@ -333,8 +333,11 @@ int msi_index_of(std::string_view chip, std::string_view hwirq) {
   while (end < hwirq.size() && hwirq[end] >= '0' && hwirq[end] <= '9') ++end;
   unsigned long hw = 0;
   if (end == 0 || !parse_number(hwirq.substr(0, end), hw)) return -1;
-  // The global PCI-MSI domain: hwirq = (pci_dev_id << 11) | index.
+  // The global PCI-MSI domain: hwirq = (pci_dev_id << 11) | index. A
+  // per-device domain's hwirq is the index itself, below the 2048 entries
+  // an MSI-X table has at most; anything above is no index.
   constexpr unsigned long kIndexMask = 0x7ff;
+  if (per_device && hw > kIndexMask) return -1;
   return static_cast<int>(per_device ? hw : (hw & kIndexMask));
 }
 

@@ -148,6 +148,18 @@ TEST(MsiIndex, PerDeviceAndGlobalDomains) {
   EXPECT_EQ(kirq::msi_index_of("PCI-MSIX-0000:00:03.0", ""), -1);
 }
 
+// Found by the property check of kirq/tests/fuzz/proc_interrupts_fuzz (an
+// index is -1 or one the kernel can give): a per-device hwirq past int's
+// range was cast to a negative index ("3000000000-edge" -> -1294967296),
+// and one past the 2048 entries of an MSI-X table was taken as an index.
+TEST(MsiIndex, AnHwirqNoTableHasIsNoIndex) {
+  EXPECT_EQ(kirq::msi_index_of("PCI-MSIX-0000:00:03.0", "2047-edge"), 2047);
+  EXPECT_EQ(kirq::msi_index_of("PCI-MSIX-0000:00:03.0", "2048-edge"), -1);
+  EXPECT_EQ(kirq::msi_index_of("PCI-MSIX-0000:00:03.0", "3000000000-edge"), -1);
+  EXPECT_EQ(kirq::msi_index_of("PCI-MSI-0000:00:1f.2", "18446744073709551615-edge"), -1);
+  EXPECT_EQ(kirq::msi_index_of("PCI-MSI", "18446744073709551615-edge"), 2047);
+}
+
 // ------------------------------------------------------- reading captures
 
 TEST(ReadIrqs, ThisVmEveryInterrupt) {
