@@ -31,6 +31,14 @@ using json = nlohmann::ordered_json;
 constexpr int kRestoreLevels = 3;
 constexpr int kMaxRestoreLevels = 8;
 
+// A string as the restore file holds it: JSON strings are UTF-8, so bytes
+// that are not (Linux lets an interface be renamed to such bytes, and its
+// interrupts are named after it) are written as U+FFFD; --restore compares
+// the names it reads now in that form.
+std::string as_written(const std::string& s) {
+  return json::parse(json(s).dump(-1, ' ', false, json::error_handler_t::replace)).get<std::string>();
+}
+
 std::string dash_if_empty(const std::string& s) { return s.empty() ? "-" : s; }
 std::string int_or_dash(int v) { return v < 0 ? "-" : std::to_string(v); }
 
@@ -253,7 +261,7 @@ std::string format_restore_file(const RestoreFile& file) {
                {"planner", file.planner},
                {"cpus", file.cpus},
                {"irqs", std::move(irqs)}};
-  return root.dump(2) + "\n";
+  return root.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 Result<RestoreFile> parse_restore_file(const std::string& text, const std::string& path) {
@@ -329,7 +337,7 @@ std::vector<WriteOutcome> restore_masks(const RestoreFile& file, const kirq::Ker
     }
     const kirq::KernelIrq& k = *it->second;
     skip.from = k.affinity;
-    if (k.name != e.name) {
+    if (as_written(k.name) != e.name) {
       skip.detail = "it is now '" + k.name + "', another interrupt";
     } else if (k.managed) {
       skip.detail = "managed now";

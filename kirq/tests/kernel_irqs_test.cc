@@ -698,6 +698,38 @@ TEST(RestoreMasks, PutsBackWhatApplyChangedAndSkipsWhatIsNotTheSame) {
   EXPECT_THAT(text, HasSubstr("99  mlx5_comp9@pci:0000:3b:00.0   -    ->  1    skipped: no such interrupt now\n"));
 }
 
+// Found by kirq/tests/fuzz/proc_irq_fuzz: an interrupt name that is not
+// UTF-8 (an interface renamed to bytes that are not, as Linux allows) made
+// format_restore_file() throw (nlohmann type_error 316): `irqd tune`, dry
+// run or --apply, ended on "irqd: fatal: ..." before printing its plan. The
+// file now holds U+FFFD for such bytes, and --restore still knows the
+// interrupt by its name.
+TEST(RestoreFile, NamesThatAreNotUtf8AreWrittenAndStillRecognized) {
+  KernelTree t("mq-nic");
+  std::string interrupts = t.read("proc/interrupts");
+  const std::string from = "mlx5_comp1@pci:0000:3b:00.0";
+  const std::string to = "mlx5_comp1\xff@pci:0000:3b:00.0";
+  ASSERT_NE(interrupts.find(from), std::string::npos);
+  interrupts.replace(interrupts.find(from), from.size(), to);
+  t.write("proc/interrupts", interrupts);
+  auto plan = plan_on(t, "ens1f0np0", PlannerKind::kPerCore, {4, 5, 6, 7});
+  ASSERT_TRUE(plan) << plan.error().message;
+  const RestoreFile file = restore_file_for(*plan, "");
+  const std::string text = format_restore_file(file);
+  auto back = parse_restore_file(text, "f.json");
+  ASSERT_TRUE(back) << back.error().message;
+  ASSERT_EQ(back->irqs.size(), 9U);
+  EXPECT_EQ(back->irqs[2].irq, 62U);
+  EXPECT_EQ(back->irqs[2].name, "mlx5_comp1\xef\xbf\xbd@pci:0000:3b:00.0");
+  (void)apply_tune_plan(*plan, roots_of(t), pci::write_sysfs);
+  t.write("proc/irq/62/smp_affinity_list", "7\n");
+  Recorder rec;
+  const std::vector<WriteOutcome> out = restore_masks(*back, roots_of(t), rec.io());
+  ASSERT_EQ(out.size(), 9U);
+  EXPECT_EQ(out[2].state, WriteOutcome::State::kWritten) << out[2].detail;
+  EXPECT_EQ(t.affinity(62), "5\n");
+}
+
 TEST(Irqbalance, WarningNamesTheIrqsAndTheCpus) {
   KernelTree t("mq-nic");
   EXPECT_EQ(irqbalance_warning(roots_of(t), {60, 61}, "4-7"), "");
