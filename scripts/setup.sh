@@ -32,6 +32,8 @@ test=(
   # scripts/tsan.sh and the fuzz harnesses: clang and its sanitizer runtimes
   # (GCC refuses dispatch/lane.cc's standalone fences under TSan).
   clang libclang-rt-14-dev
+  # llvm-symbolizer: file:line in the sanitizers' and libFuzzer's reports.
+  llvm-14
 )
 
 packages=("${build[@]}")
