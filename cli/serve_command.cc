@@ -7,6 +7,7 @@
 #include <sys/signalfd.h>
 
 #include <csignal>
+#include <limits>
 #include <ostream>
 
 #include "affinity/cpulist.h"
@@ -140,6 +141,8 @@ int run_serve(const ServeOptions& options, std::ostream& out, std::ostream& err)
   if (!signals) return fail(signals.error().message);
 
   HostOptions ho = options.host;
+  // A bounded run: its report lists every device it unbound.
+  ho.report_history = std::numeric_limits<std::size_t>::max();
   ho.log = [&err](const std::string& line) { err << "irqd: " << line << "\n" << std::flush; };
   ho.open_vfio = [](const std::string& bdf) -> Result<std::unique_ptr<MsixDevice>> {
     auto dev = VfioDevice::open(bdf);
@@ -174,7 +177,7 @@ int run_serve(const ServeOptions& options, std::ostream& out, std::ostream& err)
     if (!r.accounted() || !r.unbind.errors.empty()) status = 1;
   }
   if (!options.report_path.empty()) {
-    if (Status s = write_host_report(options.report_path, host.reports()); !s) {
+    if (Status s = write_host_report(options.report_path, host.reports(), host.report_totals()); !s) {
       err << "irqd: error: irqd serve: " << s.error().message << "\n";
       status = 1;
     }

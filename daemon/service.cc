@@ -163,7 +163,6 @@ class Daemon {
   std::map<unsigned, std::uint64_t> retired_cpu_;
   HistogramData retired_latency_;
   std::map<std::string, std::uint64_t> leaked_;
-  std::size_t reports_seen_ = 0;
   std::uint64_t started_ns_ = monotonic_ns();
   std::uint64_t last_tick_ns_ = 0;
   std::uint64_t last_handled_ = 0;
@@ -225,6 +224,14 @@ Status Daemon::start() {
   HostOptions ho;
   ho.dispatch = *dispatch;
   ho.log = [log = log_](const std::string& line) { log->info("{}", line); };
+  // Folded into the metrics' running totals as each unbind ends: the host
+  // keeps only the latest reports.
+  ho.on_report = [this](const DeviceReport& r) {
+    retire(r);
+    if (!r.accounted())
+      log_->error("device {} lost interrupts: fired {} handled {} dropped {}", r.name, r.fired, r.dispatch.handled(),
+                  r.dropped());
+  };
   ho.open_vfio = [](const std::string& bdf) -> Result<std::unique_ptr<MsixDevice>> {
     auto dev = VfioDevice::open(bdf);
     if (!dev) return dev.error();
@@ -295,8 +302,6 @@ void Daemon::retire(const DeviceReport& r) {
 }
 
 MetricsSnapshot Daemon::snapshot() {
-  // Reports not folded in yet: devices unbound since the last look.
-  while (reports_seen_ < host_->reports().size()) retire(host_->reports()[reports_seen_++]);
   MetricsSnapshot s;
   s.build = this_build();
   std::map<std::string, DeviceMetrics> devices = retired_;
@@ -324,7 +329,7 @@ MetricsSnapshot Daemon::snapshot() {
     (void)s.dispatch_latency.merge(latency_histogram(LiveLatency::kBoundsNs, counts, st->latency->sum_ns()));
   }
   for (auto& [name, m] : devices) s.devices.push_back(m);
-  s.unbinds = host_->reports().size();
+  s.unbinds = host_->report_totals().unbinds;
   s.leaked_vectors = leaked_;
   return s;
 }
@@ -358,7 +363,7 @@ ordered_json Daemon::status_json() {
     devices.push_back(dev);
   }
   j["devices"] = devices;
-  j["unbinds"] = host_->reports().size();
+  j["unbinds"] = host_->report_totals().unbinds;
   return j;
 }
 
@@ -434,7 +439,7 @@ Result<ordered_json> Daemon::answer(const ControlRequest& req) {
     case ControlCommand::kUnbind: {
       auto r = host_->unbind(req.device, "command");
       if (!r) return r.error();
-      return ordered_json::parse(format_host_report({**r}))["devices"][0];
+      return ordered_json::parse(format_device_report(**r));
     }
     case ControlCommand::kBind: {
       if (host_->status(req.device)) return Error{"device " + req.device + " is already bound"};
@@ -573,15 +578,10 @@ int Daemon::run(int signal_fd, std::ostream& err) {
 
   control_.reset();
   metrics_.reset();
-  int status = 0;
-  for (const DeviceReport& r : host_->reports())
-    if (!r.accounted()) {
-      log_->error("device {} lost interrupts: fired {} handled {} dropped {}", r.name, r.fired, r.dispatch.handled(),
-                  r.dropped());
-      status = 1;
-    }
+  // Each unbind that lost interrupts was logged as it happened (on_report).
+  int status = host_->report_totals().not_accounted == 0 ? 0 : 1;
   if (!config_.report.empty()) {
-    if (Status s = write_host_report(config_.report, host_->reports()); !s) {
+    if (Status s = write_host_report(config_.report, host_->reports(), host_->report_totals()); !s) {
       log_->error("{}", s.error().message);
       status = 1;
     } else {

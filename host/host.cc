@@ -172,6 +172,17 @@ Result<DeviceSpec> parse_device_spec(std::string_view text, unsigned software_or
   return Error{"device '" + std::string(text) + "' is not understood" + accepted};
 }
 
+void ReportTotals::add(const DeviceReport& r) {
+  ++unbinds;
+  if (!r.accounted()) ++not_accounted;
+  handled += r.dispatch.handled();
+  dropped += r.dropped();
+  for (const OwnershipProblem& p : r.unbind.leaks) leaked_vectors += p.indices.size();
+  for (const OwnershipProblem& p : r.unbind.problems)
+    if (p.kind != OwnershipProblem::Kind::kLeak) ++problems;
+  errors += r.unbind.errors.size();
+}
+
 Host::Host(const Topology& topo, HostOptions options)
     : topo_(topo), options_(std::move(options)), wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
 
@@ -455,6 +466,10 @@ Result<const DeviceReport*> Host::unbind(const std::string& name, const std::str
     hosted_.erase(it);
   }
   gone.reset();
+  totals_.add(rep);
+  if (options_.on_report) options_.on_report(rep);
+  // Dropped from the front: the reference returned below stays valid.
+  while (reports_.size() >= std::max<std::size_t>(options_.report_history, 1)) reports_.pop_front();
   reports_.push_back(std::move(rep));
   return &reports_.back();
 }

@@ -18,6 +18,9 @@
 
 #include <array>
 #include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -63,6 +66,8 @@ struct DeviceSpec {
 // "soft:N" (N in 1..2048; named soft<ordinal>) or "vfio:DDDD:BB:DD.F".
 Result<DeviceSpec> parse_device_spec(std::string_view text, unsigned software_ordinal);
 
+struct DeviceReport;
+
 struct HostOptions {
   // Reactor, hand-off and queue settings; the handler, the stamp source
   // and the drop hook are set per device.
@@ -76,6 +81,14 @@ struct HostOptions {
   UnbindHooks unbind_hooks;
   // One line per event (bind, each unbind step, report), without newline.
   std::function<void(const std::string&)> log;
+  // How many of the latest unbind reports reports() keeps whole (at least
+  // one): a report holds its latency histograms, some 90 KiB, and a daemon
+  // that rebinds for weeks must not keep every one. report_totals() counts
+  // them all; on_report sees each before it can be dropped.
+  std::size_t report_history = 32;
+  // Every report as its unbind ends, on the control thread (the daemon
+  // folds it into its metrics).
+  std::function<void(const DeviceReport&)> on_report;
   // Tests only (base/fault.h): fails the system calls of add(), move() and
   // unbind(): a software device's eventfds and SET_IRQS, every vector's
   // eventfd, the dispatcher's threads, pins, rings and epoll sets, and the
@@ -98,6 +111,19 @@ struct DeviceReport {
   std::uint64_t dropped() const { return dispatch.dropped_queue_full() + unbind.dropped_after_drain_total(); }
   // fired == handled + dropped; true when the device cannot count fires.
   bool accounted() const { return !fired_known || fired == dispatch.handled() + dropped(); }
+};
+
+// Running totals over every unbind since the host started, kept while
+// reports() drops the oldest reports.
+struct ReportTotals {
+  std::uint64_t unbinds = 0;
+  std::uint64_t not_accounted = 0;  // reports where fired != handled + dropped
+  std::uint64_t handled = 0;
+  std::uint64_t dropped = 0;
+  std::uint64_t leaked_vectors = 0;  // vectors a driver never freed
+  std::uint64_t problems = 0;        // ownership problems other than leaks
+  std::uint64_t errors = 0;          // unbind steps that failed
+  void add(const DeviceReport& r);
 };
 
 // What a bound device is doing now (control thread).
@@ -174,8 +200,10 @@ class Host {
   // left.
   void run(const RunOptions& options);
 
-  // Reports in unbind order.
-  const std::vector<DeviceReport>& reports() const { return reports_; }
+  // The latest HostOptions::report_history reports, in unbind order.
+  const std::deque<DeviceReport>& reports() const { return reports_; }
+  // Every unbind so far, the ones reports() no longer holds included.
+  const ReportTotals& report_totals() const { return totals_; }
 
  private:
   struct Hosted;
@@ -195,7 +223,8 @@ class Host {
   HostOptions options_;
   std::vector<std::unique_ptr<Hosted>> hosted_;
   std::map<std::string, DeviceSpec> specs_;
-  std::vector<DeviceReport> reports_;
+  std::deque<DeviceReport> reports_;
+  ReportTotals totals_;
   UniqueFd wake_fd_;
   mutable std::mutex mu_;  // guards commands_ and, for handled(), hosted_ membership
   std::vector<Command> commands_;

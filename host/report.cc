@@ -80,16 +80,21 @@ json device_json(const DeviceReport& r) {
 
 }  // namespace
 
-std::string format_host_report(const std::vector<DeviceReport>& reports) {
+std::string format_host_report(const std::deque<DeviceReport>& reports, const ReportTotals& totals) {
   json j;
   json devices = json::array();
   for (const DeviceReport& r : reports) devices.push_back(device_json(r));
   j["devices"] = devices;
+  j["totals"] = {{"unbinds", totals.unbinds},   {"listed", reports.size()},  {"not_accounted", totals.not_accounted},
+                 {"handled", totals.handled},   {"dropped", totals.dropped}, {"leaked_vectors", totals.leaked_vectors},
+                 {"problems", totals.problems}, {"errors", totals.errors}};
   return j.dump(2) + "\n";
 }
 
-Status write_host_report(const std::string& path, const std::vector<DeviceReport>& reports) {
-  if (Status s = replace_file(path, format_host_report(reports)); !s)
+std::string format_device_report(const DeviceReport& report) { return device_json(report).dump(2) + "\n"; }
+
+Status write_host_report(const std::string& path, const std::deque<DeviceReport>& reports, const ReportTotals& totals) {
+  if (Status s = replace_file(path, format_host_report(reports, totals)); !s)
     return Error{"cannot write the report to " + path + ": " + s.error().message};
   return ok_status();
 }

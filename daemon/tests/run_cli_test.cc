@@ -220,6 +220,14 @@ TEST_F(RunCli, ServesControlsReloadsAndStopsAccountingForEveryInterrupt) {
     }
   }
   EXPECT_EQ(reasons, (std::vector<std::string>{"nic1:command", "nic1:reload", "nic0:SIGTERM", "nic1:SIGTERM"}));
+  EXPECT_EQ(report["totals"]["unbinds"], 4);
+  EXPECT_EQ(report["totals"]["listed"], 4);
+  EXPECT_EQ(report["totals"]["not_accounted"], 0);
+  std::uint64_t leaked = 0;
+  for (const json& d : report["devices"])
+    for (const json& l : d["leaks"]) leaked += l["vectors"].size();
+  EXPECT_GE(leaked, 3U) << "nic1's leaky driver leaks in each of its 3 bindings";
+  EXPECT_EQ(report["totals"]["leaked_vectors"], leaked);
 }
 
 // `irqd ctl reload` of a file the daemon refuses: the daemon's reasons and

@@ -19,11 +19,15 @@
 #include <filesystem>
 #include <limits>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <set>
+#include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "dispatch/sys.h"
+#include "host/report.h"
 
 namespace irqd {
 namespace {
@@ -129,6 +133,63 @@ TEST(Host, DropPolicyUnderPressureStillAccountsEveryFire) {
   commander.join();
   const DeviceReport& r = host.reports().at(0);
   EXPECT_EQ(r.fired, r.dispatch.handled() + r.dispatch.dropped_queue_full() + r.unbind.dropped_after_drain_total());
+}
+
+// A daemon rebinds for weeks: the host keeps the latest report_history
+// reports whole, counts every unbind in its totals, and shows each report
+// to on_report before it can be dropped.
+TEST(Host, KeepsTheLatestReportsAndTotalsOverEveryUnbind) {
+  Topology topo = live_topology();
+  HostOptions o = saturating();
+  o.report_history = 3;
+  std::vector<std::string> seen;
+  o.on_report = [&seen](const DeviceReport& r) { seen.push_back(r.name + "/" + r.unbind.reason); };
+  Host host(topo, o);
+  std::uint64_t handled = 0;
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(host.add(soft(2, "soft" + std::to_string(i))).ok());
+    auto r = host.unbind("soft" + std::to_string(i), "command " + std::to_string(i));
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ((*r)->name, "soft" + std::to_string(i));
+    EXPECT_TRUE((*r)->accounted());
+    handled += (*r)->dispatch.handled();
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"soft0/command 0", "soft1/command 1", "soft2/command 2", "soft3/command 3",
+                                            "soft4/command 4"}));
+  ASSERT_EQ(host.reports().size(), 3U);
+  EXPECT_EQ(host.reports()[0].name, "soft2");
+  EXPECT_EQ(host.reports()[1].name, "soft3");
+  EXPECT_EQ(host.reports()[2].name, "soft4");
+  const ReportTotals& t = host.report_totals();
+  EXPECT_EQ(t.unbinds, 5U);
+  EXPECT_EQ(t.not_accounted, 0U);
+  EXPECT_EQ(t.handled, handled);
+  EXPECT_EQ(t.leaked_vectors, 0U);
+  EXPECT_EQ(t.errors, 0U);
+
+  const auto j = nlohmann::json::parse(format_host_report(host.reports(), t));
+  ASSERT_EQ(j["devices"].size(), 3U);
+  EXPECT_EQ(j["devices"][0]["name"], "soft2");
+  EXPECT_EQ(j["totals"]["unbinds"], 5);
+  EXPECT_EQ(j["totals"]["listed"], 3);
+  EXPECT_EQ(j["totals"]["not_accounted"], 0);
+  EXPECT_EQ(j["totals"]["handled"], handled);
+}
+
+// At least one report is kept: unbind() returns a pointer to it.
+TEST(Host, AHistoryOfZeroStillKeepsTheLastReport) {
+  Topology topo = live_topology();
+  HostOptions o = saturating();
+  o.report_history = 0;
+  Host host(topo, o);
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(host.add(soft(1)).ok());
+    auto r = host.unbind("soft0", "command");
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(*r, &host.reports().back());
+  }
+  EXPECT_EQ(host.reports().size(), 1U);
+  EXPECT_EQ(host.report_totals().unbinds, 2U);
 }
 
 TEST(Host, HotUnplugRunsTheSequenceWithItsReason) {
