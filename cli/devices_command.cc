@@ -141,7 +141,7 @@ std::string format_devices_json(const std::vector<pci::PciFunction>& functions, 
                        {"vfio", {{"can_take", fn.vfio_can_take()}, {"reasons", reasons}}}});
   }
   json doc = {{"vfio_pci_loaded", vfio_pci_loaded}, {"devices", devices}};
-  return doc.dump(2) + "\n";
+  return doc.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 std::vector<std::string> format_bind_outcome(const pci::BindReport& report) {

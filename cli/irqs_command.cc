@@ -109,7 +109,7 @@ std::string format_irqs_json(const IrqsView& view) {
                     {"total", k.total()}});
   }
   root["irqs"] = std::move(irqs);
-  return root.dump(2) + "\n";
+  return root.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 int run_irqs(const IrqsFlags& flags, const kirq::KernelRoots& roots, std::ostream& out, std::ostream& err) {

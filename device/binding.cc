@@ -409,8 +409,16 @@ const UnbindReport& Binding::unbind(std::string reason, const UnbindHooks& hooks
 
   step(UnbindStep::kReport);
   rep.problems = b.problems;
-  rep.steps.push_back({UnbindStep::kReport, std::to_string(rep.leaks.size()) + " leaks, " +
-                                                std::to_string(rep.problems.size()) + " ownership problems"});
+  // problems holds the leaks too: count each once.
+  std::size_t leaked = 0;
+  for (const OwnershipProblem& p : rep.leaks) leaked += p.indices.size();
+  const std::size_t others =
+      rep.problems.size() -
+      static_cast<std::size_t>(std::count_if(rep.problems.begin(), rep.problems.end(), [](const OwnershipProblem& p) {
+        return p.kind == OwnershipProblem::Kind::kLeak;
+      }));
+  rep.steps.push_back({UnbindStep::kReport, "leaked vectors " + std::to_string(leaked) + ", other ownership problems " +
+                                                std::to_string(others)});
   return rep;
 }
 

@@ -88,10 +88,12 @@ std::string format_host_report(const std::deque<DeviceReport>& reports, const Re
   j["totals"] = {{"unbinds", totals.unbinds},   {"listed", reports.size()},  {"not_accounted", totals.not_accounted},
                  {"handled", totals.handled},   {"dropped", totals.dropped}, {"leaked_vectors", totals.leaked_vectors},
                  {"problems", totals.problems}, {"errors", totals.errors}};
-  return j.dump(2) + "\n";
+  return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
-std::string format_device_report(const DeviceReport& report) { return device_json(report).dump(2) + "\n"; }
+std::string format_device_report(const DeviceReport& report) {
+  return device_json(report).dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+}
 
 Status write_host_report(const std::string& path, const std::deque<DeviceReport>& reports, const ReportTotals& totals) {
   if (Status s = replace_file(path, format_host_report(reports, totals)); !s)

@@ -189,6 +189,18 @@ TEST(DevicesCli, JsonOnAFakeTree) {
   EXPECT_EQ(loose["msix_note"], "needs root");
 }
 
+// A driver_override is whatever bytes root wrote: one that is not UTF-8
+// comes out of --json with U+FFFD in its place, never as an exception.
+TEST(DevicesCli, AnOverrideThatIsNotUtf8IsReplacedInJson) {
+  FakeTree t;
+  standard_tree(t);
+  FakeTree::put(t.dev("0000:00:03.0") + "/driver_override", "vfio\xfe\n");
+  auto r = t.irqd({"devices", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json doc = json::parse(r.out);
+  EXPECT_EQ(doc["devices"][0]["driver_override"], "vfio\xef\xbf\xbd") << r.out;
+}
+
 TEST(DevicesCli, VfioPciNotLoadedSaysModprobe) {
   FakeTree t;
   t.add_driver("virtio-pci");

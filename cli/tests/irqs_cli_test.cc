@@ -143,6 +143,24 @@ TEST(IrqsCli, ThisVmsVirtioBlkAsJson) {
   EXPECT_EQ(req["total"], c1);
 }
 
+// /proc/interrupts names are bytes (a driver's request_irq() name): one
+// that is not UTF-8 comes out of --json with U+FFFD in its place, never as
+// an exception.
+TEST(IrqsCli, ANameThatIsNotUtf8IsReplacedInJson) {
+  KernelTree t("vm-virtio");
+  std::string text = slurp(t.proc() + "/interrupts");
+  const std::string::size_type at = text.find("virtio1-req.0");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, 13, "virtio1-req\xff.0");
+  t.write("proc/interrupts", text);
+  const ProcessResult r = run_on(t, {"irqs", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  std::set<std::string> names;
+  for (const json& irq : j["irqs"]) names.insert(irq["name"].get<std::string>());
+  EXPECT_EQ(names.count("virtio1-req\xef\xbf\xbd.0"), 1U) << r.out;
+}
+
 TEST(IrqsCli, AllInterruptsWithTheirDevices) {
   KernelTree t("mq-nic");
   const ProcessResult r = run_on(t, {"irqs"});

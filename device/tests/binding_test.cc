@@ -108,7 +108,7 @@ TEST_F(BindingTest, ManagedSetsAndActionsAreReleasedInReverseOrderExactlyOnce) {
                                "close-eventfds: 6 closed, 0 interrupts dropped (after_drain)",
                                "domain-teardown: msi_teardown",
                                "close-device: soft0",
-                               "report: 0 leaks, 0 ownership problems",
+                               "report: leaked vectors 0, other ownership problems 0",
                            }));
   EXPECT_EQ(a_runs, 1);
   EXPECT_EQ(b_runs, 1);
@@ -207,6 +207,7 @@ TEST_F(BindingTest, ExplicitSetAliveAtUnbindIsReportedAsALeakThenFreedOnce) {
   auto names = step_names(r);
   EXPECT_EQ(names[3], "release: managed vector 3");
   EXPECT_EQ(names[4], "release: leak: explicit vectors 0-2 (driver leaky)");
+  EXPECT_EQ(names.back(), "report: leaked vectors 3, other ownership problems 0");
   EXPECT_EQ(b.domain().allocated_count(), 0u);
   EXPECT_FALSE(leaky.kept[0].ref().live());
   // The driver's handle going away afterwards frees nothing and reports
