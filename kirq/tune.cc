@@ -209,7 +209,9 @@ Result<TunePlan> make_tune_plan(const Topology& topo, const std::vector<unsigned
     row.irq = irqs[i];
     row.current = irqs[i].affinity;
     row.planned = plan->vectors[i].cpus.to_list();
-    row.changes = !irqs[i].managed && !same_cpus(row.current, row.planned);
+    auto current = cpus_of(row.current);
+    row.current_unknown = !irqs[i].managed && (!current || current->empty());
+    row.changes = !irqs[i].managed && !row.current_unknown && !same_cpus(row.current, row.planned);
     p.rows.push_back(std::move(row));
   }
   if (std::none_of(irqs.begin(), irqs.end(), [](const kirq::KernelIrq& k) { return k.managed; })) return p;
@@ -246,7 +248,7 @@ RestoreFile restore_file_for(const TunePlan& plan, const std::string& boot_id) {
   f.planner = std::string(planner_name(plan.planner));
   f.cpus = plan.cpus;
   for (const TuneRow& r : plan.rows)
-    if (!r.irq.managed) f.irqs.push_back({r.irq.irq, r.irq.name, r.current});
+    if (!r.irq.managed && !r.current_unknown) f.irqs.push_back({r.irq.irq, r.irq.name, r.current});
   return f;
 }
 
@@ -367,6 +369,8 @@ std::string format_tune_plan(const TunePlan& plan) {
                                  int_or_dash(r.irq.queue), dash_if_empty(r.current)};
     if (r.irq.managed) {
       row.insert(row.end(), {"", "-", "managed: never written"});
+    } else if (r.current_unknown) {
+      row.insert(row.end(), {"", r.planned, "current mask unreadable: never written"});
     } else if (r.changes) {
       row.insert(row.end(), {"->", r.planned, ""});
       ++changes;

@@ -34,7 +34,10 @@ struct TuneRow {
   kirq::KernelIrq irq;
   std::string current;   // smp_affinity_list now
   std::string planned;   // what the planner gives (a cpulist)
-  bool changes = false;  // not managed and planned differs from current
+  bool changes = false;  // not managed, current known, and planned differs
+  // current could not be read (a missing or garbled smp_affinity_list):
+  // never written, since nothing could put it back.
+  bool current_unknown = false;
 };
 
 // A managed vector next to the kernel planner's prediction.

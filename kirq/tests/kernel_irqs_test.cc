@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
@@ -615,6 +616,27 @@ TEST(RestoreFile, EveryUnmanagedVectorAsItWas) {
   EXPECT_EQ(back->irqs[0].irq, 70U);
   EXPECT_EQ(back->irqs[0].name, "nvme0q0");
   EXPECT_EQ(back->irqs[0].affinity, "0-7");
+}
+
+// A mask that cannot be read is never written (nothing could put it back),
+// is said so in the plan, and stays out of the restore file, which
+// --restore must still accept.
+TEST(RestoreFile, AMaskThatCannotBeReadIsNeverWrittenNorSaved) {
+  KernelTree t("mq-nic");
+  std::filesystem::remove(t.proc() + "/irq/65/smp_affinity_list");
+  auto plan = plan_on(t, "ens1f0np0", PlannerKind::kPerCore, {4, 5, 6, 7});
+  ASSERT_TRUE(plan) << plan.error().message;
+  const std::map<unsigned, std::string> want = {{60, "4-7"}, {66, "5"}, {67, "6"}, {68, "7"}};
+  EXPECT_EQ(planned_changes(*plan), want);
+  EXPECT_THAT(format_tune_plan(*plan),
+              ::testing::HasSubstr("65   5    mlx5_comp4@pci:0000:3b:00.0   4      -            4        current mask "
+                                   "unreadable: never written\n"));
+  const std::string text = format_restore_file(restore_file_for(*plan, "boot-1"));
+  auto back = parse_restore_file(text, "f.json");
+  ASSERT_TRUE(back) << back.error().message;
+  std::vector<unsigned> saved;
+  for (const RestoreEntry& e : back->irqs) saved.push_back(e.irq);
+  EXPECT_EQ(saved, (std::vector<unsigned>{60, 61, 62, 63, 64, 66, 67, 68}));
 }
 
 TEST(RestoreFile, AnythingElseIsRefusedWithTheReason) {
