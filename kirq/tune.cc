@@ -8,8 +8,10 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdint>
 #include <ctime>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -283,7 +285,9 @@ Result<RestoreFile> parse_restore_file(const std::string& text, const std::strin
                  std::to_string(kRestoreLevels) + ")"};
   if (!root.contains("irqd_tune_restore") || !root["irqd_tune_restore"].is_number_integer())
     return Error{not_ours + " (no \"irqd_tune_restore\" format number)"};
-  if (root["irqd_tune_restore"].get<int>() != kRestoreFormat)
+  // Compared as the 64-bit value JSON holds: a narrowing get<int>() took
+  // 2^32 + 1 for format 1.
+  if (root["irqd_tune_restore"].get<std::int64_t>() != kRestoreFormat)
     return Error{path + " has restore format " + root["irqd_tune_restore"].dump() +
                  " (accepted: " + std::to_string(kRestoreFormat) + ")"};
   RestoreFile f;
@@ -304,7 +308,13 @@ Result<RestoreFile> parse_restore_file(const std::string& text, const std::strin
     if (!e.is_object() || !e.contains("irq") || !e["irq"].is_number_unsigned() || !e.contains("name") ||
         !e["name"].is_string() || !e.contains("smp_affinity_list") || !e["smp_affinity_list"].is_string())
       return Error{not_ours + " (an entry of \"irqs\" lacks irq, name or smp_affinity_list: " + e.dump() + ")"};
-    RestoreEntry entry{e["irq"].get<unsigned>(), e["name"].get<std::string>(),
+    // /proc/irq/N: N is a kernel unsigned int. Checked before narrowing:
+    // 2^32 + 70 used to restore irq 70.
+    const std::uint64_t irq = e["irq"].get<std::uint64_t>();
+    if (irq > std::numeric_limits<unsigned>::max())
+      return Error{path + ": irq " + std::to_string(irq) + " is out of range (accepted: 0.." +
+                   std::to_string(std::numeric_limits<unsigned>::max()) + ")"};
+    RestoreEntry entry{static_cast<unsigned>(irq), e["name"].get<std::string>(),
                        e["smp_affinity_list"].get<std::string>()};
     if (!cpus_of(entry.affinity) || entry.affinity.empty())
       return Error{path + ": irq " + std::to_string(entry.irq) + " has smp_affinity_list '" + entry.affinity +

@@ -655,6 +655,10 @@ TEST(RestoreFile, AnythingElseIsRefusedWithTheReason) {
        "f.json: irq 5 has smp_affinity_list '0-' (accepted: a CPU list such as 0-3,8)"},
       {R"({"irqd_tune_restore":1,"irqs":[{"irq":5,"name":"x","smp_affinity_list":""}]})",
        "f.json: irq 5 has smp_affinity_list '' (accepted: a CPU list such as 0-3,8)"},
+      // Numbers past what they are read into: refused, never wrapped.
+      {R"({"irqd_tune_restore":1,"irqs":[{"irq":4294967366,"name":"x","smp_affinity_list":"0"}]})",
+       "f.json: irq 4294967366 is out of range (accepted: 0..4294967295)"},
+      {R"({"irqd_tune_restore":4294967297,"irqs":[]})", "f.json has restore format 4294967297 (accepted: 1)"},
   };
   for (const auto& [text, message] : cases) {
     auto parsed = parse_restore_file(text, "f.json");
