@@ -123,6 +123,16 @@ std::string errno_hint(int err, const std::string& node, const std::string& bdf)
   }
 }
 
+Error set_iommu_error(const std::string& bdf, const std::string& container_node, int err) {
+  if (err != EPERM) return sys_error(bdf, "VFIO_SET_IOMMU(VFIO_TYPE1v2_IOMMU)", container_node, err);
+  return Error{bdf + ": VFIO_SET_IOMMU(VFIO_TYPE1v2_IOMMU) failed: " + errno_string(err) +
+               ": this platform has no interrupt remapping, and vfio_iommu_type1 refuses it (with it off, the "
+               "device could send any MSI it likes); enable interrupt remapping in the firmware or on the kernel "
+               "command line (intremap=on, a VM needs a vIOMMU with interrupt remapping), or accept the risk "
+               "knowingly: echo 1 > /sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts (persistently: "
+               "options vfio_iommu_type1 allow_unsafe_interrupts=1 in /etc/modprobe.d/)"};
+}
+
 std::vector<std::string> group_peers(const VfioPaths& paths, int group, const std::string& bdf) {
   std::vector<std::string> peers;
   for (const pci::GroupPeer& p : pci::read_group_peers(paths.sysfs, group, bdf))
@@ -211,7 +221,7 @@ Result<std::unique_ptr<VfioDevice>> VfioDevice::open(const std::string& bdf_in, 
   if (int err = ioctl_errno(::ioctl(group, VFIO_GROUP_SET_CONTAINER, &container)))
     return sys_error(bdf, "VFIO_GROUP_SET_CONTAINER on " + group_node, group_node, err);
   if (int err = ioctl_errno(::ioctl(container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU)))
-    return sys_error(bdf, "VFIO_SET_IOMMU(VFIO_TYPE1v2_IOMMU)", container_node, err);
+    return vfio::set_iommu_error(bdf, container_node, err);
   // The kernel sets FD_CLOEXEC on the device fd itself.
   d->device_fd_ = UniqueFd(::ioctl(group, VFIO_GROUP_GET_DEVICE_FD, bdf.c_str()));
   if (!d->device_fd_.valid()) return sys_error(bdf, "VFIO_GROUP_GET_DEVICE_FD", group_node, errno);

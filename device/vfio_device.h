@@ -155,6 +155,11 @@ std::vector<std::string> group_peers(const VfioPaths& paths, int group, const st
 // What to do about errno `err` from opening or ioctl'ing VFIO node `node`
 // for `bdf` (EBUSY, EACCES, EPERM); "" for any other errno.
 std::string errno_hint(int err, const std::string& node, const std::string& bdf);
+// The error of VFIO_SET_IOMMU on the container. EPERM there is not about
+// rights: vfio_iommu_type1 refuses a group on a platform without interrupt
+// remapping unless allow_unsafe_interrupts is set (a device could then
+// forge any MSI); the message says that and how to allow it knowingly.
+Error set_iommu_error(const std::string& bdf, const std::string& container_node, int err);
 
 }  // namespace vfio
 

@@ -20,6 +20,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::StartsWith;
 
 constexpr const char* kBdf = "0000:00:01.0";
 
@@ -145,6 +146,18 @@ TEST(VfioErrnoHint, BusyAndPermissionSayWhatToDo) {
             ": run as root, or give this user /dev/vfio/5 (chown, or a udev rule)");
   EXPECT_EQ(vfio::errno_hint(EPERM, "/dev/vfio/5", kBdf), vfio::errno_hint(EACCES, "/dev/vfio/5", kBdf));
   EXPECT_EQ(vfio::errno_hint(EINVAL, "/dev/vfio/5", kBdf), "");
+}
+
+// vfio_iommu_type1_attach_group(): -EPERM when the IOMMU cannot remap
+// interrupts and allow_unsafe_interrupts is off. Root does not help.
+TEST(VfioSetIommuError, EpermIsInterruptRemappingNotRights) {
+  const std::string e = vfio::set_iommu_error(kBdf, "/dev/vfio/vfio", EPERM).message;
+  EXPECT_THAT(e, StartsWith("0000:00:01.0: VFIO_SET_IOMMU(VFIO_TYPE1v2_IOMMU) failed: Operation not permitted: this "
+                            "platform has no interrupt remapping"));
+  EXPECT_THAT(e, HasSubstr("/sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts"));
+  EXPECT_THAT(e, ::testing::Not(HasSubstr("run as root")));
+  EXPECT_EQ(vfio::set_iommu_error(kBdf, "/dev/vfio/vfio", ENODEV).message,
+            "0000:00:01.0: VFIO_SET_IOMMU(VFIO_TYPE1v2_IOMMU) failed: No such device");
 }
 
 TEST_F(FakeTree, GroupPeersNameTheirDrivers) {
