@@ -9,6 +9,12 @@
 set -eu
 unit=$1
 irqd=$2
+# The tools' state lives in the service's runtime directory: without
+# Preserve, every stop or restart deletes it.
+if ! grep -qx 'RuntimeDirectoryPreserve=yes' "$unit"; then
+    echo "$unit: RuntimeDirectoryPreserve=yes is missing: a restart would delete /run/irqd/bound and /run/irqd/tune" >&2
+    exit 1
+fi
 command -v systemd-analyze >/dev/null 2>&1 || { echo "systemd-analyze not installed" >&2; exit 77; }
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
