@@ -312,6 +312,17 @@ bool driver_leaves_group_viable(const std::string& driver) {
   return driver.empty() || driver.find("vfio") != std::string::npos || driver == "pci-stub" || driver == "pcieport";
 }
 
+bool is_vfio_pci_driver(const std::string& sysfs_root, const std::string& driver) {
+  if (driver.empty()) return false;
+  if (driver == kVfioPci) return true;
+  std::error_code ec;
+  const fs::path module = fs::read_symlink(driver_dir(sysfs_root, driver) + "/module", ec);
+  if (!ec && !module.filename().empty() &&
+      fs::exists(sysfs_root + "/module/vfio_pci_core/holders/" + module.filename().string(), ec))
+    return true;
+  return driver.find("vfio_pci") != std::string::npos || driver.find("vfio-pci") != std::string::npos;
+}
+
 bool vfio_pci_loaded(const std::string& sysfs_root) {
   std::error_code ec;
   return fs::is_directory(driver_dir(sysfs_root, kVfioPci), ec);
@@ -412,6 +423,10 @@ Result<BindReport> bind_to_vfio(const std::string& bdf_text, const PciPaths& pat
   report.group_blockers = group_blockers(fn->group_peers);
   if (fn->driver == kVfioPci) {
     log(io, bdf + " is already on vfio-pci: nothing to do");
+    return report;
+  }
+  if (is_vfio_pci_driver(root, fn->driver)) {
+    log(io, bdf + " is already on " + fn->driver + ", a vfio-pci variant driver: nothing to do");
     return report;
   }
   // Every reason at once: loading vfio-pci does not help a device without

@@ -72,6 +72,14 @@ std::string current_driver(const std::string& sysfs_root, const std::string& bdf
 // The other functions in IOMMU group `group`, with their drivers, by address.
 std::vector<GroupPeer> read_group_peers(const std::string& sysfs_root, int group, const std::string& bdf);
 
+// Whether `driver` is vfio-pci or one of its variant drivers
+// (mlx5_vfio_pci, hisi_acc_vfio_pci, pds-vfio-pci, virtio-vfio-pci, ...),
+// which give userspace the same VFIO device. A variant is known by its
+// module using vfio_pci_core (sysfs module/vfio_pci_core/holders/), or,
+// where the module cannot be seen (built in), by the kernel's naming
+// convention: "vfio_pci" or "vfio-pci" in its name.
+bool is_vfio_pci_driver(const std::string& sysfs_root, const std::string& driver);
+
 // Whether a driver leaves an IOMMU group usable by VFIO: a vfio-pci (or
 // vfio variant) driver, or one with driver_managed_dma (pci-stub,
 // pcieport). Unbound ("") is fine too.

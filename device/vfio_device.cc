@@ -164,7 +164,8 @@ Result<std::unique_ptr<VfioDevice>> VfioDevice::open(const std::string& bdf_in, 
   if (*end != '\0' || group_id < 0 || group_id > INT_MAX)
     return Error{bdf + ": unexpected IOMMU group '" + group_name + "' in " + devdir + "/iommu_group"};
   const std::string driver = vfio::pci_driver(paths, bdf);
-  if (driver != "vfio-pci") {
+  // vfio-pci or a variant driver: both give the same VFIO device.
+  if (!pci::is_vfio_pci_driver(paths.sysfs, driver)) {
     std::string msg = driver.empty() ? bdf + " is not bound to any driver" : bdf + " is bound to " + driver;
     msg += ", not vfio-pci: bind it with `irqd bind " + bdf + "`";
     if (!fs::exists(paths.sysfs + "/bus/pci/drivers/vfio-pci", ec))

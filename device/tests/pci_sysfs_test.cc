@@ -501,6 +501,21 @@ TEST_F(PciBind, AlreadyOnVfioPciIsANoOpThatSaysSo) {
   EXPECT_THAT(kernel.log, ElementsAre("0000:00:03.0 is already on vfio-pci: nothing to do"));
 }
 
+// A variant driver (mlx5_vfio_pci, ...) already gives VFIO the device:
+// replacing it with plain vfio-pci would lose what the variant adds.
+TEST_F(PciBind, AlreadyOnAVariantDriverIsANoOpThatSaysSo) {
+  sysfs.add_driver("mlx5_vfio_pci");
+  sysfs.set_driver(kNic, "mlx5_vfio_pci");
+  auto r = bind();
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_FALSE(r->changed);
+  EXPECT_EQ(r->original_driver, "mlx5_vfio_pci");
+  EXPECT_TRUE(kernel.writes.empty());
+  EXPECT_FALSE(sysfs.has_state(kNic));
+  EXPECT_THAT(kernel.log,
+              ElementsAre("0000:00:03.0 is already on mlx5_vfio_pci, a vfio-pci variant driver: nothing to do"));
+}
+
 TEST_F(PciBind, GroupPeersAreReportedNeverMoved) {
   sysfs.add_driver("snd_hda_intel");
   sysfs.add_device({.bdf = "0000:00:03.1", .driver = "snd_hda_intel", .group = 3});

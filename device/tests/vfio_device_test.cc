@@ -15,6 +15,8 @@
 #include <fstream>
 #include <string>
 
+#include "device/pci_sysfs.h"
+
 namespace irqd {
 namespace {
 
@@ -94,6 +96,27 @@ TEST_F(FakeTree, NoIommuGroupAsksForTheIommu) {
 TEST_F(FakeTree, BoundToAnotherDriverNamesItAndTheBindCommand) {
   add_device(kBdf, 5, "nvme");
   EXPECT_EQ(open_error(), "0000:00:01.0 is bound to nvme, not vfio-pci: bind it with `irqd bind 0000:00:01.0`");
+}
+
+// vfio-pci's variant drivers give the same VFIO device: the open goes on
+// to the container (missing here) instead of refusing the driver.
+TEST_F(FakeTree, VariantDriversAreVfioToo) {
+  // Known by its module, a holder of vfio_pci_core, whatever its name.
+  fs::create_directories(paths_.sysfs + "/bus/pci/drivers/acme_vf");
+  fs::create_directories(paths_.sysfs + "/module/acme_vf");
+  fs::create_directories(paths_.sysfs + "/module/vfio_pci_core/holders/acme_vf");
+  fs::create_symlink("../../../../module/acme_vf", paths_.sysfs + "/bus/pci/drivers/acme_vf/module");
+  add_device(kBdf, 5, "acme_vf");
+  EXPECT_EQ(open_error(), paths_.dev_vfio + "/vfio is missing: load vfio-pci: modprobe vfio-pci");
+  // Known by the kernel's naming convention (built in: no module link).
+  fs::create_directories(paths_.sysfs + "/bus/pci/drivers/mlx5_vfio_pci");
+  add_device("0000:00:02.0", 6, "mlx5_vfio_pci");
+  EXPECT_EQ(open_error("0000:00:02.0"), paths_.dev_vfio + "/vfio is missing: load vfio-pci: modprobe vfio-pci");
+  EXPECT_TRUE(pci::is_vfio_pci_driver(paths_.sysfs, "pds-vfio-pci"));
+  // Neither: refused, named.
+  EXPECT_FALSE(pci::is_vfio_pci_driver(paths_.sysfs, "nvme"));
+  EXPECT_FALSE(pci::is_vfio_pci_driver(paths_.sysfs, "vfio"));
+  EXPECT_FALSE(pci::is_vfio_pci_driver(paths_.sysfs, ""));
 }
 
 TEST_F(FakeTree, UnboundDevice) {
