@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "base/table.h"
+#include "cli/test_env.h"
 
 namespace irqd {
 
@@ -67,10 +68,8 @@ struct Progress {
 
 pci::PciPaths devices_paths_from_env() {
   pci::PciPaths paths;
-  // NOLINTNEXTLINE(concurrency-mt-unsafe): read once, before any thread starts
-  if (const char* root = std::getenv(kSysfsRootEnv); root != nullptr && *root != '\0') paths.sysfs = root;
-  // NOLINTNEXTLINE(concurrency-mt-unsafe)
-  if (const char* dir = std::getenv(kBindStateDirEnv); dir != nullptr && *dir != '\0') paths.state_dir = dir;
+  if (const char* root = test_env(kSysfsRootEnv)) paths.sysfs = root;
+  if (const char* dir = test_env(kBindStateDirEnv)) paths.state_dir = dir;
   return paths;
 }
 

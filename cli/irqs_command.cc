@@ -10,6 +10,7 @@
 
 #include "base/table.h"
 #include "cli/devices_command.h"
+#include "cli/test_env.h"
 
 namespace irqd {
 namespace {
@@ -30,10 +31,8 @@ std::string joined(const std::vector<std::string>& items, const std::string& sep
 
 kirq::KernelRoots kernel_roots_from_env() {
   kirq::KernelRoots roots;
-  // NOLINTNEXTLINE(concurrency-mt-unsafe): read once, before any thread starts
-  if (const char* p = std::getenv(kProcRootEnv); p != nullptr && *p != '\0') roots.proc = p;
-  // NOLINTNEXTLINE(concurrency-mt-unsafe)
-  if (const char* s = std::getenv(kSysfsRootEnv); s != nullptr && *s != '\0') roots.sysfs = s;
+  if (const char* p = test_env(kProcRootEnv)) roots.proc = p;
+  if (const char* s = test_env(kSysfsRootEnv)) roots.sysfs = s;
   return roots;
 }
 

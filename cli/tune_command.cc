@@ -23,6 +23,7 @@
 #include "base/table.h"
 #include "base/unique_fd.h"
 #include "cli/irqs_command.h"
+#include "cli/test_env.h"
 #include "device/pci_sysfs.h"
 
 namespace irqd {
@@ -96,8 +97,7 @@ Result<KernelVersion> tune_kernel_version(const TuneFlags& flags, const kirq::Ke
 }
 
 std::string tune_state_dir_from_env() {
-  // NOLINTNEXTLINE(concurrency-mt-unsafe): read once, before any thread starts
-  if (const char* dir = std::getenv(kTuneStateDirEnv); dir != nullptr && *dir != '\0') return dir;
+  if (const char* dir = test_env(kTuneStateDirEnv)) return dir;
   return kTuneStateDir;
 }
 
