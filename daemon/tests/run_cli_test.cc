@@ -23,6 +23,7 @@
 #include <sstream>
 #include <thread>
 
+#include "base/tests/rss.h"
 #include "base/tests/run_process.h"
 #include "base/tests/sanitizers.h"
 #include "base/tests/temp_dir.h"
@@ -101,20 +102,6 @@ bool eventually(Pred pred) {  // a guard against hangs, not a timing assertion
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return false;
-}
-
-std::uint64_t rss_kib_of(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string key;
-  while (status >> key) {
-    if (key == "VmRSS:") {
-      std::uint64_t kib = 0;
-      status >> kib;
-      return kib;
-    }
-    status.ignore(4096, '\n');
-  }
-  return 0;
 }
 
 class RunCli : public ::testing::Test {
@@ -407,10 +394,10 @@ TEST_F(RunCli, RebindingOverAndOverKeepsTheDaemonsMemoryBounded) {
   constexpr unsigned kWarmup = 40;
   constexpr unsigned kCycles = 300;
   for (unsigned i = 0; i < kWarmup; ++i) ASSERT_NO_FATAL_FAILURE(cycle(i));
-  const std::uint64_t rss = rss_kib_of(child.pid());
+  const std::uint64_t rss = test::rss_kib(child.pid());
   const unsigned eventfds = eventfds_of(child.pid());
   for (unsigned i = kWarmup; i < kWarmup + kCycles; ++i) ASSERT_NO_FATAL_FAILURE(cycle(i));
-  const std::uint64_t rss_end = rss_kib_of(child.pid());
+  const std::uint64_t rss_end = test::rss_kib(child.pid());
   EXPECT_GT(rss, 0U);
   if (!test::kUnderSanitizer) {
     EXPECT_LE(rss_end, rss + 8 * 1024) << "daemon RSS " << rss << " KiB after " << kWarmup << " cycles, " << rss_end

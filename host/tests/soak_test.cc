@@ -18,10 +18,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <thread>
 
+#include "base/tests/rss.h"
 #include "base/tests/sanitizers.h"
 #include "host/host.h"
 
@@ -60,22 +60,6 @@ std::size_t threads_settled(std::size_t expected) {
     now = threads();
   }
   return now;
-}
-
-// VmRSS of this process, KiB.
-std::uint64_t rss_kib() {
-  std::ifstream status("/proc/self/status");
-  std::string key;
-  while (status >> key) {
-    if (key == "VmRSS:") {
-      std::uint64_t kib = 0;
-      status >> kib;
-      return kib;
-    }
-    status.ignore(4096, '\n');
-  }
-  ADD_FAILURE() << "no VmRSS in /proc/self/status";
-  return 0;
 }
 
 DeviceSpec saturating_device() {
@@ -131,13 +115,14 @@ TEST_F(Soak, UnbindAndBindUnderLoadAccountsEveryCycleAndGivesEverythingBack) {
   for (unsigned i = 0; i < kWarmup; ++i) ASSERT_NO_FATAL_FAILURE(cycle(i));
   const std::size_t fds = open_fds();
   const std::size_t tasks = threads();
-  const std::uint64_t rss = rss_kib();
+  const std::uint64_t rss = test::rss_kib();
+  ASSERT_GT(rss, 0U) << "no VmRSS in /proc/self/status";
 
   for (unsigned i = 0; i < cycles; ++i) ASSERT_NO_FATAL_FAILURE(cycle(kWarmup + i));
 
   EXPECT_EQ(open_fds(), fds);
   EXPECT_EQ(threads_settled(tasks), tasks);
-  const std::uint64_t rss_end = rss_kib();
+  const std::uint64_t rss_end = test::rss_kib();
   if (!test::kUnderSanitizer) {
     EXPECT_LE(rss_end, rss + kRssSlackKib)
         << "RSS " << rss << " KiB after the warm-up, " << rss_end << " KiB after " << cycles << " cycles";
@@ -176,13 +161,14 @@ TEST_F(Soak, MovesUnderLoadLoseNothingAndGiveEverythingBack) {
   for (unsigned i = 0; i < kWarmup; ++i) ASSERT_NO_FATAL_FAILURE(move(i));
   const std::size_t fds = open_fds();
   const std::size_t tasks = threads();
-  const std::uint64_t rss = rss_kib();
+  const std::uint64_t rss = test::rss_kib();
+  ASSERT_GT(rss, 0U) << "no VmRSS in /proc/self/status";
 
   for (unsigned i = kWarmup; i < kWarmup + cycles; ++i) ASSERT_NO_FATAL_FAILURE(move(i));
 
   EXPECT_EQ(open_fds(), fds);
   EXPECT_EQ(threads_settled(tasks), tasks);
-  const std::uint64_t rss_end = rss_kib();
+  const std::uint64_t rss_end = test::rss_kib();
   if (!test::kUnderSanitizer) {
     EXPECT_LE(rss_end, rss + kRssSlackKib)
         << "RSS " << rss << " KiB after the warm-up, " << rss_end << " KiB after " << cycles << " moves";
