@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "base/atomic_file.h"
+#include "base/state_dir.h"
 #include "base/unique_fd.h"
 
 namespace irqd::pci {
@@ -198,11 +199,8 @@ void log(const SysfsIo& io, const std::string& line) {
 constexpr std::string_view kStateKey = "driver=";
 
 Status write_state(const PciPaths& paths, const std::string& bdf, const std::string& driver) {
-  std::error_code ec;
-  fs::create_directories(paths.state_dir, ec);
-  if (ec)
-    return Error{"cannot create " + paths.state_dir + ": " + ec.message() + errno_fix(ec.value(), bdf) +
-                 " (it keeps the original driver for irqd unbind)"};
+  if (Status s = ensure_state_dir(paths.state_dir); !s)
+    return Error{s.error().message + " (it keeps the original driver for irqd unbind)"};
   const std::string path = state_path(paths, bdf);
   // Renamed into place, synced: another process never reads half a file,
   // and a crash leaves the old state or the new one.

@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "affinity/cpulist.h"
+#include "base/state_dir.h"
 #include "base/table.h"
 #include "base/unique_fd.h"
 
@@ -158,9 +159,7 @@ Result<std::string> save_restore_file(const std::string& save, const std::string
     return save;
   }
   const std::string dir = state_dir.empty() ? kTuneStateDir : state_dir;
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return Error{"cannot create " + dir + ": " + ec.message() + " (or give --save FILE)"};
+  if (Status s = ensure_state_dir(dir); !s) return Error{s.error().message + " (or give --save FILE)"};
   const std::string base = dir + "/" + device + "-" + timestamp();
   for (int i = 1; i < 100; ++i) {
     const std::string path = base + (i == 1 ? "" : "-" + std::to_string(i)) + ".json";

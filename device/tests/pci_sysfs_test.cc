@@ -610,6 +610,21 @@ TEST_F(PciBind, BindErrorsNameTheFixAndWriteNothing) {
   EXPECT_FALSE(sysfs.has_state(kNic));
 }
 
+// The state directory is where irqd unbind learns which driver to give
+// the device back to: one planted as a link (or writable by others) is
+// refused before the first write to sysfs.
+TEST_F(PciBind, AStateDirectoryPlantedAsALinkIsRefusedBeforeAnyWrite) {
+  const std::string state_dir = sysfs.paths().state_dir;
+  fs::create_directories(state_dir + "-elsewhere");
+  fs::create_directories(fs::path(state_dir).parent_path());
+  fs::create_directory_symlink(state_dir + "-elsewhere", state_dir);
+  EXPECT_EQ(bind_error(), state_dir +
+                              " is a symbolic link: a state directory must be a real directory (it keeps the "
+                              "original driver for irqd unbind)");
+  EXPECT_TRUE(kernel.writes.empty());
+  EXPECT_TRUE(fs::is_empty(state_dir + "-elsewhere"));
+}
+
 TEST_F(PciBind, UnbindWithoutStateFileLeavesItUnbound) {
   sysfs.set_driver(kNic, kVfioPci);
   FakeSysfs::put(sysfs.sys(kOverride), "vfio-pci\n");
