@@ -36,7 +36,7 @@ constexpr std::array<std::string_view, 7> kTopKeys{"log_level", "report",  "cpus
 constexpr std::array<std::string_view, 5> kReactorKeys{"kind", "handoff", "when_full", "queue_capacity",
                                                        "busy_poll_us"};
 constexpr std::array<std::string_view, 5> kMetricsKeys{"enabled", "address", "port", "path", "per_vector"};
-constexpr std::array<std::string_view, 2> kControlKeys{"socket", "group"};
+constexpr std::array<std::string_view, 3> kControlKeys{"socket", "group", "admin_group"};
 constexpr std::array<std::string_view, 13> kDeviceKeys{"name",         "type",    "vectors", "pattern", "choice",
                                                        "fire_cpu",     "address", "planner", "kernel",  "pre_vectors",
                                                        "post_vectors", "sets",    "driver"};
@@ -210,8 +210,11 @@ per_vector = true
 # The control socket of `irqd ctl`, mode 0660, owner root: an absolute path
 # of at most 107 bytes.
 socket = "/run/irqd/irqd.sock"
-# Group that may use the socket besides root; "": root only.
+# Group that may read (status, stats, plan) besides root; "": root only.
 group = ""
+# Group that may also change state (move, unbind, bind, reload); "": root
+# only.
+admin_group = ""
 
 # One [[device]] table per device, at least one.
 
@@ -486,13 +489,15 @@ void read_control(Checker& c, const toml::table& t, Config& cfg) {
   ControlConfig& o = cfg.control;
   // sun_path holds the path and its terminating NUL.
   set(o.socket, r.path("socket", "/run/irqd/irqd.sock", sizeof(sockaddr_un::sun_path) - 1));
-  if (auto g = r.string("group")) {
-    if (g->empty() || valid_group(*g))
-      o.group = *g;
-    else
-      c.error(*r.find("group"), "'control.group' is '" + *g +
-                                    "' (accepted: a group name of 1 to 32 letters, digits, '_', '-' and '.', or \"\" "
-                                    "for root only)");
+  for (auto [key, into] : {std::pair<const char*, std::string*>{"group", &o.group}, {"admin_group", &o.admin_group}}) {
+    if (auto g = r.string(key)) {
+      if (g->empty() || valid_group(*g))
+        *into = *g;
+      else
+        c.error(*r.find(key), std::string("'control.") + key + "' is '" + *g +
+                                  "' (accepted: a group name of 1 to 32 letters, digits, '_', '-' and '.', or \"\" "
+                                  "for root only)");
+    }
   }
 }
 

@@ -65,7 +65,8 @@ struct MetricsConfig {
 
 struct ControlConfig {
   std::string socket = "/run/irqd/irqd.sock";  // absolute, fits sun_path
-  std::string group;                           // may use the socket; "": root/owner only
+  std::string group;                           // may read (status, stats, plan); "": root/owner only
+  std::string admin_group;                     // may also move, unbind, bind, reload; "": root/owner only
   bool operator==(const ControlConfig&) const = default;
 };
 

@@ -125,6 +125,19 @@ std::string control_command_names() {
   return names;
 }
 
+bool control_command_changes_state(ControlCommand cmd) {
+  switch (cmd) {
+    case ControlCommand::kStatus:
+    case ControlCommand::kStats:
+    case ControlCommand::kPlan: return false;
+    case ControlCommand::kMove:
+    case ControlCommand::kUnbind:
+    case ControlCommand::kBind:
+    case ControlCommand::kReload: return true;
+  }
+  return true;
+}
+
 Result<ControlRequest> parse_control_request(std::string_view line) {
   json request;
   int levels = 0;  // of nested objects and arrays
@@ -336,6 +349,7 @@ struct ControlServer::State {
   ControlOptions options;
   ControlHandler handler;
   std::optional<gid_t> group;
+  std::optional<gid_t> admin_group;
   uid_t euid = 0;
   UniqueFd listen_fd;
   UniqueFd wake_fd;
@@ -418,7 +432,12 @@ void ControlServer::State::admit(UniqueFd fd) {
     return;
   }
   ControlPeer peer{cred.pid, cred.uid, cred.gid};
-  Status allowed = check_control_peer(peer, peer_groups(fd.get()), euid, group, options.group);
+  const std::vector<gid_t> groups = peer_groups(fd.get());
+  const Status may_change = check_control_peer(peer, groups, euid, admin_group, options.admin_group);
+  peer.may_change = may_change.ok();
+  // In by the read group, or by the admin group alone.
+  Status allowed = check_control_peer(peer, groups, euid, group, options.group);
+  if (!allowed && admin_group && may_change) allowed = ok_status();
   if (!allowed) {
     log(fmt::format("control: refused pid {} uid {} gid {}: {}", peer.pid, peer.uid, peer.gid,
                     allowed.error().message));
@@ -509,8 +528,19 @@ void ControlServer::State::answer(Connection& c, std::string_view line) const {
       response = control_error_line(request.error().message);
     } else {
       request->peer = c.peer;
-      auto result = handler(*request);
-      response = result ? control_ok_line(*result) : control_error_line(result.error().message);
+      if (control_command_changes_state(request->cmd) && !c.peer.may_change) {
+        response = control_error_line(fmt::format(
+            "permission denied: {} changes state and uid {} may only read (status, stats, plan): that needs root, "
+            "the daemon's user{}",
+            control_command_name(request->cmd), c.peer.uid,
+            options.admin_group.empty() ? " (or a group set as [control] admin_group)"
+                                        : " or group " + options.admin_group));
+        log(fmt::format("control: refused {} from pid {} uid {}: read-only peer", control_command_name(request->cmd),
+                        c.peer.pid, c.peer.uid));
+      } else {
+        auto result = handler(*request);
+        response = result ? control_ok_line(*result) : control_error_line(result.error().message);
+      }
     }
   } catch (const std::exception& e) {
     // The handler builds JSON, which throws on misuse: the client gets an
@@ -561,6 +591,9 @@ Result<std::unique_ptr<ControlServer>> ControlServer::start(ControlOptions optio
   auto group = resolve_group(state->options.group);
   if (!group) return group.error();
   state->group = *group;
+  auto admin_group = resolve_group(state->options.admin_group);
+  if (!admin_group) return admin_group.error();
+  state->admin_group = *admin_group;
   if (Status s = make_parent_directory(path); !s) return s.error();
   if (Status s = clear_stale_socket(path, *addr, state->options.log); !s) return s.error();
 
@@ -581,8 +614,13 @@ Result<std::unique_ptr<ControlServer>> ControlServer::start(ControlOptions optio
   if (::chmod(path.c_str(), state->options.mode) != 0) return fail("cannot set the mode of the control socket");
   // The owner stays the daemon's user (root for irqd run); only the group
   // changes, which a non-root daemon may do for a group it is in.
-  if (state->group && ::chown(path.c_str(), static_cast<uid_t>(-1), *state->group) != 0)
-    return fail(fmt::format("cannot give group {} the control socket", state->options.group));
+  // The file has one group: the read group, else the admin group (with
+  // both set, an admin connects through the read group's file rights:
+  // make admins members of both).
+  const std::optional<gid_t> file_group = state->group ? state->group : state->admin_group;
+  const std::string& file_group_name = state->group ? state->options.group : state->options.admin_group;
+  if (file_group && ::chown(path.c_str(), static_cast<uid_t>(-1), *file_group) != 0)
+    return fail(fmt::format("cannot give group {} the control socket", file_group_name));
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return fail("cannot stat the control socket");
   state->socket_dev = st.st_dev;

@@ -44,12 +44,18 @@ std::string_view control_command_name(ControlCommand cmd);
 std::optional<ControlCommand> control_command_from_name(std::string_view name);
 // "status, stats, plan, move, unbind, bind, reload", for messages.
 std::string control_command_names();
+// move, unbind, bind, reload: they change what the daemon serves, so they
+// need more than the read-only status, stats and plan.
+bool control_command_changes_state(ControlCommand cmd);
 
 // Who sent a request, from SO_PEERCRED at connect time.
 struct ControlPeer {
   pid_t pid = 0;
   uid_t uid = 0;
   gid_t gid = 0;
+  // Root, the daemon's user, or a member of ControlOptions::admin_group:
+  // may send the commands that change state.
+  bool may_change = false;
 };
 
 struct ControlRequest {
@@ -81,6 +87,10 @@ struct ControlOptions {
   // Group allowed to use the socket besides root and the daemon's own user;
   // "" = nobody else. The socket file is chgrp'ed to it.
   std::string group;
+  // Group whose members may also change state (move, unbind, bind,
+  // reload); "" = only root and the daemon's user. Members of `group`
+  // alone may read (status, stats, plan). Either group lets a peer in.
+  std::string admin_group;
   mode_t mode = 0660;
   // One line per event worth a log line (refused peers, accept errors).
   std::function<void(const std::string&)> log;

@@ -183,6 +183,7 @@ Status Daemon::start_control() {
   ControlOptions o;
   o.path = config_.control.socket;
   o.group = config_.control.group;
+  o.admin_group = config_.control.admin_group;
   o.log = [log = log_](const std::string& line) { log->warn("control: {}", line); };
   auto server = ControlServer::start(o, [this](const ControlRequest& r) { return handle(r); });
   if (!server) return Error{config_.at("control.socket").str() + ": " + server.error().message};

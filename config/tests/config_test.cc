@@ -72,6 +72,7 @@ TEST(Config, DefaultsFillEveryValueNotGiven) {
   EXPECT_TRUE(c.metrics.per_vector);
   EXPECT_EQ(c.control.socket, "/run/irqd/irqd.sock");
   EXPECT_EQ(c.control.group, "");
+  EXPECT_EQ(c.control.admin_group, "");
 
   ASSERT_EQ(c.devices.size(), 1U);
   const DeviceConfig& d = c.devices[0];
@@ -156,7 +157,7 @@ TEST(Config, FullFileReadsEveryValue) {
   EXPECT_EQ(c.cpus, (std::vector<unsigned>{0, 1, 2, 5}));
   EXPECT_EQ(c.reactor, (ReactorConfig{"io_uring-busy", "inline", "drop", 256, 20}));
   EXPECT_EQ(c.metrics, (MetricsConfig{false, "::1", 9100, "/m", false}));
-  EXPECT_EQ(c.control, (ControlConfig{"/tmp/irqd.sock", "irqd-users"}));
+  EXPECT_EQ(c.control, (ControlConfig{"/tmp/irqd.sock", "irqd-users", ""}));
   EXPECT_EQ(c.at("reactor.busy_poll_us").str(), "c.toml:10:16");
   EXPECT_EQ(c.at("reactor").str(), "c.toml:5:1");
 
@@ -197,6 +198,11 @@ TEST(Config, FullFileReadsEveryValue) {
 
 // The example as it is: what runs on any machine (one software device, no
 // CPU list, no report); every key shown, the ones left out as `#key =`.
+TEST(Config, ControlHasAReadGroupAndAnAdminGroup) {
+  const Config c = parse_ok("[control]\ngroup = \"irqd-users\"\nadmin_group = \"irqd-admins\"\n" + soft());
+  EXPECT_EQ(c.control, (ControlConfig{"/run/irqd/irqd.sock", "irqd-users", "irqd-admins"}));
+}
+
 TEST(Config, ExamplePassesAndShowsEveryKey) {
   const std::string text = example_config();
   Config c = parse_ok(text);
@@ -309,6 +315,9 @@ std::vector<Broken> broken_inputs() {
        "c.toml:2:10: 'control.socket' is 108 bytes long (accepted: at most 107)"},
       {"group", "[control]\ngroup = \"wheel users\"\n" + soft(),
        "c.toml:2:9: 'control.group' is 'wheel users' (accepted: a group name of 1 to 32 letters, digits, '_', '-' and "
+       "'.', or \"\" for root only)"},
+      {"admin group", "[control]\nadmin_group = \"-x!\"\n" + soft(),
+       "c.toml:2:15: 'control.admin_group' is '-x!' (accepted: a group name of 1 to 32 letters, digits, '_', '-' and "
        "'.', or \"\" for root only)"},
       {"relative report", "report = \"report.json\"\n" + soft(),
        "c.toml:1:10: 'report' must be an absolute path, got 'report.json' (accepted: e.g. /var/lib/irqd/report.json)"},

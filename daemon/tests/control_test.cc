@@ -25,6 +25,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -739,6 +740,55 @@ TEST_F(ControlPeerTest, MembersOfTheGroupAreServed) {
     EXPECT_EQ(out.exit_code, 0);
     EXPECT_EQ(json::parse(out.output)["ok"], true) << out.output;
   }
+}
+
+// The read group may ask (status, stats, plan); changing state (move,
+// unbind, bind, reload) needs root, the daemon's user or the admin group.
+TEST_F(ControlPeerTest, TheReadGroupMayAskButNotChangeState) {
+  ControlOptions o = options();
+  o.group = "nogroup";  // nobody's primary group
+  auto server = start(o);
+  PeerOutcome out = connect_as_nobody(
+      socket_path(), {},
+      R"({"cmd":"stats"})"s + "\n" + R"({"cmd":"unbind","device":"nic0"})" + "\n" + R"({"cmd":"reload"})" + "\n");
+  EXPECT_EQ(out.exit_code, 0) << out.output;
+  std::vector<std::string> lines;
+  std::istringstream in(out.output);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 3U) << out.output;
+  EXPECT_EQ(json::parse(lines[0])["ok"], true) << lines[0];
+  EXPECT_EQ(json::parse(lines[1]),
+            (json{{"ok", false},
+                  {"error",
+                   "permission denied: unbind changes state and uid 65534 may only read (status, stats, plan): that "
+                   "needs root, the daemon's user (or a group set as [control] admin_group)"}}));
+  EXPECT_EQ(json::parse(lines[2])["error"],
+            "permission denied: reload changes state and uid 65534 may only read (status, stats, plan): that needs "
+            "root, the daemon's user (or a group set as [control] admin_group)");
+  const auto seen = daemon_.seen();
+  ASSERT_EQ(seen.size(), 1U) << "a refused change reached the handler";
+  EXPECT_EQ(seen[0].cmd, ControlCommand::kStats);
+}
+
+TEST_F(ControlPeerTest, TheAdminGroupMayChangeState) {
+  // Admin group alone: the socket file is its, and its members are in.
+  ControlOptions o = options();
+  o.admin_group = "nogroup";
+  auto server = start(o);
+  PeerOutcome out = connect_as_nobody(socket_path(), {}, R"({"cmd":"unbind","device":"nic0"})"s + "\n");
+  EXPECT_EQ(out.exit_code, 0) << out.output;
+  EXPECT_EQ(json::parse(out.output)["ok"], true) << out.output;
+  const auto seen = daemon_.seen();
+  ASSERT_EQ(seen.size(), 1U);
+  EXPECT_EQ(seen[0].cmd, ControlCommand::kUnbind);
+  EXPECT_TRUE(seen[0].peer.may_change);
+}
+
+TEST(ControlCommands, OnlyStatusStatsAndPlanLeaveStateAlone) {
+  std::string changing;
+  for (const std::string_view name : {"status", "stats", "plan", "move", "unbind", "bind", "reload"})
+    if (control_command_changes_state(*control_command_from_name(name))) changing += std::string(name) + " ";
+  EXPECT_EQ(changing, "move unbind bind reload ");
 }
 
 TEST(ControlPeerPolicy, RootTheDaemonsUserAndTheGroup) {
