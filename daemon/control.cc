@@ -220,14 +220,26 @@ Status check_control_peer(const ControlPeer& peer, const std::vector<gid_t>& pee
   return Error{fmt::format("permission denied: uid {} is not root or the daemon's user", peer.uid)};
 }
 
+Status check_control_limits(const ControlPeer& peer, std::size_t open, std::size_t open_by_uid,
+                            const ControlOptions& options) {
+  if (open >= options.max_connections)
+    return Error{fmt::format("too many control connections ({} open); try again later", open)};
+  if (peer.uid == 0) return ok_status();
+  const std::size_t for_users = options.max_connections - std::min(options.reserved_for_root, options.max_connections);
+  if (open >= for_users)
+    return Error{fmt::format("too many control connections ({} open, the last {} kept for root); try again later", open,
+                             options.max_connections - for_users)};
+  if (open_by_uid >= options.max_per_uid)
+    return Error{fmt::format("uid {} already has {} control connections (at most {} per user); close one", peer.uid,
+                             open_by_uid, options.max_per_uid)};
+  return ok_status();
+}
+
 // ---------------------------------------------------------------------------
 // The server.
 
 namespace {
 
-// Connections served at once; one more is told to try again and closed, so
-// that a runaway client cannot use up the daemon's descriptors.
-constexpr std::size_t kMaxConnections = 128;
 // A connection whose unread responses pass this is not read from until the
 // peer catches up (a client that writes requests but never reads).
 constexpr std::size_t kOutputHighWater = std::size_t{1} << 20;
@@ -239,8 +251,9 @@ constexpr int kAcceptPauseMs = 100;
 struct Connection {
   UniqueFd fd;
   ControlPeer peer;
-  std::string in;   // the request line read so far
-  std::string out;  // response bytes from out_pos on are not yet written
+  std::uint64_t last_active_ns = 0;  // CLOCK_MONOTONIC: admitted, read from or written to
+  std::string in;                    // the request line read so far
+  std::string out;                   // response bytes from out_pos on are not yet written
   std::size_t out_pos = 0;
   bool skipping = false;     // inside an over-long line: drop bytes up to its newline
   bool read_closed = false;  // the peer shut its side down: answer what it sent, then close
@@ -338,6 +351,12 @@ std::vector<gid_t> peer_groups(int fd) {
 
 // Best effort, for a connection about to be closed: the line fits in an
 // empty socket buffer, and a peer that is already gone does not matter.
+std::uint64_t now_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
 void send_and_forget(int fd, const std::string& line) {
   std::string data = line + "\n";
   [[maybe_unused]] ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -362,6 +381,8 @@ struct ControlServer::State {
   }
 
   void run();
+  int poll_timeout_ms(bool accept_paused) const;
+  void close_idle();
   bool accept_all();
   void admit(UniqueFd fd);
   void service(Connection& c, short revents) const;
@@ -385,7 +406,7 @@ void ControlServer::State::run() {
       if (c.pending_out() > 0) events |= POLLOUT;
       fds.push_back({c.fd.get(), events, 0});
     }
-    int n = ::poll(fds.data(), fds.size(), accept_paused ? kAcceptPauseMs : -1);
+    int n = ::poll(fds.data(), fds.size(), poll_timeout_ms(accept_paused));
     if (n < 0) {
       if (errno == EINTR) continue;
       log(fmt::format("control: poll failed, the control socket stops serving: {}", errno_string(errno)));
@@ -397,7 +418,36 @@ void ControlServer::State::run() {
     for (std::size_t i = 0; i < conns.size(); ++i)
       if (n > 0 && fds[i + 2].revents != 0) service(conns[i], fds[i + 2].revents);
     if (n > 0 && fds[1].revents != 0) accept_paused = !accept_all();
+    close_idle();
     std::erase_if(conns, [](const Connection& c) { return c.dead; });
+  }
+}
+
+// Until the first idle deadline, or the accept pause, whichever is first;
+// -1 (for ever) when neither applies.
+int ControlServer::State::poll_timeout_ms(bool accept_paused) const {
+  int timeout = accept_paused ? kAcceptPauseMs : -1;
+  if (options.idle_timeout_ms == 0 || conns.empty()) return timeout;
+  std::uint64_t oldest = conns.front().last_active_ns;
+  for (const Connection& c : conns) oldest = std::min(oldest, c.last_active_ns);
+  const std::uint64_t deadline = oldest + std::uint64_t{options.idle_timeout_ms} * 1'000'000;
+  const std::uint64_t now = now_ns();
+  const int until = now >= deadline ? 0 : static_cast<int>((deadline - now + 999'999) / 1'000'000);
+  return timeout < 0 ? until : std::min(timeout, until);
+}
+
+// A connection that neither sent nor read anything for idle_timeout_ms
+// holds a slot for nothing: told why, and closed.
+void ControlServer::State::close_idle() {
+  if (options.idle_timeout_ms == 0) return;
+  const std::uint64_t now = now_ns();
+  const std::uint64_t limit = std::uint64_t{options.idle_timeout_ms} * 1'000'000;
+  for (Connection& c : conns) {
+    if (c.dead || now - c.last_active_ns < limit) continue;
+    send_and_forget(c.fd.get(), control_error_line(fmt::format("idle for {} ms: closed (connect again to send more)",
+                                                               options.idle_timeout_ms)));
+    log(fmt::format("control: closed pid {} uid {}: idle for {} ms", c.peer.pid, c.peer.uid, options.idle_timeout_ms));
+    c.dead = true;
   }
 }
 
@@ -444,15 +494,17 @@ void ControlServer::State::admit(UniqueFd fd) {
     send_and_forget(fd.get(), control_error_line(allowed.error().message));
     return;
   }
-  if (conns.size() >= kMaxConnections) {
-    std::string message = fmt::format("too many control connections ({} open); try again later", conns.size());
-    log(fmt::format("control: refused pid {} uid {}: {}", peer.pid, peer.uid, message));
-    send_and_forget(fd.get(), control_error_line(message));
+  const auto by_uid = static_cast<std::size_t>(
+      std::count_if(conns.begin(), conns.end(), [&](const Connection& c) { return c.peer.uid == peer.uid; }));
+  if (Status room = check_control_limits(peer, conns.size(), by_uid, options); !room) {
+    log(fmt::format("control: refused pid {} uid {}: {}", peer.pid, peer.uid, room.error().message));
+    send_and_forget(fd.get(), control_error_line(room.error().message));
     return;
   }
   Connection c;
   c.fd = std::move(fd);
   c.peer = peer;
+  c.last_active_ns = now_ns();
   conns.push_back(std::move(c));
 }
 
@@ -490,6 +542,7 @@ void ControlServer::State::read_some(Connection& c) const {
       c.in.clear();
       return;
     }
+    c.last_active_ns = now_ns();
     feed(c, std::string_view(buf.data(), static_cast<std::size_t>(n)));
   }
 }
@@ -561,6 +614,7 @@ void ControlServer::State::flush(Connection& c) {
       return;
     }
     c.out_pos += static_cast<std::size_t>(n);
+    c.last_active_ns = now_ns();
   }
   if (c.pending_out() == 0) {
     c.out.clear();

@@ -92,6 +92,15 @@ struct ControlOptions {
   // alone may read (status, stats, plan). Either group lets a peer in.
   std::string admin_group;
   mode_t mode = 0660;
+  // Connections served at once; the last reserved_for_root of them only
+  // to root, so that idle or runaway users never lock root's `irqd ctl`
+  // out; and at most max_per_uid for any one other user.
+  std::size_t max_connections = 128;
+  std::size_t reserved_for_root = 8;
+  std::size_t max_per_uid = 16;
+  // A connection with no request and nothing to send for this long is told
+  // so and closed (0: never).
+  unsigned idle_timeout_ms = 60'000;
   // One line per event worth a log line (refused peers, accept errors).
   std::function<void(const std::string&)> log;
 };
@@ -101,6 +110,11 @@ struct ControlOptions {
 // permission-denied text sent to the peer.
 Status check_control_peer(const ControlPeer& peer, const std::vector<gid_t>& peer_groups, uid_t daemon_euid,
                           std::optional<gid_t> group, std::string_view group_name);
+
+// Whether a peer gets a connection while `open` are open, `open_by_uid`
+// of them its user's; the error is the line sent before closing.
+Status check_control_limits(const ControlPeer& peer, std::size_t open, std::size_t open_by_uid,
+                            const ControlOptions& options);
 
 // Serves the control socket on one thread of its own: a poll loop over the
 // listening socket and every connection, no thread per client.

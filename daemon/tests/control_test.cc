@@ -465,6 +465,55 @@ TEST_F(ControlTest, ConnectionsBeyondTheLimitAreToldToRetry) {
   EXPECT_EQ(again.request(R"({"cmd":"status"})"), echo("status"));
 }
 
+// The last reserved_for_root connections are root's (this test runs as
+// root); the policy for other users is checked without forking below.
+TEST_F(ControlTest, RootStillGetsInWhenUsersHoldEveryOtherSlot) {
+  ControlOptions o = options();
+  o.max_connections = 6;
+  o.reserved_for_root = 2;
+  auto server = start(o);
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < 6; ++i) {
+    clients.push_back(std::make_unique<Client>(socket_path()));
+    ASSERT_EQ(clients.back()->request(R"({"cmd":"status"})"), echo("status")) << i;
+  }
+  Client extra(socket_path());
+  EXPECT_EQ(json::parse(extra.read_line()), error("too many control connections (6 open); try again later"));
+}
+
+TEST(ControlLimits, UsersShareAllButRootsSlotsAndEachHasACap) {
+  ControlOptions o;
+  o.max_connections = 10;
+  o.reserved_for_root = 3;
+  o.max_per_uid = 4;
+  const ControlPeer user{1, 1000, 1000};
+  const ControlPeer root{1, 0, 0};
+  EXPECT_TRUE(check_control_limits(user, 6, 3, o));
+  EXPECT_EQ(check_control_limits(user, 7, 0, o).error().message,
+            "too many control connections (7 open, the last 3 kept for root); try again later");
+  EXPECT_EQ(check_control_limits(user, 5, 4, o).error().message,
+            "uid 1000 already has 4 control connections (at most 4 per user); close one");
+  EXPECT_TRUE(check_control_limits(root, 9, 9, o));
+  EXPECT_EQ(check_control_limits(root, 10, 0, o).error().message,
+            "too many control connections (10 open); try again later");
+}
+
+// A connection that sends nothing holds a slot for nothing: closed after
+// idle_timeout_ms with the reason; one that keeps asking stays.
+TEST_F(ControlTest, AnIdleConnectionIsToldAndClosed) {
+  ControlOptions o = options();
+  o.idle_timeout_ms = 300;
+  auto server = start(o);
+  Client idle(socket_path());
+  Client busy(socket_path());
+  EXPECT_EQ(busy.request(R"({"cmd":"status"})"), echo("status"));
+  EXPECT_EQ(json::parse(idle.read_line()), error("idle for 300 ms: closed (connect again to send more)"));
+  EXPECT_EQ(idle.read_line(), "<eof>");
+  std::vector<std::string> lines = log();
+  ASSERT_FALSE(lines.empty());
+  EXPECT_TRUE(lines.front().ends_with(" idle for 300 ms")) << lines.front();
+}
+
 TEST_F(ControlTest, ClientsThatLeaveEarlyDoNotDisturbTheServer) {
   auto server = start(options());
   {
