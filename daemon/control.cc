@@ -349,14 +349,14 @@ std::vector<gid_t> peer_groups(int fd) {
   return {};
 }
 
-// Best effort, for a connection about to be closed: the line fits in an
-// empty socket buffer, and a peer that is already gone does not matter.
 std::uint64_t now_ns() {
   timespec ts{};
   ::clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
+// Best effort, for a connection about to be closed: the line fits in an
+// empty socket buffer, and a peer that is already gone does not matter.
 void send_and_forget(int fd, const std::string& line) {
   std::string data = line + "\n";
   [[maybe_unused]] ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -432,7 +432,8 @@ int ControlServer::State::poll_timeout_ms(bool accept_paused) const {
   for (const Connection& c : conns) oldest = std::min(oldest, c.last_active_ns);
   const std::uint64_t deadline = oldest + std::uint64_t{options.idle_timeout_ms} * 1'000'000;
   const std::uint64_t now = now_ns();
-  const int until = now >= deadline ? 0 : static_cast<int>((deadline - now + 999'999) / 1'000'000);
+  const std::uint64_t left_ms = now >= deadline ? 0 : (deadline - now + 999'999) / 1'000'000;
+  const int until = static_cast<int>(std::min<std::uint64_t>(left_ms, std::numeric_limits<int>::max()));
   return timeout < 0 ? until : std::min(timeout, until);
 }
 

@@ -122,6 +122,11 @@ Status check_report(const Config& c) {
 class Daemon {
  public:
   Daemon(Config config, std::shared_ptr<spdlog::logger> log) : config_(std::move(config)), log_(std::move(log)) {}
+  // The host first: its last unbinds (reason "shutdown") report through
+  // on_report into the members below, which must still be there.
+  ~Daemon() { host_.reset(); }
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
   // A start that fails is one line on err ("irqd: error: irqd run: ...")
   // and exit 2; after that, errors go to the log.
   int run(int signal_fd, std::ostream& err);
