@@ -151,8 +151,8 @@ TEST(ServeCli, LeakyDriversLeakIsReportedThenFreed) {
 }
 
 // The unbind log's drain line tells what the drain itself read, not the
-// device's totals since bind: a few reads (about one per vector) of a few
-// interrupts, against thousands handled over the run.
+// device's totals since bind: a few reads of a few interrupts, against
+// thousands handled over the run.
 TEST(ServeCli, DrainLineCountsTheDrainOnly) {
   TempDir dir;
   const std::vector<std::string> args{"serve", "--device",   "soft:8", "--pattern", "rate:20000",      "--reactor",
@@ -169,7 +169,9 @@ TEST(ServeCli, DrainLineCountsTheDrainOnly) {
   ASSERT_TRUE(std::regex_search(r.err, m, line)) << r.err;
   const std::uint64_t reads = std::stoull(m[1]);
   const std::uint64_t interrupts = std::stoull(m[2]);
-  EXPECT_LE(reads, 2u * 8u) << m[0];
+  // How many reads the drain takes depends on how fast it runs (33 under
+  // ASan on 2 cores): bounded against the run's totals, not a constant.
+  EXPECT_LT(reads, handled / 10) << m[0];
   EXPECT_LT(interrupts, handled / 10) << m[0];
   EXPECT_LT(std::stoull(m[3]), handled / 10) << m[0];
   // The drain's step in the report says the same.
