@@ -69,6 +69,18 @@ const char* unbind_step_name(UnbindStep step) {
   return "?";
 }
 
+std::size_t UnbindReport::leaked_vectors() const {
+  std::size_t n = 0;
+  for (const OwnershipProblem& p : leaks) n += p.indices.size();
+  return n;
+}
+
+std::size_t UnbindReport::other_problems() const {
+  return static_cast<std::size_t>(std::count_if(problems.begin(), problems.end(), [](const OwnershipProblem& p) {
+    return p.kind != OwnershipProblem::Kind::kLeak;
+  }));
+}
+
 std::uint64_t UnbindReport::dropped_after_drain_total() const {
   std::uint64_t n = 0;
   for (const auto& [index, count] : dropped_after_drain) n += count;
@@ -409,16 +421,8 @@ const UnbindReport& Binding::unbind(std::string reason, const UnbindHooks& hooks
 
   step(UnbindStep::kReport);
   rep.problems = b.problems;
-  // problems holds the leaks too: count each once.
-  std::size_t leaked = 0;
-  for (const OwnershipProblem& p : rep.leaks) leaked += p.indices.size();
-  const std::size_t others =
-      rep.problems.size() -
-      static_cast<std::size_t>(std::count_if(rep.problems.begin(), rep.problems.end(), [](const OwnershipProblem& p) {
-        return p.kind == OwnershipProblem::Kind::kLeak;
-      }));
-  rep.steps.push_back({UnbindStep::kReport, "leaked vectors " + std::to_string(leaked) + ", other ownership problems " +
-                                                std::to_string(others)});
+  rep.steps.push_back({UnbindStep::kReport, "leaked vectors " + std::to_string(rep.leaked_vectors()) +
+                                                ", other ownership problems " + std::to_string(rep.other_problems())});
   return rep;
 }
 

@@ -171,6 +171,10 @@ struct UnbindReport {
   std::vector<OwnershipProblem> leaks;
   std::vector<OwnershipProblem> problems;  // everything caught over the binding's life, leaks included
   std::vector<std::string> errors;         // steps that failed (the sequence still ran to the end)
+  // Each counted once: the vectors of every leak, and the problems that
+  // are not leaks (a managed set freed by hand, a double free).
+  std::size_t leaked_vectors() const;
+  std::size_t other_problems() const;
 };
 
 class Binding {

@@ -177,9 +177,8 @@ void ReportTotals::add(const DeviceReport& r) {
   if (!r.accounted()) ++not_accounted;
   handled += r.dispatch.handled();
   dropped += r.dropped();
-  for (const OwnershipProblem& p : r.unbind.leaks) leaked_vectors += p.indices.size();
-  for (const OwnershipProblem& p : r.unbind.problems)
-    if (p.kind != OwnershipProblem::Kind::kLeak) ++problems;
+  leaked_vectors += r.unbind.leaked_vectors();
+  problems += r.unbind.other_problems();
   errors += r.unbind.errors.size();
 }
 
