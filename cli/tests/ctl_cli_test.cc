@@ -321,7 +321,9 @@ TEST_F(CtlCliTest, UsageErrorsAreOneLineAndExitTwo) {
 
 // `irqd ctl` run as nobody (65534): refused by the daemon (SO_PEERCRED) or
 // by the socket file's mode. Forks, drops privileges and execs the binary.
-ProcessResult ctl_as_nobody(const std::vector<std::string>& args) {
+// binary: a copy nobody can reach (the build folder may sit under a 0700
+// directory, e.g. a clone in mktemp -d).
+ProcessResult ctl_as_nobody(const std::string& binary, const std::vector<std::string>& args) {
   test::Pipe out = test::Pipe::make();
   test::Pipe err = test::Pipe::make();
   std::vector<std::string> argv{"irqd", "ctl"};
@@ -335,7 +337,7 @@ ProcessResult ctl_as_nobody(const std::vector<std::string>& args) {
   if (pid == 0) {
     if (::dup2(out.write.get(), STDOUT_FILENO) < 0 || ::dup2(err.write.get(), STDERR_FILENO) < 0) ::_exit(126);
     if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(125);
-    ::execv(IRQD_BINARY, cargv.data());
+    ::execv(binary.c_str(), cargv.data());
     ::_exit(127);
   }
   out.write.reset();
@@ -355,7 +357,10 @@ ProcessResult ctl_as_nobody(const std::vector<std::string>& args) {
 
 TEST(CtlCliPeer, AnotherUserIsToldPermissionDenied) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root: the test runs irqd ctl as uid 65534 (run the test as root)";
-  TempDir dir;
+  TempDir dir;  // 0755
+  const std::string binary = dir.path() + "/irqd";
+  std::filesystem::copy_file(IRQD_BINARY, binary);
+  std::filesystem::permissions(binary, std::filesystem::perms(0755));
   auto handler = [](const ControlRequest&) -> Result<json> { return json::object(); };
   // Mode 0666: the daemon's SO_PEERCRED check refuses.
   ControlOptions open;
@@ -363,7 +368,7 @@ TEST(CtlCliPeer, AnotherUserIsToldPermissionDenied) {
   open.mode = 0666;
   auto server = ControlServer::start(open, handler);
   ASSERT_TRUE(server) << server.error().message;
-  ProcessResult r = ctl_as_nobody({"--socket", open.path, "status"});
+  ProcessResult r = ctl_as_nobody(binary, {"--socket", open.path, "status"});
   expect_failure(r, 1, "irqd: error: irqd ctl: permission denied: uid 65534 is not root or the daemon's user\n",
                  "as nobody, mode 0666");
 
@@ -372,7 +377,7 @@ TEST(CtlCliPeer, AnotherUserIsToldPermissionDenied) {
   closed.path = dir.path() + "/closed.sock";
   auto closed_server = ControlServer::start(closed, handler);
   ASSERT_TRUE(closed_server) << closed_server.error().message;
-  r = ctl_as_nobody({"--socket", closed.path, "status"});
+  r = ctl_as_nobody(binary, {"--socket", closed.path, "status"});
   expect_failure(r, 1,
                  "irqd: error: irqd ctl: permission denied on " + closed.path +
                      ": run as root, or as a member of the group named by [control] group in irqd's config\n",
