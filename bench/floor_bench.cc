@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
 // floor_bench: the floor irqd's reactors are judged against. Bare loops, no
-// irqd code, no hand-off, no accounting beyond a few counters: 64 eventfds,
-// one writer pinned to CPU 0 writing 1 to them round-robin as fast as it can
-// (or paced), one reader pinned to CPU 1. Whatever a reactor adds on top of
-// these numbers is its own cost.
+// hand-off, no accounting beyond a few counters: 64 eventfds, one writer
+// pinned to CPU 0 writing 1 to them round-robin as fast as it can (or paced),
+// one reader pinned to CPU 1. Whatever a reactor adds on top of these numbers
+// is its own cost. The epoll, uring and threads64 readers are the loops of
+// bench/floor.h (irqd::floor_*_loop), the same `irqd bench --floor` runs;
+// the busy-poll readers, the latency benchmarks and spsc are this file's own.
 //
 //   throughput (each method, saturated and paced at 100k/s):
 //     write_alone            eventfd write with nobody waiting
@@ -49,9 +51,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
-#include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -75,15 +75,13 @@
 #include <utility>
 #include <vector>
 
+#include "bench/floor.h"
+
 namespace {
 
 constexpr int kFds = 64;
 constexpr int kWriterCpu = 0;
 constexpr int kReaderCpu = 1;
-// Written by the main thread once the writer has stopped, to wake whatever
-// the reader sleeps in. Far above any count the writer can reach in a run, so
-// the reader can tell it apart and subtract it.
-constexpr uint64_t kStop = uint64_t{1} << 62;
 // Steady state only: thread start-up, ring set-up and first faults stay out.
 constexpr double kWarmupSeconds = 0.2;
 constexpr uint64_t kPaced = 100'000;
@@ -131,28 +129,6 @@ class Fd {
 
  private:
   int fd_ = -1;
-};
-
-class Ring {
- public:
-  Ring() = default;
-  ~Ring() {
-    if (live_) io_uring_queue_exit(&ring_);
-  }
-  Ring(const Ring&) = delete;
-  Ring& operator=(const Ring&) = delete;
-  int init(unsigned entries, unsigned flags) {
-    io_uring_params params{};
-    params.flags = flags;
-    const int r = io_uring_queue_init_params(entries, &ring_, &params);
-    live_ = r == 0;
-    return r;
-  }
-  io_uring* get() { return &ring_; }
-
- private:
-  io_uring ring_{};
-  bool live_ = false;
 };
 
 // The first error any thread hits; the benchmark reports it and skips.
@@ -214,47 +190,17 @@ std::vector<int> raw(const std::vector<Fd>& fds) {
   return out;
 }
 
-// What one thread has done so far. Each thread stores its running totals with
-// relaxed stores to its own cache line; the main thread loads them twice per
-// run (window start and end), so the line does not bounce.
-struct alignas(64) Progress {
-  std::atomic<uint64_t> irqs{0};
-  std::atomic<uint64_t> reads{0};
-  std::atomic<uint64_t> events{0};
-  std::atomic<uint64_t> empty{0};
+// What a writer has done so far, on its own cache line as a reader's
+// irqd::FloorProgress: running totals in relaxed stores, loaded by the main
+// thread twice per run (window start and end), so the line does not bounce.
+struct alignas(64) WriterProgress {
   std::atomic<uint64_t> writes{0};
   std::atomic<uint64_t> write_ns{0};  // paced writer: wall time inside write()
 };
 
-struct Tally {
-  uint64_t irqs = 0, reads = 0, events = 0, empty = 0;
-  void publish(Progress& p) const {
-    p.irqs.store(irqs, std::memory_order_relaxed);
-    p.reads.store(reads, std::memory_order_relaxed);
-    p.events.store(events, std::memory_order_relaxed);
-    p.empty.store(empty, std::memory_order_relaxed);
-  }
-  // Counts one read that returned `v`; true when it carried the stop token.
-  bool count(uint64_t v) {
-    ++reads;
-    if (v >= kStop) {
-      irqs += v - kStop;
-      return true;
-    }
-    irqs += v;
-    return false;
-  }
-};
-
-// What a reader body gets: where to publish, whom to tell it is set up, and
-// where to put an error.
-struct ReaderCtx {
-  Progress& progress;
-  std::function<void()> ready;
-  Failure& fail;
-};
-
-using ReaderBody = std::function<void(ReaderCtx&)>;
+// A reader body gets where to publish (an irqd::FloorProgress), whom to tell
+// it is set up, and where to put an error (the Rig's Failure).
+using ReaderBody = std::function<void(irqd::FloorReader&)>;
 
 // One throughput run: reader threads (set up by their bodies), one writer,
 // a warm-up, one measured window, then stop: writer first, then the stop
@@ -278,17 +224,17 @@ class Rig {
   Failure& fail() { return fail_; }
 
   void add_reader(int cpu, ReaderBody body) {
-    Progress& progress = progress_.emplace_back();
+    irqd::FloorProgress& progress = progress_.emplace_back();
     ++expected_ready_;
     readers_.emplace_back([this, cpu, body = std::move(body), &progress] {
       bool signalled = false;
-      ReaderCtx cx{progress,
-                   [&] {
-                     signalled = true;
-                     signal_ready();
-                   },
-                   fail_};
-      if (pin_self(cpu, fail_)) body(cx);
+      irqd::FloorReader r{progress,
+                          [&] {
+                            signalled = true;
+                            signal_ready();
+                          },
+                          [this](std::string why) { fail_.set(std::move(why)); }};
+      if (pin_self(cpu, fail_)) body(r);
       if (!signalled) signal_ready();
     });
   }
@@ -347,7 +293,7 @@ class Rig {
     s.writes = writer_progress_.writes.load(std::memory_order_relaxed);
     s.write_ns = writer_progress_.write_ns.load(std::memory_order_relaxed);
     for (std::jthread& t : readers_) s.reader_cpu += thread_cpu_ns(t.native_handle());
-    for (const Progress& p : progress_) {
+    for (const irqd::FloorProgress& p : progress_) {
       s.irqs += p.irqs.load(std::memory_order_relaxed);
       s.reads += p.reads.load(std::memory_order_relaxed);
       s.events += p.events.load(std::memory_order_relaxed);
@@ -396,9 +342,10 @@ class Rig {
     go_.notify_all();
     if (writer_.joinable()) writer_.join();
     // Only now: with the writer gone nothing else raises the counts, so the
-    // token cannot push a count past the eventfd maximum and block.
+    // token cannot push a count past the eventfd maximum and block. Every fd
+    // gets it: the library's loops return once each of theirs delivered it.
     for (int fd : write_fds_) {
-      const uint64_t token = kStop;
+      const uint64_t token = irqd::kFloorStop;
       if (::write(fd, &token, sizeof token) != sizeof token) fail_.set(errno_text("stop token: write", errno));
     }
     for (std::jthread& t : readers_) t.join();
@@ -412,8 +359,8 @@ class Rig {
   std::atomic<bool> go_{false};
   std::atomic<bool> stop_{false};
   bool stopped_ = false;
-  Progress writer_progress_;
-  std::deque<Progress> progress_;  // a deque: readers hold references into it
+  WriterProgress writer_progress_;
+  std::deque<irqd::FloorProgress> progress_;  // a deque: readers hold references into it
   std::vector<std::jthread> readers_;
   std::jthread writer_;
 };
@@ -460,177 +407,29 @@ void throughput(benchmark::State& state, int fd_flags, uint64_t rate, const Setu
 }
 
 // ---- readers ---------------------------------------------------------------
-
-void epoll_reader(const std::vector<int>& fds, ReaderCtx& cx) {
-  Fd ep(epoll_create1(EPOLL_CLOEXEC));
-  if (ep.get() < 0) return cx.fail.set(errno_text("epoll_create1", errno));
-  for (int i = 0; i < kFds; ++i) {
-    epoll_event ev{};
-    ev.events = EPOLLIN;  // level-triggered
-    ev.data.u32 = static_cast<uint32_t>(i);
-    if (epoll_ctl(ep.get(), EPOLL_CTL_ADD, fds[i], &ev) != 0) return cx.fail.set(errno_text("epoll_ctl", errno));
-  }
-  cx.ready();
-  std::array<epoll_event, kFds> evs;
-  Tally t;
-  for (bool done = false; !done;) {
-    const int n = epoll_wait(ep.get(), evs.data(), kFds, -1);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return cx.fail.set(errno_text("epoll_wait", errno));
-    }
-    t.events += static_cast<uint64_t>(n);
-    for (int i = 0; i < n; ++i) {
-      // Level-triggered epoll reported it readable and this is its only
-      // reader, so the blocking read returns at once.
-      uint64_t v;
-      if (::read(fds[evs[i].data.u32], &v, sizeof v) != sizeof v) return cx.fail.set(errno_text("read", errno));
-      done |= t.count(v);
-    }
-    t.publish(cx.progress);
-  }
-}
+//
+// epoll_read, uring_read, uring_poll and threads64 run irqd::floor_epoll_loop,
+// floor_uring_read_loop, floor_uring_poll_loop and floor_blocking_loop
+// (bench/floor.cc); the ring set-up flags of each <flags> variant are passed
+// to the uring loops as they are.
 
 constexpr unsigned kFlagVariants[] = {0, IORING_SETUP_COOP_TASKRUN,
                                       IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN};
 constexpr const char* kFlagNames[] = {"none", "coop_taskrun", "single_issuer+defer_taskrun"};
 
-// The ring is created here, in the reader thread: SINGLE_ISSUER binds it to
-// the task that creates it.
-void uring_read_reader(const std::vector<int>& fds, unsigned flags, ReaderCtx& cx) {
-  Ring ring;
-  if (const int r = ring.init(2 * kFds, flags); r < 0) return cx.fail.set(errno_text("io_uring_queue_init_params", -r));
-  io_uring* ring_p = ring.get();
-  if (const int r = io_uring_register_files(ring_p, fds.data(), kFds); r < 0)
-    return cx.fail.set(errno_text("io_uring_register_files", -r));
-  alignas(64) std::array<uint64_t, kFds> bufs{};
-  auto arm = [&](unsigned i) {
-    io_uring_sqe* sqe = io_uring_get_sqe(ring_p);  // never null: at most kFds in flight, 2*kFds entries
-    io_uring_prep_read(sqe, static_cast<int>(i), &bufs[i], sizeof bufs[i], 0);
-    sqe->flags |= IOSQE_FIXED_FILE;
-    io_uring_sqe_set_data64(sqe, i);
-  };
-  for (unsigned i = 0; i < kFds; ++i) arm(i);
-  cx.ready();
-  std::array<unsigned, kFds> rearm;
-  Tally t;
-  for (bool done = false; !done;) {
-    if (const int r = io_uring_submit_and_wait(ring_p, 1); r < 0) {
-      if (r == -EINTR) continue;
-      return cx.fail.set(errno_text("io_uring_submit_and_wait", -r));
-    }
-    unsigned head;
-    unsigned seen = 0;
-    unsigned nrearm = 0;
-    io_uring_cqe* cqe;
-    io_uring_for_each_cqe(ring_p, head, cqe) {
-      ++seen;
-      const auto i = static_cast<unsigned>(cqe->user_data);
-      if (cqe->res != sizeof(uint64_t)) {
-        cx.fail.set(errno_text("IORING_OP_READ", cqe->res < 0 ? -cqe->res : EIO));
-        done = true;
-        continue;
-      }
-      done |= t.count(bufs[i]);
-      rearm[nrearm++] = i;
-    }
-    io_uring_cq_advance(ring_p, seen);
-    t.events += seen;
-    t.publish(cx.progress);
-    if (!done)
-      for (unsigned j = 0; j < nrearm; ++j) arm(rearm[j]);
-  }
-}
-
-// A multishot poll posts a CQE per wake-up it sees, so one fd can have
-// several CQEs pending and a later one can be stale (the count already read
-// on the first). A plain read() would then block on a blocking fd; so each
-// batch reads each signalled fd once, with RWF_NOWAIT, which makes this one
-// read return -EAGAIN instead of sleeping (same read path, same cost). The
-// stale ones are counted in empty/s: how often read() would have blocked.
-void uring_poll_reader(const std::vector<int>& fds, unsigned flags, ReaderCtx& cx) {
-  Ring ring;
-  if (const int r = ring.init(2 * kFds, flags); r < 0) return cx.fail.set(errno_text("io_uring_queue_init_params", -r));
-  io_uring* ring_p = ring.get();
-  auto arm = [&](unsigned i) {
-    io_uring_sqe* sqe = io_uring_get_sqe(ring_p);
-    io_uring_prep_poll_multishot(sqe, fds[i], POLLIN);
-    io_uring_sqe_set_data64(sqe, i);
-  };
-  for (unsigned i = 0; i < kFds; ++i) arm(i);
-  cx.ready();
-  Tally t;
-  for (bool done = false; !done;) {
-    if (const int r = io_uring_submit_and_wait(ring_p, 1); r < 0) {
-      if (r == -EINTR) continue;
-      return cx.fail.set(errno_text("io_uring_submit_and_wait", -r));
-    }
-    unsigned head;
-    unsigned seen = 0;
-    uint64_t ready = 0;
-    uint64_t rearm = 0;
-    io_uring_cqe* cqe;
-    io_uring_for_each_cqe(ring_p, head, cqe) {
-      ++seen;
-      const auto i = static_cast<unsigned>(cqe->user_data);
-      if (cqe->res < 0) {
-        cx.fail.set(errno_text("multishot poll", -cqe->res));
-        done = true;
-        continue;
-      }
-      ready |= uint64_t{1} << i;
-      if (!(cqe->flags & IORING_CQE_F_MORE)) rearm |= uint64_t{1} << i;
-    }
-    io_uring_cq_advance(ring_p, seen);
-    t.events += seen;
-    for (; ready; ready &= ready - 1) {
-      const int i = __builtin_ctzll(ready);
-      uint64_t v;
-      iovec iov{&v, sizeof v};
-      const ssize_t n = preadv2(fds[i], &iov, 1, -1, RWF_NOWAIT);
-      if (n == sizeof v) {
-        done |= t.count(v);
-      } else if (n < 0 && errno == EAGAIN) {
-        ++t.empty;
-      } else {
-        cx.fail.set(errno_text("preadv2(RWF_NOWAIT)", n < 0 ? errno : EIO));
-        done = true;
-      }
-    }
-    t.publish(cx.progress);
-    if (!done)
-      for (; rearm; rearm &= rearm - 1) arm(static_cast<unsigned>(__builtin_ctzll(rearm)));
-  }
-}
-
-void blocking_reader(int fd, ReaderCtx& cx) {
-  cx.ready();
-  Tally t;
-  for (bool done = false; !done;) {
-    uint64_t v;
-    if (::read(fd, &v, sizeof v) != sizeof v) {
-      if (errno == EINTR) continue;
-      return cx.fail.set(errno_text("read", errno));
-    }
-    ++t.events;
-    done = t.count(v);
-    t.publish(cx.progress);
-  }
-}
-
 // fds are O_NONBLOCK. use_poll: poll() with timeout 0 first and read only
 // what it reports, instead of reading all 64 every sweep.
-void busy_reader(const std::vector<int>& fds, bool use_poll, ReaderCtx& cx) {
+void busy_reader(const std::vector<int>& fds, bool use_poll, irqd::FloorReader& r) {
   std::array<pollfd, kFds> pfds{};
   for (int i = 0; i < kFds; ++i) pfds[i] = pollfd{fds[i], POLLIN, 0};
-  cx.ready();
-  Tally t;
+  r.ready();
+  irqd::FloorTally t;
   for (bool done = false; !done;) {
     if (use_poll) {
       const int n = ::poll(pfds.data(), kFds, 0);
       if (n < 0) {
         if (errno == EINTR) continue;
-        return cx.fail.set(errno_text("poll", errno));
+        return r.fail(errno_text("poll", errno));
       }
       if (n == 0) ++t.empty;
     }
@@ -643,10 +442,10 @@ void busy_reader(const std::vector<int>& fds, bool use_poll, ReaderCtx& cx) {
       } else if (errno == EAGAIN) {
         ++t.empty;
       } else {
-        return cx.fail.set(errno_text("read", errno));
+        return r.fail(errno_text("read", errno));
       }
     }
-    t.publish(cx.progress);
+    t.publish(r.progress);
   }
 }
 
@@ -758,7 +557,7 @@ void wake_latency(benchmark::State& state, bool same_cpu) {
           return pp.fail.set(errno_text("read", errno));
         }
         const int64_t t = now_ns();
-        if (v >= kStop) return;
+        if (v >= irqd::kFloorStop) return;
         pp.record(t);
         if (::write(ack, &one, sizeof one) != sizeof one) return pp.fail.set(errno_text("ack write", errno));
       }
@@ -780,7 +579,7 @@ void wake_latency(benchmark::State& state, bool same_cpu) {
       }
     });
     const double seconds = pp.run(writer, reader, [&] {
-      const uint64_t token = kStop;
+      const uint64_t token = irqd::kFloorStop;
       if (::write(fire, &token, sizeof token) != sizeof token) pp.fail.set(errno_text("stop token", errno));
     });
     state.SetIterationTime(seconds);
@@ -824,7 +623,7 @@ void busy_poll_latency(benchmark::State& state, int nfds, bool use_poll) {
             return pp.fail.set(errno_text("read", errno));
           }
           const int64_t t = now_ns();
-          if (v >= kStop) {
+          if (v >= irqd::kFloorStop) {
             done = true;
             break;
           }
@@ -850,7 +649,7 @@ void busy_poll_latency(benchmark::State& state, int nfds, bool use_poll) {
       }
     });
     const double seconds = pp.run(writer, reader, [&] {
-      const uint64_t token = kStop;
+      const uint64_t token = irqd::kFloorStop;
       if (::write(raw_fds[0], &token, sizeof token) != sizeof token) pp.fail.set(errno_text("stop token", errno));
     });
     state.SetIterationTime(seconds);
@@ -879,8 +678,8 @@ void spsc(benchmark::State& state, uint64_t rate) {
     auto queue = std::make_unique<Queue>();
     Pingpong pp;
     std::atomic<bool> producer_done{false};
-    Progress popped_progress;
-    Progress pushed_progress;
+    irqd::FloorProgress popped_progress;
+    WriterProgress pushed_progress;
     std::jthread consumer([&] {
       const bool ok = pin_self(kReaderCpu, pp.fail);
       pp.signal_ready();
@@ -978,7 +777,7 @@ void register_all() {
     const std::string suffix = std::string("/") + rate_name;
     configure(benchmark::RegisterBenchmark(("epoll_read" + suffix).c_str(), [rate](benchmark::State& s) {
       throughput(s, 0, rate, [](Rig& rig, const std::vector<int>& fds) {
-        rig.add_reader(kReaderCpu, [fds](ReaderCtx& cx) { epoll_reader(fds, cx); });
+        rig.add_reader(kReaderCpu, [fds](irqd::FloorReader& r) { irqd::floor_epoll_loop(fds, r); });
       });
     }));
     for (size_t v = 0; v < std::size(kFlagVariants); ++v) {
@@ -986,7 +785,8 @@ void register_all() {
       configure(benchmark::RegisterBenchmark(
           (std::string("uring_read/") + kFlagNames[v] + suffix).c_str(), [rate, flags](benchmark::State& s) {
             throughput(s, 0, rate, [flags](Rig& rig, const std::vector<int>& fds) {
-              rig.add_reader(kReaderCpu, [fds, flags](ReaderCtx& cx) { uring_read_reader(fds, flags, cx); });
+              rig.add_reader(kReaderCpu,
+                             [fds, flags](irqd::FloorReader& r) { irqd::floor_uring_read_loop(fds, flags, r); });
             });
           }));
     }
@@ -995,13 +795,14 @@ void register_all() {
       configure(benchmark::RegisterBenchmark(
           (std::string("uring_poll/") + kFlagNames[v] + suffix).c_str(), [rate, flags](benchmark::State& s) {
             throughput(s, 0, rate, [flags](Rig& rig, const std::vector<int>& fds) {
-              rig.add_reader(kReaderCpu, [fds, flags](ReaderCtx& cx) { uring_poll_reader(fds, flags, cx); });
+              rig.add_reader(kReaderCpu,
+                             [fds, flags](irqd::FloorReader& r) { irqd::floor_uring_poll_loop(fds, flags, r); });
             });
           }));
     }
     configure(benchmark::RegisterBenchmark(("threads64" + suffix).c_str(), [rate](benchmark::State& s) {
       throughput(s, 0, rate, [](Rig& rig, const std::vector<int>& fds) {
-        for (int fd : fds) rig.add_reader(kReaderCpu, [fd](ReaderCtx& cx) { blocking_reader(fd, cx); });
+        for (int fd : fds) rig.add_reader(kReaderCpu, [fd](irqd::FloorReader& r) { irqd::floor_blocking_loop(fd, r); });
       });
     }));
   }
@@ -1010,7 +811,7 @@ void register_all() {
     configure(benchmark::RegisterBenchmark(
         use_poll ? "busy_poll/poll0+read/saturate" : "busy_poll/read_all/saturate", [use_poll](benchmark::State& s) {
           throughput(s, EFD_NONBLOCK, 0, [use_poll](Rig& rig, const std::vector<int>& fds) {
-            rig.add_reader(kReaderCpu, [fds, use_poll](ReaderCtx& cx) { busy_reader(fds, use_poll, cx); });
+            rig.add_reader(kReaderCpu, [fds, use_poll](irqd::FloorReader& r) { busy_reader(fds, use_poll, r); });
           });
         }));
   }

@@ -58,6 +58,7 @@ struct RunResult {
   LatencyHistogram latency;
   std::vector<std::pair<unsigned, std::uint64_t>> handled_per_cpu;
   bool pinned_ok = true;
+  std::string uring_choice;  // the io_uring reactor's method and why; empty for the fixed ones
 
   double interrupts_per_s() const { return seconds > 0 ? static_cast<double>(handled) / seconds : 0; }
   double invocations_per_s() const { return seconds > 0 ? static_cast<double>(invocations) / seconds : 0; }
@@ -179,13 +180,39 @@ Result<RunResult> run_once(const BenchOptions& o, const Topology& topo, const Re
   r.fire_cpu_ns = (*engine)->cpu_ns();
   r.fire_cpu = (*engine)->cpu();
   r.latency = s.latency;
+  r.uring_choice = s.uring_choice;
   for (const CpuStats& c : s.cpus) {
     r.backoffs += c.backoffs;
     r.handled_per_cpu.emplace_back(c.cpu, c.handled);
     if (c.reactor_ran_on != static_cast<int>(c.cpu)) r.pinned_ok = false;
-    if (o.handoff == Handoff::kQueue && c.worker_ran_on != c.worker_cpu) r.pinned_ok = false;
+    if (o.handoff != Handoff::kInline && c.worker_ran_on != c.worker_cpu) r.pinned_ok = false;
   }
   return r;
+}
+
+// The serving CPU of each vector under `layout`: where the reactors serve
+// them, so the bare loops read them on the same CPUs.
+Result<std::vector<unsigned>> vector_cpus(const BenchOptions& o, const Topology& topo, PlannerKind layout) {
+  auto plan = make_plan(topo, PlanRequest{o.vectors, 0, 0, {}, layout});
+  if (!plan) return plan.error();
+  std::vector<unsigned> cpus(o.vectors, 0);
+  for (const VectorPlacement& v : plan->vectors) {
+    if (v.serving_cpu < 0) return Error{fmt::format("vector {} has no present CPU to serve it", v.index)};
+    cpus.at(v.index) = static_cast<unsigned>(v.serving_cpu);
+  }
+  return cpus;
+}
+
+bool saturating(const BenchOptions& o) { return o.pattern.kind == FirePattern::Kind::kSaturate; }
+
+// The floor run kept of the repeats: the median of the figure the floor
+// column compares, interrupts/s when saturating, CPU ns per interrupt when
+// paced (where interrupts/s is the pattern's rate for every method).
+FloorResult median_floor(std::vector<FloorResult> runs, bool saturate) {
+  std::sort(runs.begin(), runs.end(), [saturate](const FloorResult& a, const FloorResult& b) {
+    return saturate ? a.interrupts_per_s() < b.interrupts_per_s() : a.cpu_ns_per_interrupt() < b.cpu_ns_per_interrupt();
+  });
+  return runs[runs.size() / 2];
 }
 
 const RunResult& median_by_throughput(std::vector<RunResult>& runs) {
@@ -208,25 +235,60 @@ std::string ns(std::uint64_t v) {
 
 }  // namespace
 
-std::string bench_legend() {
-  return "x: the row's value over the first row's; for irq/s higher is better, for cpu/irq (dispatch CPU time per "
-         "interrupt) lower is better\n";
+std::string bench_legend(bool with_floor) {
+  std::string legend =
+      "x: the row's value over the first row's; for irq/s higher is better, for cpu/irq (dispatch CPU time per "
+      "interrupt) lower is better\n";
+  // Saturated, every loop reads as fast as it can, so throughput is the
+  // figure; paced, every loop reads the pattern's rate, so throughput says
+  // nothing and the CPU each interrupt costs is the figure.
+  if (with_floor)
+    legend +=
+        "floor: saturate: the row's irq/s over the best bare loop's (1.00 = as fast as the floor, higher is "
+        "better); paced: the row's cpu/irq over the best (lowest) bare loop's (1.00 = as cheap, lower is better)\n";
+  return legend;
 }
 
 namespace {
 
-std::string format_table(const std::vector<RunResult>& runs) {
+// The best bare loop by the figure the floor column compares.
+const FloorResult* best_floor(const std::vector<FloorResult>& floor, bool saturate) {
+  const FloorResult* best = nullptr;
+  for (const FloorResult& f : floor) {
+    if (!best || (saturate ? f.interrupts_per_s() > best->interrupts_per_s()
+                           : f.cpu_ns_per_interrupt() < best->cpu_ns_per_interrupt()))
+      best = &f;
+  }
+  return best;
+}
+
+double floor_ratio(const RunResult& r, const FloorResult& best, bool saturate) {
+  if (saturate) return best.interrupts_per_s() > 0 ? r.interrupts_per_s() / best.interrupts_per_s() : 0;
+  return best.cpu_ns_per_interrupt() > 0 ? r.cpu_ns_per_interrupt() / best.cpu_ns_per_interrupt() : 0;
+}
+
+std::string format_table(const std::vector<RunResult>& runs, const std::vector<FloorMethod>& methods,
+                         const std::vector<FloorResult>& floor, bool saturate) {
   const RunResult& base = runs.front();
-  std::string out =
-      fmt::format("{:<24} {:>9} {:>6} {:>9} {:>8} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8}\n", "reactor/layout", "irq/s",
-                  "x", "calls/s", "cpu/irq", "x", "p50", "p99", "p99.9", "max", "dropped");
+  const FloorResult* best = best_floor(floor, saturate);
+  std::string out = fmt::format("{:<24} {:>9} {:>6} {:>9} {:>8} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8}", "reactor/layout",
+                                "irq/s", "x", "calls/s", "cpu/irq", "x", "p50", "p99", "p99.9", "max", "dropped");
+  out += best ? fmt::format(" {:>6}\n", "floor") : "\n";
   for (const RunResult& r : runs) {
     double tput = base.interrupts_per_s() > 0 ? r.interrupts_per_s() / base.interrupts_per_s() : 0;
     double cost = base.cpu_ns_per_interrupt() > 0 ? r.cpu_ns_per_interrupt() / base.cpu_ns_per_interrupt() : 0;
-    out += fmt::format("{:<24} {:>9} {:>6.2f} {:>9} {:>6.0f}ns {:>6.2f} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
+    out += fmt::format("{:<24} {:>9} {:>6.2f} {:>9} {:>6.0f}ns {:>6.2f} {:>8} {:>8} {:>8} {:>8} {:>8}",
                        r.reactor + "/" + r.layout, si(r.interrupts_per_s()), tput, si(r.invocations_per_s()),
                        r.cpu_ns_per_interrupt(), cost, ns(r.latency.percentile(50)), ns(r.latency.percentile(99)),
                        ns(r.latency.percentile(99.9)), ns(r.latency.max()), r.dropped_queue_full);
+    out += best ? fmt::format(" {:>6.2f}\n", floor_ratio(r, *best, saturate)) : "\n";
+  }
+  // The bare loops under the reactors, in the same columns where they
+  // apply; no hand-off, no stamps, so no calls/s or latency.
+  for (std::size_t i = 0; i < floor.size(); ++i) {
+    const FloorResult& f = floor[i];
+    out += fmt::format("{:<24} {:>9} {:>6} {:>9} {:>6.0f}ns\n", "floor:" + std::string(floor_method_name(methods[i])),
+                       si(f.interrupts_per_s()), "", "", f.cpu_ns_per_interrupt());
   }
   return out;
 }
@@ -253,7 +315,7 @@ json run_json(const RunResult& r, const BenchOptions& o, const std::vector<RunRe
           {"vectors", o.vectors},
           {"pattern", o.pattern_text},
           {"choice", o.choice_text},
-          {"handoff", o.handoff == Handoff::kQueue ? "queue" : "inline"},
+          {"handoff", std::string(handoff_name(o.handoff))},
           {"seconds", r.seconds},
           {"interrupts_per_s", r.interrupts_per_s()},
           {"invocations_per_s", r.invocations_per_s()},
@@ -269,7 +331,8 @@ json run_json(const RunResult& r, const BenchOptions& o, const std::vector<RunRe
           {"fire_cpu", r.fire_cpu},
           {"fire_cpu_ns", r.fire_cpu_ns},
           {"per_cpu", per_cpu},
-          {"repeats_interrupts_per_s", rep}};
+          {"repeats_interrupts_per_s", rep},
+          {"uring_choice", r.uring_choice}};
 }
 
 // Picks the firing engine's CPU (the last present one unless given) and
@@ -404,7 +467,7 @@ int run_bench(const BenchOptions& options, std::ostream& out, std::ostream& err)
   Machine machine = describe_machine(*live);
   out << fmt::format("irqd bench: {} vectors, pattern {}, choice {}, {} s x {} (median), warmup {} s, hand-off {}\n",
                      o.vectors, o.pattern_text, o.choice_text, o.duration_s, o.repeat, o.warmup_s,
-                     o.handoff == Handoff::kQueue ? "queue" : "inline");
+                     handoff_name(o.handoff));
   out << fmt::format("machine: {} ({} CPUs), {}; dispatch on CPUs {}, firing engine on CPU {}\n", machine.cpu_model,
                      machine.cpus, machine.kernel, cpumask_of(live->nr_cpu_ids(), o.cpus).to_list(), o.fire_cpu);
   if (std::string note = layouts_note(*topo, o); !note.empty()) out << note;
@@ -419,6 +482,21 @@ int run_bench(const BenchOptions& options, std::ostream& out, std::ostream& err)
   std::vector<Config> configs;
   for (const ReactorVariant& r : o.reactors)
     for (PlannerKind l : o.layouts) configs.push_back({&r, l, {}});
+  // The bare loops read the vectors where the first layout serves them.
+  FloorRunOptions floor_options;
+  std::vector<std::vector<FloorResult>> floor_runs(o.floor.size());
+  if (!o.floor.empty()) {
+    auto cpus = vector_cpus(o, *topo, o.layouts.front());
+    if (!cpus) {
+      err << "irqd: error: irqd bench: --floor: " << cpus.error().message << "\n";
+      return 1;
+    }
+    floor_options.vector_cpus = std::move(*cpus);
+    floor_options.pattern = o.pattern;
+    floor_options.choice = o.choice;
+    floor_options.fire_cpu = o.fire_cpu;
+  }
+  const std::size_t total = configs.size() + o.floor.size();
 
   // Repeats interleave the configurations, so slow drift of a shared
   // machine spreads over all of them instead of favouring one.
@@ -426,7 +504,7 @@ int run_bench(const BenchOptions& options, std::ostream& out, std::ostream& err)
   for (unsigned rep = 0; rep < o.repeat; ++rep) {
     for (std::size_t i = 0; i < configs.size(); ++i) {
       Config& c = configs[i];
-      std::string label = fmt::format("[{}/{}] {}/{} repeat {}/{}", i + 1, configs.size(), c.reactor->name,
+      std::string label = fmt::format("[{}/{}] {}/{} repeat {}/{}", i + 1, total, c.reactor->name,
                                       planner_name(c.layout), rep + 1, o.repeat);
       if (o.warmup_s > 0) {
         auto w = run_once(o, *topo, *c.reactor, c.layout, o.warmup_s, progress, label + " warmup");
@@ -457,6 +535,33 @@ int run_bench(const BenchOptions& options, std::ostream& out, std::ostream& err)
       }
       c.runs.push_back(std::move(*r));
     }
+    for (std::size_t i = 0; i < o.floor.size(); ++i) {
+      std::string label = fmt::format("[{}/{}] floor/{} repeat {}/{}", configs.size() + i + 1, total,
+                                      floor_method_name(o.floor[i]), rep + 1, o.repeat);
+      floor_options.method = o.floor[i];
+      if (o.warmup_s > 0) {
+        progress.show(label + " warmup", 0, o.warmup_s);
+        floor_options.seconds = o.warmup_s;
+        if (auto w = run_floor(floor_options); !w) {
+          progress.clear();
+          err << "irqd: error: irqd bench: " << w.error().message << "\n";
+          return 1;
+        }
+      }
+      progress.show(label, 0, o.duration_s);
+      floor_options.seconds = o.duration_s;
+      auto f = run_floor(floor_options);
+      if (!f) {
+        // A bare loop that loses a count or cannot run is a failed run, as
+        // a reactor's would be.
+        progress.clear();
+        err << "irqd: error: irqd bench: " << f.error().message << "\n";
+        return 1;
+      }
+      progress.done(fmt::format("irqd bench: {}: {} irq/s, {:.0f}ns cpu/irq", label, si(f->interrupts_per_s()),
+                                f->cpu_ns_per_interrupt()));
+      floor_runs[i].push_back(*f);
+    }
   }
   progress.clear();
 
@@ -467,7 +572,19 @@ int run_bench(const BenchOptions& options, std::ostream& out, std::ostream& err)
     medians.push_back(median_by_throughput(sorted));
     runs.push_back(run_json(medians.back(), o, c.runs));
   }
-  out << format_table(medians) << bench_legend();
+  std::vector<FloorResult> floor;
+  json floor_json = json::array();
+  for (std::size_t i = 0; i < o.floor.size(); ++i) {
+    floor.push_back(median_floor(floor_runs[i], saturating(o)));
+    floor_json.push_back({{"method", floor_method_name(o.floor[i])},
+                          {"pattern", o.pattern_text},
+                          {"interrupts_per_s", floor.back().interrupts_per_s()},
+                          {"cpu_ns_per_interrupt", floor.back().cpu_ns_per_interrupt()}});
+  }
+  out << format_table(medians, o.floor, floor, saturating(o)) << bench_legend(!floor.empty());
+  // The adaptive io_uring reactor says which method it took, and why.
+  for (const RunResult& r : medians)
+    if (!r.uring_choice.empty()) out << fmt::format("{}/{}: {}\n", r.reactor, r.layout, r.uring_choice);
 
   if (!o.plot_dir.empty()) {
     // DIR itself, in the directory checked before the runs; nothing above it.
@@ -491,6 +608,7 @@ int run_bench(const BenchOptions& options, std::ostream& out, std::ostream& err)
                 {"warmup_s", o.warmup_s},
                 {"repeat", o.repeat},
                 {"runs", runs}};
+    if (!o.floor.empty()) doc["floor"] = floor_json;
     errno = 0;
     std::ofstream f(o.json_path);
     f << doc.dump(2) << "\n";

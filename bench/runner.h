@@ -14,6 +14,7 @@
 
 #include "affinity/plan.h"
 #include "base/result.h"
+#include "bench/floor.h"
 #include "device/software_device.h"
 #include "dispatch/dispatcher.h"
 #include "dispatch/reactor_names.h"
@@ -42,6 +43,11 @@ struct BenchOptions {
   std::vector<unsigned> worker_cpus;
   std::string json_path;
   std::string plot_dir;
+  // --floor: the bare loops (bench/floor.h) run with the same vectors,
+  // pattern and CPUs (vectors placed by the first layout), interleaved
+  // with the reactors: each repeat runs every reactor and then every floor
+  // method once. Empty: none.
+  std::vector<FloorMethod> floor;
 };
 
 // Runs every configuration, prints the comparison on out (the table, then
@@ -55,7 +61,10 @@ struct BenchOptions {
 // failed.
 int run_bench(const BenchOptions& options, std::ostream& out, std::ostream& err);
 
-// The line under the table that says what its two `x` columns are.
-std::string bench_legend();
+// The lines under the table that say what its `x` columns are; with_floor:
+// also the `floor` column, which is a ratio to the best bare loop, of
+// interrupts/s when the pattern saturates, of CPU ns per interrupt when it
+// is paced (rate, poisson, burst).
+std::string bench_legend(bool with_floor = false);
 
 }  // namespace irqd

@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+
 #include "affinity/cpulist.h"
 #include "cli/flags.h"
 #include "host/report.h"
@@ -84,6 +86,20 @@ Result<BenchOptions> parse_bench_options(const BenchFlags& f) {
             fmt::format("--worker-cpus '{}' is not valid (accepted: same, or CPU ids like 1 or 1,3)", f.worker_cpus)};
       o.worker_cpus.push_back(*cpu);
     }
+  }
+  if (f.floor_methods_given && !f.floor)
+    return Error{fmt::format("--floor-methods '{}' needs --floor (accepted: --floor [--floor-methods LIST of {}])",
+                             f.floor_methods, kFloorMethodNames)};
+  if (f.floor) {
+    for (const std::string& name : split(f.floor_methods, ',')) {
+      auto m = parse_floor_method("--floor-methods", name);
+      if (!m) return m.error();
+      if (std::find(o.floor.begin(), o.floor.end(), *m) != o.floor.end())
+        return Error{fmt::format("--floor-methods '{}' names {} twice (accepted: each of {} at most once)",
+                                 f.floor_methods, name, kFloorMethodNames)};
+      o.floor.push_back(*m);
+    }
+    if (o.floor.empty()) return Error{fmt::format("--floor-methods is empty (accepted: {})", kFloorMethodNames)};
   }
   o.json_path = f.json;
   o.plot_dir = f.plot;

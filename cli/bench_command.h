@@ -29,13 +29,16 @@ struct BenchFlags {
   std::string cpus;      // default: every CPU but the firing engine's
   std::string fire_cpu;  // default: the last CPU of the machine
   std::string topology = "live";
-  std::string handoff = "queue";
+  std::string handoff = "adaptive";
   std::string when_full = "backoff";
   std::string queue_capacity = "4096";
   std::string busy_poll_us = "50";  // for the io_uring-busy reactor
   std::string worker_cpus = "same";
   std::string json;
   std::string plot;
+  bool floor = false;  // --floor: the bare loops too (bench/floor.h)
+  std::string floor_methods = "uring-read,uring-poll,epoll,thread";
+  bool floor_methods_given = false;  // --floor-methods typed: needs --floor
 };
 
 Result<BenchOptions> parse_bench_options(const BenchFlags& flags);

@@ -5,6 +5,11 @@
 // "key: value" lines, arrays of objects as tables) or, with --json, as the
 // daemon sent it. Exit 0 on success, 1 when the daemon cannot be reached
 // or answers with an error, 2 on a usage error (main.cc).
+//
+// Timeouts say what became of the request (daemon/control_client.h): the
+// daemon either starts it within 5 s and it runs to completion, or cancels
+// it and answers "cancelled: ... (it did not run)"; only a daemon that said
+// neither leaves it "not known whether it ran".
 
 #pragma once
 
@@ -35,7 +40,8 @@ struct CtlOptions {
   bool json = false;
   ControlRequest request;
   // How long to wait for the daemon to accept and to answer (a reload
-  // rebinds devices, which takes a while).
+  // rebinds devices, which takes a while); the request itself must start
+  // within the smaller of this and 5 s or the daemon cancels it.
   int timeout_ms = 60000;
 };
 

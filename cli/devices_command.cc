@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "base/table.h"
+#include "cli/irqs_command.h"
 #include "cli/test_env.h"
 
 namespace irqd {
@@ -70,6 +71,7 @@ pci::PciPaths devices_paths_from_env() {
   pci::PciPaths paths;
   if (const char* root = test_env(kSysfsRootEnv)) paths.sysfs = root;
   if (const char* dir = test_env(kBindStateDirEnv)) paths.state_dir = dir;
+  if (const char* proc = test_env(kProcRootEnv)) paths.proc = proc;
   return paths;
 }
 
@@ -78,9 +80,14 @@ std::string devices_help() {
              "BDF is DDDD:BB:DD.F as `irqd devices` lists it. bind moves the function to vfio-pci "
              "(driver_override) and remembers its driver in /run/irqd/bound/BDF; unbind gives it back "
              "(it waits until a VFIO user such as irqd serve lets go). Both need root.\n"
+             "bind refuses a function in use (an interface up; a block device mounted, swapped on or held by "
+             "dm/md), naming each user; --force binds it anyway, --force --force also when it holds the root "
+             "filesystem. unbind names the processes holding /dev/vfio/GROUP and refuses when one is not irqd "
+             "(the kernel's unbind would wait for it in D state); --force unbinds anyway.\n"
              "For testing: ") +
          kSysfsRootEnv + "=DIR reads and writes a fake sysfs tree instead of /sys; " + kBindStateDirEnv +
-         "=DIR keeps the original drivers there instead of /run/irqd/bound.\n";
+         "=DIR keeps the original drivers there instead of /run/irqd/bound; " + kProcRootEnv +
+         "=DIR reads mounts, swaps and processes there instead of /proc.\n";
 }
 
 std::string devices_list_help() {
@@ -166,17 +173,17 @@ int run_devices(const pci::PciPaths& paths, bool json_out, std::ostream& out, st
   return out.flush() ? 0 : 1;
 }
 
-int run_bind(const std::string& bdf, const pci::PciPaths& paths, std::ostream& out, std::ostream& err) {
+int run_bind(const std::string& bdf, const pci::PciPaths& paths, std::ostream& out, std::ostream& err, int force) {
   Progress progress{out};
-  auto report = pci::bind_to_vfio(bdf, paths, progress.io());
+  auto report = pci::bind_to_vfio(bdf, paths, progress.io(), {.force = force});
   if (!report) return fail(err, "bind", report.error().message, progress.exit_code());
   for (const std::string& line : format_bind_outcome(*report)) out << line << "\n";
   return out.flush() ? 0 : 1;
 }
 
-int run_unbind(const std::string& bdf, const pci::PciPaths& paths, std::ostream& out, std::ostream& err) {
+int run_unbind(const std::string& bdf, const pci::PciPaths& paths, std::ostream& out, std::ostream& err, bool force) {
   Progress progress{out};
-  auto report = pci::unbind_from_vfio(bdf, paths, progress.io());
+  auto report = pci::unbind_from_vfio(bdf, paths, progress.io(), {.force = force});
   if (!report) return fail(err, "unbind", report.error().message, progress.exit_code());
   return out.flush() ? 0 : 1;
 }

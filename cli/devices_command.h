@@ -8,9 +8,18 @@
 //                           vendor:device, class, driver, driver_override,
 //                           IOMMU group, NUMA node, MSI-X entries, VFIO
 //                           (yes, or no: the reasons; their fixes below)
-//   irqd bind BDF           one line per action; then whether its IOMMU
-//                           group is viable, naming the members that are not
-//   irqd unbind BDF         one line per action; the driver it has now
+//   irqd bind [--force] BDF one line per action; then whether its IOMMU
+//                           group is viable, naming the members that are not.
+//                           A function in use (an interface up, a block
+//                           device mounted, swapped on or held) is refused,
+//                           every user named; --force binds it anyway, and
+//                           one holding the root filesystem takes --force
+//                           twice
+//   irqd unbind [--force] BDF
+//                           one line per action; the driver it has now.
+//                           The processes holding its VFIO device are named
+//                           first; one that is not irqd refuses the unbind
+//                           (it would wait in D state) unless --force
 //
 // Errors are one line on stderr: exit 2 when nothing was written, 1 when a
 // step failed after something was.
@@ -30,13 +39,16 @@ inline constexpr const char* kSysfsRootEnv = "IRQD_SYSFS_ROOT";
 inline constexpr const char* kBindStateDirEnv = "IRQD_BIND_STATE_DIR";
 
 struct DevicesFlags {
-  bool json = false;       // devices
-  std::string bind_bdf;    // bind
-  std::string unbind_bdf;  // unbind
+  bool json = false;          // devices
+  std::string bind_bdf;       // bind
+  int bind_force = 0;         // bind: how many times --force was given
+  std::string unbind_bdf;     // unbind
+  bool unbind_force = false;  // unbind --force
 };
 
-// /sys and /run/irqd/bound, or what IRQD_SYSFS_ROOT / IRQD_BIND_STATE_DIR
-// say (when set and not empty).
+// /sys, /run/irqd/bound and /proc, or what IRQD_SYSFS_ROOT /
+// IRQD_BIND_STATE_DIR / IRQD_PROC_ROOT say (when set and not empty, in a
+// build with tests: cli/test_env.h).
 pci::PciPaths devices_paths_from_env();
 // The --help footer of bind and unbind.
 std::string devices_help();
@@ -57,7 +69,8 @@ std::string format_devices_json(const std::vector<pci::PciFunction>& functions, 
 std::vector<std::string> format_bind_outcome(const pci::BindReport& report);
 
 int run_devices(const pci::PciPaths& paths, bool json, std::ostream& out, std::ostream& err);
-int run_bind(const std::string& bdf, const pci::PciPaths& paths, std::ostream& out, std::ostream& err);
-int run_unbind(const std::string& bdf, const pci::PciPaths& paths, std::ostream& out, std::ostream& err);
+int run_bind(const std::string& bdf, const pci::PciPaths& paths, std::ostream& out, std::ostream& err, int force = 0);
+int run_unbind(const std::string& bdf, const pci::PciPaths& paths, std::ostream& out, std::ostream& err,
+               bool force = false);
 
 }  // namespace irqd

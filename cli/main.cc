@@ -127,7 +127,7 @@ int run_plan(const irqd::PlanFlags& flags) {
 
 constexpr std::string_view kBenchUsage =
     "irqd bench [--reactors LIST] [--layouts LIST] [--vectors N] [--pattern PATTERN] [--duration S] [--warmup S] "
-    "[--repeat K] [--cpus LIST] [--fire-cpu CPU] [--json FILE] [--plot DIR]";
+    "[--repeat K] [--cpus LIST] [--fire-cpu CPU] [--floor [--floor-methods LIST]] [--json FILE] [--plot DIR]";
 
 CLI::App* add_bench_command(CLI::App& app, irqd::BenchFlags& f) {
   CLI::App* bench = app.add_subcommand("bench", "Fire a software device and compare reactors and layouts side by side");
@@ -151,7 +151,10 @@ CLI::App* add_bench_command(CLI::App& app, irqd::BenchFlags& f) {
   bench->add_option("--fire-cpu", f.fire_cpu, "CPU of the firing engine (default: the last CPU)")->type_name("CPU");
   bench->add_option("--topology", f.topology, "live only: bench pins threads to this machine's CPUs (default live)")
       ->type_name("SPEC");
-  bench->add_option("--handoff", f.handoff, "queue (SPSC to a pinned worker) | inline (default queue)")
+  bench
+      ->add_option("--handoff", f.handoff,
+                   "adaptive (inline while the worker idles, queued under backlog) | queue (SPSC to a pinned "
+                   "worker) | inline (default adaptive)")
       ->type_name("MODE");
   bench->add_option("--when-full", f.when_full, "backoff | drop, when a worker's queue is full (default backoff)")
       ->type_name("POLICY");
@@ -162,6 +165,13 @@ CLI::App* add_bench_command(CLI::App& app, irqd::BenchFlags& f) {
   bench
       ->add_option("--worker-cpus", f.worker_cpus,
                    "same | CPU | one CPU per dispatch CPU: where each reactor's worker runs (default same)")
+      ->type_name("LIST");
+  bench->add_flag("--floor", f.floor,
+                  "Also run the bare loops (no hand-off, no stamps) with the same vectors, pattern and CPUs, "
+                  "interleaved; adds each reactor's ratio to the best of them");
+  bench
+      ->add_option("--floor-methods", f.floor_methods,
+                   "Bare loops of --floor, in order: uring-read, uring-poll, epoll, thread (default all four)")
       ->type_name("LIST");
   bench->add_option("--json", f.json, "Write the report as JSON to FILE (its directory must exist)")->type_name("FILE");
   bench
@@ -197,7 +207,7 @@ CLI::App* add_serve_command(CLI::App& app, irqd::ServeFlags& f) {
   serve->add_option("--planner", f.planner, "Where vectors go (default kernel)")->type_name("NAME");
   serve->add_option("--reactor", f.reactor, "io_uring | io_uring-poll | io_uring-busy | epoll | thread")
       ->type_name("NAME");
-  serve->add_option("--handoff", f.handoff, "queue | inline (default queue)")->type_name("MODE");
+  serve->add_option("--handoff", f.handoff, "adaptive | queue | inline (default adaptive)")->type_name("MODE");
   serve->add_option("--when-full", f.when_full, "backoff | drop (default backoff)")->type_name("POLICY");
   serve->add_option("--queue-capacity", f.queue_capacity, "Entries per reactor-worker queue (default 4096)")
       ->type_name("N");
@@ -244,8 +254,8 @@ struct DeviceCommands {
 };
 
 constexpr std::string_view kDevicesUsage = "irqd devices [--json]";
-constexpr std::string_view kBindUsage = "irqd bind DDDD:BB:DD.F";
-constexpr std::string_view kUnbindUsage = "irqd unbind DDDD:BB:DD.F";
+constexpr std::string_view kBindUsage = "irqd bind [--force [--force]] DDDD:BB:DD.F";
+constexpr std::string_view kUnbindUsage = "irqd unbind [--force] DDDD:BB:DD.F";
 
 DeviceCommands add_device_commands(CLI::App& app, irqd::DevicesFlags& f) {
   DeviceCommands c;
@@ -253,8 +263,11 @@ DeviceCommands add_device_commands(CLI::App& app, irqd::DevicesFlags& f) {
   c.devices->add_flag("--json", f.json, "Print JSON instead of the table");
   c.bind = app.add_subcommand("bind", "Move a PCI function to vfio-pci (remembers its driver for irqd unbind)");
   c.bind->add_option("bdf", f.bind_bdf, "The function, as irqd devices lists it")->type_name("DDDD:BB:DD.F");
+  c.bind->add_flag("--force", f.bind_force,
+                   "Bind it although it is in use (twice: also when it holds the root filesystem)");
   c.unbind = app.add_subcommand("unbind", "Give a PCI function back from vfio-pci to the driver it had");
   c.unbind->add_option("bdf", f.unbind_bdf, "The function, as irqd devices lists it")->type_name("DDDD:BB:DD.F");
+  c.unbind->add_flag("--force", f.unbind_force, "Unbind it although a process other than irqd holds it (waits for it)");
   c.devices->footer(irqd::devices_list_help());
   for (CLI::App* sub : {c.bind, c.unbind}) sub->footer(irqd::devices_help());
   for (CLI::App* sub : {c.devices, c.bind, c.unbind}) sub->allow_extras();
@@ -367,7 +380,8 @@ KernelIrqCommands add_kernel_irq_commands(CLI::App& app, KernelIrqFlags& f) {
   c.irqs->add_flag("--json", f.irqs.json, "Print JSON instead of the table");
   c.tune = app.add_subcommand("tune", "Plan a device's kernel interrupts with irqd's planners; --apply writes them");
   c.tune->add_option("--device", f.tune.device, "eth0, nvme0, vda, virtio2 or DDDD:BB:DD.F")->type_name("NAME");
-  c.tune->add_option("--planner", f.tune.planner, "kernel | compact | per-core | single | round-robin")->type_name("P");
+  c.tune->add_option("--planner", f.tune.planner, "kernel | compact | per-core | single | round-robin | hint")
+      ->type_name("P");
   c.tune->add_option("--cpus", f.tune.cpus, "CPUs to plan on (default: the device's NUMA node, else every CPU)")
       ->type_name("LIST");
   c.tune
@@ -377,7 +391,23 @@ KernelIrqCommands add_kernel_irq_commands(CLI::App& app, KernelIrqFlags& f) {
   c.tune->add_flag("--apply", f.tune.apply, "Write /proc/irq/N/smp_affinity_list (root; saves a restore file first)");
   c.tune->add_option("--save", f.tune.save, "Restore file of --apply (default /run/irqd/tune/NAME-TIME.json)")
       ->type_name("FILE");
-  c.tune->add_option("--restore", f.tune.restore, "Put back every mask a restore file saved")->type_name("FILE");
+  c.tune->add_option("--restore", f.tune.restore, "Put back every mask and xps_cpus a restore file saved")
+      ->type_name("FILE");
+  c.tune->add_flag("--xps", f.tune.xps, "Also steer each transmit queue (xps_cpus) to its queue's interrupt CPUs");
+  c.tune->add_flag("--json", f.tune.json, "Print the plan and diff as JSON instead of the table");
+  c.tune
+      ->add_option("--save-profile", f.tune.save_profile,
+                   "Keep device, planner, CPUs and options as /etc/irqd/tune.d/NAME.json for irqd-tune@NAME.service")
+      ->type_name("NAME");
+  c.tune->add_option("--profile", f.tune.profile, "Plan (and with --apply, write) what a saved profile says")
+      ->type_name("NAME");
+  c.tune->add_flag("--if-present", f.tune.if_present, "With --profile: a device that is not there is not an error");
+  c.tune->add_flag("--ban-from-irqbalance", f.tune.ban_from_irqbalance,
+                   "With --apply: make irqbalance leave the device's interrupts alone (its policy script)");
+  c.tune
+      ->add_option("--udev-wants", f.tune.udev_wants,
+                   "For the udev rule: the irqd-tune@ units of the profiles of IFACE, as IRQD_TUNE_WANTS=...")
+      ->type_name("IFACE");
   // Testing on captures of other machines: plan on their topology.
   c.tune->add_option("--topology", f.tune.topology, "live | synthetic:... | xml:PATH (default live)")->group("");
   c.tune->footer(irqd::kernel_irqs_help() + "\n" + irqd::planner_help());
@@ -404,7 +434,7 @@ int run_kernel_irq_command(const KernelIrqCommands& c, CLI::App* sub, const Kern
   const irqd::kirq::KernelRoots roots = irqd::kernel_roots_from_env();
   if (sub == c.irqs) return irqd::run_irqs(f.irqs, roots, std::cout, std::cerr);
   irqd::TuneFlags tune = f.tune;
-  tune.state_dir = irqd::tune_state_dir_from_env();
+  irqd::tune_paths_from_env(tune);
   return irqd::run_tune(tune, roots, std::cout, std::cerr);
 }
 
@@ -539,6 +569,7 @@ int run(int argc, char** argv) {
   if (app.got_subcommand(bench)) {
     if (!bench->remaining().empty()) return unexpected(bench, kBenchUsage);
     if (int rc = empty_flag(bench); rc != 0) return rc;
+    bench_flags.floor_methods_given = bench->count("--floor-methods") > 0;
     return run_bench(bench_flags);
   }
   if (app.got_subcommand(serve)) {
@@ -574,8 +605,8 @@ int run_device_command(const DeviceCommands& c, CLI::App* sub, const irqd::Devic
   if (bdf.empty())
     return fail("irqd " + sub->get_name() + ": no PCI address (accepted: " + std::string(device_usage(c, sub)) +
                 "; `irqd devices` lists them)");
-  if (sub == c.bind) return irqd::run_bind(bdf, paths, std::cout, std::cerr);
-  return irqd::run_unbind(bdf, paths, std::cout, std::cerr);
+  if (sub == c.bind) return irqd::run_bind(bdf, paths, std::cout, std::cerr, f.bind_force);
+  return irqd::run_unbind(bdf, paths, std::cout, std::cerr, f.unbind_force);
 }
 
 }  // namespace

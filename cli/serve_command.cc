@@ -144,8 +144,11 @@ int run_serve(const ServeOptions& options, std::ostream& out, std::ostream& err)
   // A bounded run: its report lists every device it unbound.
   ho.report_history = std::numeric_limits<std::size_t>::max();
   ho.log = [&err](const std::string& line) { err << "irqd: " << line << "\n" << std::flush; };
-  ho.open_vfio = [](const std::string& bdf) -> Result<std::unique_ptr<MsixDevice>> {
-    auto dev = VfioDevice::open(bdf);
+  // One vfio::GroupSet for every device the host opens: two functions of
+  // one IOMMU group share its group fd (the kernel allows one opener).
+  ho.open_vfio =
+      [groups = std::make_shared<vfio::GroupSet>()](const std::string& bdf) -> Result<std::unique_ptr<MsixDevice>> {
+    auto dev = VfioDevice::open(bdf, {}, {}, groups.get());
     if (!dev) return dev.error();
     return std::unique_ptr<MsixDevice>(std::move(*dev));
   };

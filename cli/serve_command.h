@@ -27,7 +27,7 @@ struct ServeFlags {
   std::string post_vectors = "0";
   std::string planner = "kernel";
   std::string reactor = "io_uring";
-  std::string handoff = "queue";
+  std::string handoff = "adaptive";
   std::string when_full = "backoff";
   std::string queue_capacity = "4096";
   std::string busy_poll_us = "50";

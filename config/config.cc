@@ -33,8 +33,8 @@ using PosMap = std::map<std::string, SourcePos, std::less<>>;
 
 constexpr std::array<std::string_view, 7> kTopKeys{"log_level", "report",  "cpus",  "reactor",
                                                    "metrics",   "control", "device"};
-constexpr std::array<std::string_view, 5> kReactorKeys{"kind", "handoff", "when_full", "queue_capacity",
-                                                       "busy_poll_us"};
+constexpr std::array<std::string_view, 6> kReactorKeys{"kind",           "handoff",      "when_full",
+                                                       "queue_capacity", "busy_poll_us", "calibration_cache"};
 constexpr std::array<std::string_view, 5> kMetricsKeys{"enabled", "address", "port", "path", "per_vector"};
 constexpr std::array<std::string_view, 3> kControlKeys{"socket", "group", "admin_group"};
 constexpr std::array<std::string_view, 13> kDeviceKeys{"name",         "type",    "vectors", "pattern", "choice",
@@ -46,9 +46,9 @@ constexpr std::array<std::string_view, 4> kSoftwareOnlyKeys{"vectors", "pattern"
 constexpr std::array<std::string_view, 5> kLogLevels{"trace", "debug", "info", "warn", "error"};
 // dispatch/'s reactors, as dispatch/reactor_names.h names them; config/ does not
 // link dispatch/, so the names are repeated here and the daemon maps them.
-constexpr std::array<std::string_view, 5> kReactorKinds{"io_uring", "io_uring-poll", "io_uring-busy", "epoll",
-                                                        "thread"};
-constexpr std::array<std::string_view, 2> kHandoffs{"queue", "inline"};
+constexpr std::array<std::string_view, 6> kReactorKinds{"io_uring",      "io_uring-read", "io_uring-poll",
+                                                        "io_uring-busy", "epoll",         "thread"};
+constexpr std::array<std::string_view, 3> kHandoffs{"queue", "inline", "adaptive"};
 constexpr std::array<std::string_view, 2> kWhenFull{"backoff", "drop"};
 constexpr std::array<std::string_view, 2> kDeviceTypes{"software", "vfio"};
 // daemon/drivers.h's built-ins (the daemon links config/, not the reverse).
@@ -177,14 +177,18 @@ log_level = "info"
 #cpus = "0-3"
 
 [reactor]
-# How each serving CPU waits for interrupts: io_uring (read SQEs),
-# io_uring-poll (multishot poll), io_uring-busy (read SQEs, spinning on the
+# How each serving CPU waits for interrupts: io_uring (read SQEs or
+# multishot poll, whichever measures faster here), io_uring-read (read
+# SQEs), io_uring-poll (multishot poll), io_uring-busy (read SQEs, spinning on the
 # completion ring before sleeping), epoll, or thread (a blocking thread per
 # vector).
 kind = "io_uring"
-# queue: the reactor hands each interrupt to a pinned worker through a
-# lock-free queue; inline: the reactor runs the driver's handler itself.
-handoff = "queue"
+# adaptive: the reactor runs the driver's handler itself while its worker
+# has nothing to do (no wake-up to pay) and hands interrupts to the worker
+# under backlog, so it can keep reading; queue: every interrupt goes to a
+# worker pinned on the reactor's CPU through a lock-free queue; inline: the
+# reactor runs every handler itself.
+handoff = "adaptive"
 # When a worker's queue is full: backoff (wait for room) or drop (count the
 # interrupt as dropped, reason queue_full).
 when_full = "backoff"
@@ -192,6 +196,12 @@ when_full = "backoff"
 queue_capacity = 4096
 # io_uring-busy only: microseconds to spin before sleeping, 1..1000000.
 busy_poll_us = 50
+# io_uring only: a file that keeps which method measured faster on this
+# machine, kernel and hand-off, so that the measurement (about 0.15 s) runs
+# once and every start uses the same method; delete it to measure again.
+# An absolute path in a directory that exists. Example; default: measure
+# at every start.
+#calibration_cache = "/var/lib/irqd/uring-choice.json"
 
 [metrics]
 # Prometheus text exposition over HTTP.
@@ -444,6 +454,7 @@ void read_reactor(Checker& c, const toml::table& t, Config& cfg) {
   set(o.when_full, r.choice("when_full", kWhenFull));
   set(o.queue_capacity, r.integer("queue_capacity", 2, 1 << 20));
   set(o.busy_poll_us, r.integer("busy_poll_us", 1, 1'000'000));
+  set(o.calibration_cache, r.path("calibration_cache", "/var/lib/irqd/uring-choice.json"));
 }
 
 bool ip_literal(const std::string& s) {

@@ -8,7 +8,7 @@
 //
 //   log_level = "info"             report = "/var/lib/irqd/report.json"
 //   cpus = "0-3"
-//   [reactor]  kind, handoff, when_full, queue_capacity, busy_poll_us
+//   [reactor]  kind, handoff, when_full, queue_capacity, busy_poll_us, calibration_cache
 //   [metrics]  enabled, address, port, path, per_vector
 //   [control]  socket, group
 //   [[device]] name, type, vectors, pattern, choice, fire_cpu, address,
@@ -46,11 +46,14 @@ struct SourcePos {
 inline constexpr std::string_view kDefaultConfigPath = "/etc/irqd/irqd.toml";
 
 struct ReactorConfig {
-  std::string kind = "io_uring";      // io_uring | io_uring-poll | io_uring-busy | epoll | thread
-  std::string handoff = "queue";      // queue | inline
+  std::string kind = "io_uring";      // io_uring | io_uring-read | io_uring-poll | io_uring-busy | epoll | thread
+  std::string handoff = "adaptive";   // queue | inline | adaptive
   std::string when_full = "backoff";  // backoff | drop
   unsigned queue_capacity = 4096;     // 2..1048576
   unsigned busy_poll_us = 50;         // 1..1000000 (io_uring-busy)
+  // io_uring: where the measured choice of read SQEs or multishot poll is
+  // kept (daemon/uring_cache.h); "" measures at every start.
+  std::string calibration_cache;
   bool operator==(const ReactorConfig&) const = default;
 };
 

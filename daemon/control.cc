@@ -17,9 +17,11 @@
 #include <cerrno>
 #include <cstdint>
 #include <limits>
+#include <mutex>
 #include <system_error>
 #include <utility>
 
+#include "base/thread_name.h"
 #include "base/unique_fd.h"
 
 namespace irqd {
@@ -76,8 +78,9 @@ Status check_keys(const json& request, const CommandSpec& spec) {
   std::string accepted = "cmd";
   if (spec.device != DeviceArg::kNone) accepted += ", device";
   if (spec.vector_cpu) accepted += ", vector, cpu";
+  accepted += ", start_within_ms";
   for (const auto& [key, value] : request.items()) {
-    bool known = key == "cmd" || (key == "device" && spec.device != DeviceArg::kNone) ||
+    bool known = key == "cmd" || key == "start_within_ms" || (key == "device" && spec.device != DeviceArg::kNone) ||
                  ((key == "vector" || key == "cpu") && spec.vector_cpu);
     if (!known)
       return Error{fmt::format("unknown key \"{}\" in a {} request (accepted keys: {}; e.g. {})", key, spec.name,
@@ -189,6 +192,14 @@ Result<ControlRequest> parse_control_request(std::string_view line) {
     out.vector = *vector;
     out.cpu = *cpu;
   }
+  if (auto it = request.find("start_within_ms"); it != request.end()) {
+    if (!it->is_number_unsigned() || it->get<std::uint64_t>() < 1 ||
+        it->get<std::uint64_t>() > kControlMaxStartWithinMs)
+      return Error{fmt::format(
+          R"("start_within_ms" must be an integer 1..{}, got {} (e.g. {{"cmd":"status","start_within_ms":5000}}))",
+          kControlMaxStartWithinMs, shown(*it))};
+    out.start_within_ms = static_cast<unsigned>(it->get<std::uint64_t>());
+  }
   return out;
 }
 
@@ -200,6 +211,7 @@ std::string control_request_line(const ControlRequest& request) {
     line["vector"] = request.vector;
     line["cpu"] = request.cpu;
   }
+  if (request.start_within_ms != 0) line["start_within_ms"] = request.start_within_ms;
   return shown(line);
 }
 
@@ -236,14 +248,98 @@ Status check_control_limits(const ControlPeer& peer, std::size_t open, std::size
 }
 
 // ---------------------------------------------------------------------------
+// A request handed over: the server and the thread that runs it share it.
+
+struct ControlJob::Shared {
+  enum class Phase { kQueued, kStarted, kFinished, kCancelled };
+
+  ControlRequest request;
+  std::shared_ptr<const UniqueFd> wake;  // the server's eventfd: the phase changed
+  std::mutex mu;                         // guards what follows
+  Phase phase = Phase::kQueued;
+  std::string response;        // finished or cancelled: the answer line, no newline
+  std::string internal_error;  // what the handler threw, for the server's log
+
+  void notify() const {
+    std::uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake->get(), &one, sizeof one);
+  }
+};
+
+namespace {
+
+std::string cancelled_line(std::string_view why) {
+  return shown(json{{"ok", false}, {"cancelled", true}, {"error", fmt::format("cancelled: {} (it did not run)", why)}});
+}
+
+// Queued -> cancelled, from whichever side gets there first; false once the
+// request started (it then runs to completion).
+bool cancel_job(ControlJob::Shared& s, std::string_view why) {
+  {
+    std::lock_guard lock(s.mu);
+    if (s.phase != ControlJob::Shared::Phase::kQueued) return false;
+    s.phase = ControlJob::Shared::Phase::kCancelled;
+    s.response = cancelled_line(why);
+  }
+  s.notify();
+  return true;
+}
+
+}  // namespace
+
+ControlJob::ControlJob(std::shared_ptr<Shared> shared) : shared_(std::move(shared)) {}
+ControlJob::ControlJob(ControlJob&& other) noexcept = default;
+ControlJob& ControlJob::operator=(ControlJob&& other) noexcept {
+  if (this != &other) {
+    if (shared_) cancel_job(*shared_, "irqd dropped it before it started");
+    shared_ = std::move(other.shared_);
+  }
+  return *this;
+}
+// run() always finishes what it started, so only a queued request is left
+// to settle here.
+ControlJob::~ControlJob() {
+  if (shared_) cancel_job(*shared_, "irqd dropped it before it started");
+}
+
+const ControlRequest& ControlJob::request() const { return shared_->request; }
+
+bool ControlJob::cancel(std::string_view why) { return shared_ && cancel_job(*shared_, why); }
+
+bool ControlJob::run(const ControlHandler& fn) {
+  if (!shared_) return false;
+  {
+    std::lock_guard lock(shared_->mu);
+    if (shared_->phase != Shared::Phase::kQueued) return false;
+    shared_->phase = Shared::Phase::kStarted;
+  }
+  shared_->notify();  // the client may be waiting for {"started":true}
+  std::string response;
+  std::string internal_error;
+  try {
+    auto result = fn(shared_->request);
+    response = result ? control_ok_line(*result) : control_error_line(result.error().message);
+  } catch (const std::exception& e) {
+    // The handler builds JSON, which throws on misuse: the client gets an
+    // answer and the thread that runs requests keeps going.
+    internal_error = e.what();
+    response = control_error_line(std::string("internal error: ") + e.what());
+  }
+  {
+    std::lock_guard lock(shared_->mu);
+    shared_->response = std::move(response);
+    shared_->internal_error = std::move(internal_error);
+    shared_->phase = Shared::Phase::kFinished;
+  }
+  shared_->notify();
+  return true;
+}
+
+// ---------------------------------------------------------------------------
 // The server.
 
 namespace {
 
-// A connection whose unread responses pass this is not read from until the
-// peer catches up (a client that writes requests but never reads).
-constexpr std::size_t kOutputHighWater = std::size_t{1} << 20;
-constexpr std::size_t kReadChunk = 65536;
 // After EMFILE and the like the listening socket stays readable: leave it
 // out of the poll set this long instead of spinning on it.
 constexpr int kAcceptPauseMs = 100;
@@ -251,15 +347,31 @@ constexpr int kAcceptPauseMs = 100;
 struct Connection {
   UniqueFd fd;
   ControlPeer peer;
-  std::uint64_t last_active_ns = 0;  // CLOCK_MONOTONIC: admitted, read from or written to
-  std::string in;                    // the request line read so far
-  std::string out;                   // response bytes from out_pos on are not yet written
+  std::uint64_t last_active_ns = 0;  // CLOCK_MONOTONIC: admitted, read from, written to, or answered
+  std::string in;                    // bytes read; from in_pos on not yet parsed
+  std::size_t in_pos = 0;
+  std::string out;  // response bytes from out_pos on are not yet written
   std::size_t out_pos = 0;
-  bool skipping = false;     // inside an over-long line: drop bytes up to its newline
-  bool read_closed = false;  // the peer shut its side down: answer what it sent, then close
-  bool dead = false;         // close at the end of this round
+  // The one request in flight: handed over, not yet answered or cancelled.
+  std::shared_ptr<ControlJob::Shared> job;
+  std::uint64_t job_deadline_ns = 0;  // cancelled if not started by then
+  bool job_started = false;           // seen started: the deadline no longer applies
+  bool notify_start = false;          // the request asked for {"started":true}
+  std::size_t jobs_in_flight = 0;     // for the stats: never more than 1
+  bool skipping = false;              // inside an over-long line: drop bytes up to its newline
+  bool read_closed = false;           // the peer shut its side down: answer what it sent, then close
+  bool dead = false;                  // close at the end of this round
 
   std::size_t pending_out() const { return out.size() - out_pos; }
+  std::size_t buffered_in() const { return in.size() - in_pos; }
+  bool has_line() const { return !skipping && in.find('\n', in_pos) != std::string::npos; }
+  // Read more only when everything read so far has been answered and the
+  // answers are not piling up: the rest waits in the kernel's buffer.
+  // A complete request buffered and nothing holding it back.
+  bool runnable() const { return !dead && !job && pending_out() < kControlOutputLimit && has_line(); }
+  bool wants_input() const {
+    return !read_closed && !dead && !job && pending_out() < kControlOutputLimit && !has_line();
+  }
 };
 
 Result<std::optional<gid_t>> resolve_group(const std::string& name) {
@@ -366,15 +478,19 @@ void send_and_forget(int fd, const std::string& line) {
 
 struct ControlServer::State {
   ControlOptions options;
-  ControlHandler handler;
+  ControlAsyncHandler handler;
   std::optional<gid_t> group;
   std::optional<gid_t> admin_group;
   uid_t euid = 0;
   UniqueFd listen_fd;
-  UniqueFd wake_fd;
-  dev_t socket_dev = 0;  // the socket file this server created, so that
-  ino_t socket_ino = 0;  // stop() removes that one and no other
+  UniqueFd wake_fd;                         // stop()
+  std::shared_ptr<const UniqueFd> done_fd;  // a job changed phase
+  dev_t socket_dev = 0;                     // the socket file this server created, so that
+  ino_t socket_ino = 0;                     // stop() removes that one and no other
   std::vector<Connection> conns;
+  ControlServerStats counts;  // the loop's own copy
+  mutable std::mutex stats_mu;
+  ControlServerStats published;  // guarded by stats_mu
 
   void log(const std::string& line) const {
     if (options.log) options.log(line);
@@ -385,10 +501,18 @@ struct ControlServer::State {
   void close_idle();
   bool accept_all();
   void admit(UniqueFd fd);
-  void service(Connection& c, short revents) const;
-  void read_some(Connection& c) const;
-  void feed(Connection& c, std::string_view data) const;
-  void answer(Connection& c, std::string_view line) const;
+  void service(Connection& c, short revents);
+  void hang_up(Connection& c);
+  void read_some(Connection& c);
+  void expire(Connection& c);
+  void pump(Connection& c);
+  bool collect(Connection& c);
+  std::optional<std::string> next_line(Connection& c);
+  void answer(Connection& c, std::string_view line);
+  void append(Connection& c, std::string_view line);
+  void drop_job(Connection& c);
+  void cancel_all(std::string_view why);
+  void publish();
   static void flush(Connection& c);
   void remove_socket_file() const;
 };
@@ -399,13 +523,17 @@ void ControlServer::State::run() {
   for (;;) {
     fds.clear();
     fds.push_back({wake_fd.get(), POLLIN, 0});
+    fds.push_back({done_fd->get(), POLLIN, 0});
     fds.push_back({accept_paused ? -1 : listen_fd.get(), POLLIN, 0});
     for (const Connection& c : conns) {
       short events = 0;
-      if (!c.read_closed && c.pending_out() < kOutputHighWater) events |= POLLIN;
+      if (c.wants_input()) events |= POLLIN;
       if (c.pending_out() > 0) events |= POLLOUT;
+      // With no events asked, poll() still reports POLLHUP: a client that
+      // leaves while its request waits cancels it.
       fds.push_back({c.fd.get(), events, 0});
     }
+    publish();
     int n = ::poll(fds.data(), fds.size(), poll_timeout_ms(accept_paused));
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -413,24 +541,52 @@ void ControlServer::State::run() {
       return;
     }
     if (fds[0].revents != 0) return;  // stop()
+    if (fds[1].revents != 0) {
+      std::uint64_t count = 0;
+      [[maybe_unused]] ssize_t r = ::read(done_fd->get(), &count, sizeof count);
+    }
     accept_paused = false;
-    // Connections first: admit() appends to conns, which fds[2..] mirror.
-    for (std::size_t i = 0; i < conns.size(); ++i)
-      if (n > 0 && fds[i + 2].revents != 0) service(conns[i], fds[i + 2].revents);
-    if (n > 0 && fds[1].revents != 0) accept_paused = !accept_all();
+    // Connections first: admit() appends to conns, which fds[3..] mirror.
+    // Every connection is pumped each round: a job may have finished.
+    for (std::size_t i = 0; i < conns.size(); ++i) {
+      Connection& c = conns[i];
+      if (fds[i + 3].revents != 0) service(c, fds[i + 3].revents);
+      if (c.dead) continue;
+      expire(c);
+      // Writing may bring the answers under the limit again with requests
+      // still buffered: go on with them, a few rounds' worth, so that one
+      // long pipeline does not starve the other connections (poll() does
+      // not wait while one is runnable).
+      for (int turn = 0; turn < 4 && !c.dead; ++turn) {
+        pump(c);
+        if (c.pending_out() > 0) flush(c);
+        if (!c.runnable()) break;
+      }
+      if (!c.dead && c.read_closed && !c.job && c.pending_out() == 0 && !c.has_line()) c.dead = true;
+    }
+    if (n > 0 && fds[2].revents != 0) accept_paused = !accept_all();
     close_idle();
+    for (Connection& c : conns)
+      if (c.dead) drop_job(c);
     std::erase_if(conns, [](const Connection& c) { return c.dead; });
   }
 }
 
-// Until the first idle deadline, or the accept pause, whichever is first;
-// -1 (for ever) when neither applies.
+// Until the first idle deadline, start deadline or the accept pause,
+// whichever is first; -1 (for ever) when none applies.
 int ControlServer::State::poll_timeout_ms(bool accept_paused) const {
   int timeout = accept_paused ? kAcceptPauseMs : -1;
-  if (options.idle_timeout_ms == 0 || conns.empty()) return timeout;
-  std::uint64_t oldest = conns.front().last_active_ns;
-  for (const Connection& c : conns) oldest = std::min(oldest, c.last_active_ns);
-  const std::uint64_t deadline = oldest + std::uint64_t{options.idle_timeout_ms} * 1'000'000;
+  std::uint64_t deadline = 0;
+  auto consider = [&deadline](std::uint64_t t) {
+    if (deadline == 0 || t < deadline) deadline = t;
+  };
+  for (const Connection& c : conns) {
+    if (c.runnable()) return 0;
+    if (options.idle_timeout_ms != 0 && !c.job)
+      consider(c.last_active_ns + std::uint64_t{options.idle_timeout_ms} * 1'000'000);
+    if (c.job && !c.job_started) consider(c.job_deadline_ns);
+  }
+  if (deadline == 0) return timeout;
   const std::uint64_t now = now_ns();
   const std::uint64_t left_ms = now >= deadline ? 0 : (deadline - now + 999'999) / 1'000'000;
   const int until = static_cast<int>(std::min<std::uint64_t>(left_ms, std::numeric_limits<int>::max()));
@@ -438,20 +594,20 @@ int ControlServer::State::poll_timeout_ms(bool accept_paused) const {
 }
 
 // A connection that neither sent nor read anything for idle_timeout_ms
-// holds a slot for nothing: told why, and closed.
+// holds a slot for nothing: told why, and closed. One whose request is in
+// flight is waiting for the daemon, not idle.
 void ControlServer::State::close_idle() {
   if (options.idle_timeout_ms == 0) return;
   const std::uint64_t now = now_ns();
   const std::uint64_t limit = std::uint64_t{options.idle_timeout_ms} * 1'000'000;
   for (Connection& c : conns) {
-    if (c.dead || now - c.last_active_ns < limit) continue;
+    if (c.dead || c.job || now - c.last_active_ns < limit) continue;
     send_and_forget(c.fd.get(), control_error_line(fmt::format("idle for {} ms: closed (connect again to send more)",
                                                                options.idle_timeout_ms)));
     log(fmt::format("control: closed pid {} uid {}: idle for {} ms", c.peer.pid, c.peer.uid, options.idle_timeout_ms));
     c.dead = true;
   }
 }
-
 // False when accepting has to pause (out of descriptors or memory).
 bool ControlServer::State::accept_all() {
   for (;;) {
@@ -509,101 +665,221 @@ void ControlServer::State::admit(UniqueFd fd) {
   conns.push_back(std::move(c));
 }
 
-void ControlServer::State::service(Connection& c, short revents) const {
+void ControlServer::State::service(Connection& c, short revents) {
   if ((revents & POLLNVAL) != 0) {
     c.dead = true;
     return;
   }
-  if ((revents & (POLLIN | POLLHUP | POLLERR)) != 0 && !c.read_closed) read_some(c);
-  if (!c.dead && c.pending_out() > 0) flush(c);
-  if (c.read_closed && c.pending_out() == 0) c.dead = true;
+  // POLLHUP: the peer closed (both directions; a peer that only shut down
+  // its writing side is POLLIN and a read of 0). Nobody is left to answer,
+  // so nothing more of this connection starts.
+  if ((revents & (POLLHUP | POLLERR)) != 0) {
+    hang_up(c);
+    return;
+  }
+  if ((revents & POLLIN) != 0 && c.wants_input()) read_some(c);
 }
 
-void ControlServer::State::read_some(Connection& c) const {
-  // A few chunks per round, so that one busy client does not starve the
-  // others; poll() says again that the rest is there.
-  for (int round = 0; round < 4 && c.pending_out() < kOutputHighWater; ++round) {
-    std::array<char, kReadChunk> buf{};
-    ssize_t n = ::read(c.fd.get(), buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN) c.dead = true;  // ECONNRESET: the peer went away mid-request
-      return;
-    }
-    if (n == 0) {
-      // A request counts when its newline arrives: a client that died
-      // half-way through `{"cmd":"reload"}` must not reload. One that
-      // only shut down its side may still read why nothing happened.
-      c.read_closed = true;
-      if (!c.skipping && c.in.find_first_not_of(" \t\r") != std::string::npos)
-        c.out +=
-            control_error_line(
-                R"(request without a newline at end of input (accepted: one JSON object per line, each ended by \n))") +
-            "\n";
+void ControlServer::State::hang_up(Connection& c) {
+  if (c.job && cancel_job(*c.job, "its client closed the connection before it started")) {
+    ++counts.cancelled;
+    log(fmt::format("control: cancelled {} from pid {} uid {}: the client closed the connection before it started",
+                    control_command_name(c.job->request.cmd), c.peer.pid, c.peer.uid));
+  }
+  c.dead = true;
+}
+
+// One chunk, and only when everything read before is answered: a burst of
+// requests stays in the socket buffer, not in the daemon.
+void ControlServer::State::read_some(Connection& c) {
+  c.in.erase(0, c.in_pos);
+  c.in_pos = 0;
+  const std::size_t had = c.in.size();
+  c.in.resize(had + kControlReadChunk);
+  ssize_t n = 0;
+  do {
+    n = ::read(c.fd.get(), c.in.data() + had, kControlReadChunk);
+  } while (n < 0 && errno == EINTR);
+  c.in.resize(had + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
+  if (n < 0) {
+    if (errno != EAGAIN) c.dead = true;  // ECONNRESET: the peer went away mid-request
+    return;
+  }
+  if (n == 0) {
+    // A request counts when its newline arrives: a client that died
+    // half-way through `{"cmd":"reload"}` must not reload. One that
+    // only shut down its side may still read why nothing happened.
+    c.read_closed = true;
+    if (!c.skipping && !c.has_line() && c.in.find_first_not_of(" \t\r", c.in_pos) != std::string::npos) {
+      append(
+          c,
+          control_error_line(
+              R"(request without a newline at end of input (accepted: one JSON object per line, each ended by \n))"));
       c.in.clear();
-      return;
+      c.in_pos = 0;
     }
-    c.last_active_ns = now_ns();
-    feed(c, std::string_view(buf.data(), static_cast<std::size_t>(n)));
+    return;
+  }
+  c.last_active_ns = now_ns();
+  counts.max_buffered_input = std::max(counts.max_buffered_input, c.buffered_in());
+}
+
+// A request that waited past its start deadline is cancelled: the client
+// learns it never ran instead of wondering whether it will.
+void ControlServer::State::expire(Connection& c) {
+  if (!c.job || c.job_started || now_ns() < c.job_deadline_ns) return;
+  const unsigned ms = c.job->request.start_within_ms != 0 ? c.job->request.start_within_ms : options.start_timeout_ms;
+  if (cancel_job(*c.job, fmt::format("irqd's control thread did not start it within {} ms", ms))) {
+    ++counts.cancelled;
+    log(fmt::format("control: cancelled {} from pid {} uid {}: not started within {} ms",
+                    control_command_name(c.job->request.cmd), c.peer.pid, c.peer.uid, ms));
   }
 }
 
-void ControlServer::State::feed(Connection& c, std::string_view data) const {
-  while (!data.empty()) {
-    std::size_t nl = data.find('\n');
-    std::string_view piece = data.substr(0, nl);
-    data.remove_prefix(nl == std::string_view::npos ? data.size() : nl + 1);
+// Answers what is ready, then hands over the next request, one at a time,
+// until one is in flight, the answers pass the limit, or nothing complete
+// is left to parse.
+void ControlServer::State::pump(Connection& c) {
+  for (;;) {
+    if (c.job && !collect(c)) return;
+    if (c.dead || c.pending_out() >= kControlOutputLimit) return;
+    std::optional<std::string> line = next_line(c);
+    if (!line) return;
+    answer(c, *line);
+  }
+}
+
+// The job's news: {"started":true} if asked for, and its answer once it has
+// one. False while it is still queued or running.
+bool ControlServer::State::collect(Connection& c) {
+  ControlJob::Shared::Phase phase{};
+  std::string response;
+  std::string internal_error;
+  {
+    std::lock_guard lock(c.job->mu);
+    phase = c.job->phase;
+    if (phase == ControlJob::Shared::Phase::kFinished || phase == ControlJob::Shared::Phase::kCancelled) {
+      response = std::move(c.job->response);
+      internal_error = std::move(c.job->internal_error);
+    }
+  }
+  using Phase = ControlJob::Shared::Phase;
+  if (phase == Phase::kStarted || phase == Phase::kFinished) {
+    if (c.notify_start && !c.job_started) append(c, R"({"started":true})");
+    c.job_started = true;
+  }
+  if (phase == Phase::kQueued || phase == Phase::kStarted) return false;
+  if (!internal_error.empty())
+    log(fmt::format("control: internal error answering pid {} uid {}: {}", c.peer.pid, c.peer.uid, internal_error));
+  append(c, response);
+  c.job.reset();
+  --c.jobs_in_flight;
+  --counts.in_flight;
+  c.last_active_ns = now_ns();
+  return true;
+}
+
+// The next complete line, or nothing yet. A line over kControlMaxRequest is
+// answered as soon as it is known to be too long; the rest of it, up to its
+// newline, is dropped unparsed.
+std::optional<std::string> ControlServer::State::next_line(Connection& c) {
+  for (;;) {
+    std::size_t nl = c.in.find('\n', c.in_pos);
     if (c.skipping) {
-      c.skipping = nl == std::string_view::npos;
+      c.in_pos = nl == std::string::npos ? c.in.size() : nl + 1;
+      if (nl == std::string::npos) return std::nullopt;
+      c.skipping = false;
       continue;
     }
-    if (c.in.size() + piece.size() > kControlMaxRequest) {
-      // Answered as soon as the line is known to be too long; the rest of
-      // it, up to its newline, is dropped unread.
-      c.in.clear();
-      c.out += control_error_line(fmt::format("request over {} bytes", kControlMaxRequest)) + "\n";
-      c.skipping = nl == std::string_view::npos;
+    const std::size_t length = (nl == std::string::npos ? c.in.size() : nl) - c.in_pos;
+    if (length > kControlMaxRequest) {
+      append(c, control_error_line(fmt::format("request over {} bytes", kControlMaxRequest)));
+      c.skipping = true;
       continue;
     }
-    c.in += piece;
-    if (nl == std::string_view::npos) return;
-    std::string line = std::exchange(c.in, {});
-    answer(c, line);
+    if (nl == std::string::npos) return std::nullopt;
+    std::string line = c.in.substr(c.in_pos, length);
+    c.in_pos = nl + 1;
+    return line;
   }
 }
 
-void ControlServer::State::answer(Connection& c, std::string_view line) const {
+void ControlServer::State::answer(Connection& c, std::string_view line) {
   if (line.ends_with('\r')) line.remove_suffix(1);                      // CRLF from nc -C and the like
   if (line.find_first_not_of(" \t") == std::string_view::npos) return;  // blank lines are not requests
-  std::string response;
-  try {
-    auto request = parse_control_request(line);
-    if (!request) {
-      response = control_error_line(request.error().message);
-    } else {
-      request->peer = c.peer;
-      if (control_command_changes_state(request->cmd) && !c.peer.may_change) {
-        response = control_error_line(fmt::format(
-            "permission denied: {} changes state and uid {} may only read (status, stats, plan): that needs root, "
-            "the daemon's user{}",
-            control_command_name(request->cmd), c.peer.uid,
-            options.admin_group.empty() ? " (or a group set as [control] admin_group)"
-                                        : " or group " + options.admin_group));
-        log(fmt::format("control: refused {} from pid {} uid {}: read-only peer", control_command_name(request->cmd),
-                        c.peer.pid, c.peer.uid));
-      } else {
-        auto result = handler(*request);
-        response = result ? control_ok_line(*result) : control_error_line(result.error().message);
-      }
-    }
-  } catch (const std::exception& e) {
-    // The handler builds JSON, which throws on misuse: the client gets an
-    // answer and the server keeps going.
-    log(fmt::format("control: internal error answering pid {} uid {}: {}", c.peer.pid, c.peer.uid, e.what()));
-    response = control_error_line(std::string("internal error: ") + e.what());
+  auto request = parse_control_request(line);
+  if (!request) return append(c, control_error_line(request.error().message));
+  request->peer = c.peer;
+  if (control_command_changes_state(request->cmd) && !c.peer.may_change) {
+    log(fmt::format("control: refused {} from pid {} uid {}: read-only peer", control_command_name(request->cmd),
+                    c.peer.pid, c.peer.uid));
+    return append(c, control_error_line(fmt::format(
+                         "permission denied: {} changes state and uid {} may only read (status, stats, plan): that "
+                         "needs root, the daemon's user{}",
+                         control_command_name(request->cmd), c.peer.uid,
+                         options.admin_group.empty() ? " (or a group set as [control] admin_group)"
+                                                     : " or group " + options.admin_group)));
   }
-  c.out += response;
+  auto job = std::make_shared<ControlJob::Shared>();
+  job->request = std::move(*request);
+  job->wake = done_fd;
+  const unsigned within = job->request.start_within_ms != 0 ? job->request.start_within_ms : options.start_timeout_ms;
+  c.job = job;
+  c.job_deadline_ns = now_ns() + std::uint64_t{within} * 1'000'000;
+  c.job_started = false;
+  c.notify_start = job->request.start_within_ms != 0;
+  ++c.jobs_in_flight;
+  ++counts.in_flight;
+  ++counts.handed_over;
+  counts.max_in_flight = std::max(counts.max_in_flight, counts.in_flight);
+  counts.max_in_flight_per_connection = std::max(counts.max_in_flight_per_connection, c.jobs_in_flight);
+  try {
+    handler(ControlJob(std::move(job)));  // a handler that lets the job go has cancelled it
+  } catch (const std::exception& e) {
+    log(fmt::format("control: internal error handing over {} from pid {} uid {}: {}",
+                    control_command_name(c.job->request.cmd), c.peer.pid, c.peer.uid, e.what()));
+    cancel_job(*c.job, std::string("internal error: ") + e.what());
+  }
+}
+
+void ControlServer::State::append(Connection& c, std::string_view line) {
+  c.out += line;
   c.out += '\n';
+  counts.max_pending_output = std::max(counts.max_pending_output, c.pending_out());
+}
+
+// A connection about to close: its request is cancelled if it has not
+// started; one that started finishes on its own, its answer dropped.
+void ControlServer::State::drop_job(Connection& c) {
+  if (!c.job) return;
+  if (cancel_job(*c.job, "its connection closed before it started")) ++counts.cancelled;
+  c.job.reset();
+  --counts.in_flight;
+}
+
+// stop(): each client with a request in flight is told, best effort,
+// what became of it before its connection closes.
+void ControlServer::State::cancel_all(std::string_view why) {
+  for (Connection& c : conns) {
+    if (!c.job) continue;
+    if (cancel_job(*c.job, why)) {
+      ++counts.cancelled;
+      send_and_forget(c.fd.get(), cancelled_line(why));
+    } else if (c.notify_start && !c.job_started) {
+      send_and_forget(c.fd.get(), R"({"started":true})");  // it runs to completion
+    }
+    c.job.reset();
+    --counts.in_flight;
+  }
+  publish();
+}
+
+void ControlServer::State::publish() {
+  counts.connections = conns.size();
+  counts.stalled = static_cast<std::size_t>(std::count_if(
+      conns.begin(), conns.end(), [](const Connection& c) { return c.pending_out() >= kControlOutputLimit; }));
+  std::lock_guard lock(stats_mu);
+  published = counts;
 }
 
 void ControlServer::State::flush(Connection& c) {
@@ -620,7 +896,7 @@ void ControlServer::State::flush(Connection& c) {
   if (c.pending_out() == 0) {
     c.out.clear();
     c.out_pos = 0;
-  } else if (c.out_pos > kReadChunk && c.out_pos * 2 > c.out.size()) {
+  } else if (c.out_pos > kControlReadChunk && c.out_pos * 2 > c.out.size()) {
     // A client that reads slowly while it keeps asking would otherwise
     // grow the buffer by everything ever written to it.
     c.out.erase(0, c.out_pos);
@@ -635,6 +911,12 @@ void ControlServer::State::remove_socket_file() const {
 }
 
 Result<std::unique_ptr<ControlServer>> ControlServer::start(ControlOptions options, ControlHandler handler) {
+  // Run inline, on the server's thread: the job is started and answered
+  // before the handler returns.
+  return start(std::move(options), [handler = std::move(handler)](ControlJob job) { job.run(handler); });
+}
+
+Result<std::unique_ptr<ControlServer>> ControlServer::start(ControlOptions options, ControlAsyncHandler handler) {
   auto state = std::make_unique<State>();
   state->options = std::move(options);
   state->handler = std::move(handler);
@@ -683,10 +965,16 @@ Result<std::unique_ptr<ControlServer>> ControlServer::start(ControlOptions optio
   if (::listen(state->listen_fd.get(), SOMAXCONN) != 0) return fail("cannot listen on the control socket");
   state->wake_fd = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!state->wake_fd.valid()) return fail("cannot create the wake eventfd of the control socket");
+  auto done = std::make_shared<UniqueFd>(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!done->valid()) return fail("cannot create the job eventfd of the control socket");
+  state->done_fd = std::move(done);
 
   auto server = std::unique_ptr<ControlServer>(new ControlServer(std::move(state)));
   try {
-    server->thread_ = std::thread([s = server->state_.get()] { s->run(); });
+    server->thread_ = std::thread([s = server->state_.get()] {
+      set_thread_name("irqd-ctl");
+      s->run();
+    });
   } catch (const std::system_error& e) {
     ::unlink(path.c_str());
     return Error{fmt::format("cannot start the control socket's thread for {}: {}", path, e.what())};
@@ -703,11 +991,17 @@ void ControlServer::stop() {
   std::uint64_t one = 1;
   [[maybe_unused]] ssize_t n = ::write(state_->wake_fd.get(), &one, sizeof one);
   thread_.join();
+  state_->cancel_all("the control socket is stopping");
   state_->conns.clear();
   state_->listen_fd.reset();
   state_->remove_socket_file();
 }
 
 const std::string& ControlServer::path() const { return state_->options.path; }
+
+ControlServerStats ControlServer::stats() const {
+  std::lock_guard lock(state_->stats_mu);
+  return state_->published;
+}
 
 }  // namespace irqd

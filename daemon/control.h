@@ -15,12 +15,40 @@
 // an unknown command or a bad argument gets an error response; the
 // connection and the server keep going. Every peer is checked with
 // SO_PEERCRED when it connects.
+//
+// One request at a time per connection, answered in order: the server
+// reads a connection only while it has no request in flight and less than
+// kControlOutputLimit of answers waiting to be written; the rest stays in
+// the kernel's socket buffer (backpressure, not buffering). So a client
+// that sends a burst of requests and reads nothing holds at most one
+// request, one read chunk and the limit plus one answer of the daemon's
+// memory, and the daemon's control thread never has more than one request
+// per connection queued.
+//
+// Run or cancel, never "maybe later": a request handed to the daemon
+// (ControlJob) either starts on the daemon's control thread and then runs
+// to completion, its answer delivered if the client is still there; or it
+// is cancelled before it starts and never runs: when its client closes the
+// connection, when it has not started within its start deadline (5 s, or
+// the request's "start_within_ms"), when the daemon is stopping (SIGTERM)
+// or the server stops. A cancelled request is answered
+//
+//   {"ok":false,"cancelled":true,"error":"cancelled: ... (it did not run)"}
+//
+// A request may carry "start_within_ms":N (1..600000), as `irqd ctl` does:
+// its start deadline, and the server then also sends {"started":true} on a
+// line of its own the moment the control thread starts it, before the
+// answer. A client that gives up waiting therefore knows which happened:
+// "started" seen means it runs to completion; the cancel answer means it
+// never ran; neither within N ms means the daemon is stuck and only then is
+// it not known.
 
 #pragma once
 
 #include <sys/types.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -37,6 +65,16 @@ namespace irqd {
 inline constexpr std::string_view kDefaultControlSocket = "/run/irqd/irqd.sock";
 // The longest request line, newline not counted.
 inline constexpr std::size_t kControlMaxRequest = 65536;
+// A connection with this many answer bytes not yet written is not read from
+// until its client reads them (one answer may take it past the limit).
+inline constexpr std::size_t kControlOutputLimit = std::size_t{1} << 20;
+// The most bytes one read() takes from a connection.
+inline constexpr std::size_t kControlReadChunk = 65536;
+// A request the daemon's control thread has not started this long after the
+// server read it is cancelled (ControlOptions::start_timeout_ms).
+inline constexpr unsigned kControlStartTimeoutMs = 5000;
+// The largest "start_within_ms" a request may ask for.
+inline constexpr unsigned kControlMaxStartWithinMs = 600'000;
 
 enum class ControlCommand { kStatus, kStats, kPlan, kMove, kUnbind, kBind, kReload };
 
@@ -65,7 +103,10 @@ struct ControlRequest {
   std::string device;
   unsigned vector = 0;  // move only
   unsigned cpu = 0;     // move only
-  ControlPeer peer;     // filled by the server; not part of the wire form
+  // Any command, optional: 0 = the server's start deadline and no
+  // {"started":true} line; else this deadline and the started line.
+  unsigned start_within_ms = 0;
+  ControlPeer peer;  // filled by the server; not part of the wire form
 };
 
 // Checks one request line (without its newline) and types it. The error
@@ -81,6 +122,52 @@ std::string control_error_line(std::string_view message);
 
 // The result object of one request, or the one-line reason there is none.
 using ControlHandler = std::function<Result<nlohmann::ordered_json>(const ControlRequest&)>;
+
+// One request the server handed over, to be run on the thread that owns the
+// state (or cancelled). Move-only; shared with the server, which it may
+// outlive. Dropped without running: cancelled ("irqd dropped it"); dropped
+// after it started but before it finished: answered with an internal error.
+class ControlJob {
+ public:
+  struct Shared;  // the request, its phase and its answer; in control.cc
+
+  explicit ControlJob(std::shared_ptr<Shared> shared);
+  ControlJob(ControlJob&& other) noexcept;
+  ControlJob& operator=(ControlJob&& other) noexcept;
+  ControlJob(const ControlJob&) = delete;
+  ControlJob& operator=(const ControlJob&) = delete;
+  ~ControlJob();
+
+  const ControlRequest& request() const;
+  // On the thread that runs requests: starts the request and answers it
+  // with fn's result (an exception fn throws is answered as an internal
+  // error, never rethrown), unless it was cancelled first. True when fn ran.
+  bool run(const ControlHandler& fn);
+  // Cancels the request unless it has started; the client is told why
+  // ("cancelled: WHY (it did not run)"). True when it was cancelled here.
+  bool cancel(std::string_view why);
+
+ private:
+  std::shared_ptr<Shared> shared_;
+};
+
+// Takes each request the server hands over; runs job.run() on the thread
+// that owns the state, or lets it go (cancelled). It is called on the
+// server's thread and must not block there.
+using ControlAsyncHandler = std::function<void(ControlJob job)>;
+
+// What the server holds now and the most it ever held, for tests and logs.
+struct ControlServerStats {
+  std::size_t connections = 0;
+  std::size_t in_flight = 0;      // requests handed over and not yet answered or cancelled
+  std::size_t max_in_flight = 0;  // the most at once
+  std::size_t max_in_flight_per_connection = 0;
+  std::size_t stalled = 0;             // connections not read because their answers pass the limit
+  std::size_t max_pending_output = 0;  // the most answer bytes waiting for one connection
+  std::size_t max_buffered_input = 0;  // the most request bytes read and not yet parsed, one connection
+  std::uint64_t handed_over = 0;       // requests given to the handler
+  std::uint64_t cancelled = 0;         // of those, cancelled before they started
+};
 
 struct ControlOptions {
   std::string path{kDefaultControlSocket};
@@ -101,6 +188,9 @@ struct ControlOptions {
   // A connection with no request and nothing to send for this long is told
   // so and closed (0: never).
   unsigned idle_timeout_ms = 60'000;
+  // A request that has not started this long after it was read is cancelled
+  // (a request's own "start_within_ms" wins).
+  unsigned start_timeout_ms = kControlStartTimeoutMs;
   // One line per event worth a log line (refused peers, accept errors).
   std::function<void(const std::string&)> log;
 };
@@ -119,12 +209,13 @@ Status check_control_limits(const ControlPeer& peer, std::size_t open, std::size
 // Serves the control socket on one thread of its own: a poll loop over the
 // listening socket and every connection, no thread per client.
 //
-// The handler runs on that thread, one request at a time, while every other
-// client waits: it must be quick, or hand the request to the thread that
-// owns the state and wait for the answer (irqd run posts to the host's
-// control thread). It must not call stop() on its own server, and it must
-// return once the daemon is stopping: stop() joins the thread. The thread
-// inherits the signal mask of the thread that calls start().
+// A ControlHandler runs on that thread, one request at a time, while every
+// other client waits: it must be quick (tests, tools). irqd run gives a
+// ControlAsyncHandler instead, which posts each job to the host's control
+// thread and returns at once: the server keeps serving, notices clients
+// that leave, cancels what waited past its deadline, and stop() returns at
+// once. Neither may call stop() on its own server. The thread inherits the
+// signal mask of the thread that calls start().
 class ControlServer {
  public:
   // Creates the parent directory (0755) if missing, removes a stale socket
@@ -132,6 +223,7 @@ class ControlServer {
   // answers on the path, binds, sets the mode and group, listens, and
   // starts the thread.
   static Result<std::unique_ptr<ControlServer>> start(ControlOptions options, ControlHandler handler);
+  static Result<std::unique_ptr<ControlServer>> start(ControlOptions options, ControlAsyncHandler handler);
 
   ControlServer(const ControlServer&) = delete;
   ControlServer& operator=(const ControlServer&) = delete;
@@ -139,11 +231,14 @@ class ControlServer {
   ControlServer& operator=(ControlServer&&) = delete;
   ~ControlServer();
 
-  // Closes every connection, joins the thread and removes the socket file
-  // (if it is still the one this server created). Idempotent.
+  // Cancels every request not yet started, closes every connection, joins
+  // the thread and removes the socket file (if it is still the one this
+  // server created). Idempotent.
   void stop();
 
   const std::string& path() const;
+  // From any thread.
+  ControlServerStats stats() const;
 
  private:
   struct State;  // the loop's state, defined in control.cc

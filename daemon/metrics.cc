@@ -23,6 +23,8 @@
 #include <thread>
 #include <utility>
 
+#include "base/thread_name.h"
+
 namespace irqd {
 
 // ---------------------------------------------------------------------------
@@ -405,6 +407,7 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(const std::string& a
   {
     const SignalsBlockedHere blocked;
     raw->thread = std::thread([raw] {
+      set_thread_name("irqd-metrics");
       raw->http.listen_after_bind();
       raw->listen_returned = true;
     });

@@ -2,6 +2,7 @@
 
 #include "daemon/service.h"
 
+#include <fmt/format.h>
 #include <pthread.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -16,11 +17,13 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <sstream>
+#include <tuple>
 
 #include "config/config.h"
 #include "daemon/control.h"
 #include "daemon/metrics.h"
 #include "daemon/systemd.h"
+#include "daemon/uring_cache.h"
 #include "device/vfio_device.h"
 #include "dispatch/reactor_names.h"
 #include "dispatch/sys.h"
@@ -37,8 +40,10 @@ using ordered_json = nlohmann::ordered_json;
 // which answers between two events; more means it is wedged.
 constexpr auto kAnswerTimeout = std::chrono::seconds(5);
 
-Result<DispatchOptions> dispatch_options(const ReactorConfig& r) {
+Result<DispatchOptions> dispatch_options(const ReactorConfig& r, const std::shared_ptr<spdlog::logger>& log) {
   DispatchOptions d;
+  if (!r.calibration_cache.empty())
+    d.uring_cache = file_uring_cache(r.calibration_cache, [log](const std::string& line) { log->warn("{}", line); });
   auto reactor = parse_reactor("reactor.kind", r.kind, std::uint64_t{r.busy_poll_us} * 1000);
   if (!reactor) return reactor.error();
   d.reactor = reactor->kind;
@@ -110,12 +115,17 @@ ordered_json latency_json(const LiveLatency& l) {
   return j;
 }
 
-// The report is written when irqd stops, maybe weeks later: a directory
-// that cannot take it is refused at once, with the reason.
+// The report is written when irqd stops, maybe weeks later, and the
+// calibration cache at the first start: a directory that cannot take them
+// is refused at once, with the reason.
 Status check_report(const Config& c) {
-  if (c.report.empty()) return ok_status();
-  if (Status s = check_output_directory(directory_of(c.report)); !s)
-    return Error{c.at("report").str() + ": report '" + c.report + "': " + s.error().message};
+  for (auto [key, name, path] :
+       {std::tuple{"report", "report", &c.report},
+        std::tuple{"reactor.calibration_cache", "calibration_cache", &c.reactor.calibration_cache}}) {
+    if (path->empty()) continue;
+    if (Status s = check_output_directory(directory_of(*path)); !s)
+      return Error{c.at(key).str() + ": " + name + " '" + *path + "': " + s.error().message};
+  }
   return ok_status();
 }
 
@@ -138,7 +148,7 @@ class Daemon {
   // Re-reads the file; an error (the file's, every one) keeps the running
   // configuration.
   Status reload(const std::string& why);
-  Result<ordered_json> handle(const ControlRequest& req);
+  void handle(ControlJob job);
   Result<ordered_json> answer(const ControlRequest& req);
   ordered_json status_json();
   // Every bound device for "", else that one if it is bound.
@@ -190,7 +200,7 @@ Status Daemon::start_control() {
   o.group = config_.control.group;
   o.admin_group = config_.control.admin_group;
   o.log = [log = log_](const std::string& line) { log->warn("control: {}", line); };
-  auto server = ControlServer::start(o, [this](const ControlRequest& r) { return handle(r); });
+  auto server = ControlServer::start(o, ControlAsyncHandler([this](ControlJob job) { handle(std::move(job)); }));
   if (!server) return Error{config_.at("control.socket").str() + ": " + server.error().message};
   control_ = std::move(*server);
   log_->info("control socket {}", config_.control.socket);
@@ -224,7 +234,7 @@ Status Daemon::start() {
     if (!restricted) return Error{config_.at("cpus").str() + ": " + restricted.error().message};
     topo_ = std::make_unique<Topology>(std::move(*restricted));
   }
-  auto dispatch = dispatch_options(config_.reactor);
+  auto dispatch = dispatch_options(config_.reactor, log_);
   if (!dispatch) return Error{config_.at("reactor").str() + ": " + dispatch.error().message};
 
   HostOptions ho;
@@ -238,8 +248,11 @@ Status Daemon::start() {
       log_->error("device {} lost interrupts: fired {} handled {} dropped {}", r.name, r.fired, r.dispatch.handled(),
                   r.dropped());
   };
-  ho.open_vfio = [](const std::string& bdf) -> Result<std::unique_ptr<MsixDevice>> {
-    auto dev = VfioDevice::open(bdf);
+  // One vfio::GroupSet for every device the host opens: two functions of
+  // one IOMMU group share its group fd (the kernel allows one opener).
+  ho.open_vfio =
+      [groups = std::make_shared<vfio::GroupSet>()](const std::string& bdf) -> Result<std::unique_ptr<MsixDevice>> {
+    auto dev = VfioDevice::open(bdf, {}, {}, groups.get());
     if (!dev) return dev.error();
     return std::unique_ptr<MsixDevice>(std::move(*dev));
   };
@@ -370,6 +383,13 @@ ordered_json Daemon::status_json() {
   }
   j["devices"] = devices;
   j["unbinds"] = host_->report_totals().unbinds;
+  if (control_) {
+    // The control socket's own load: a client that floods it shows here.
+    const ControlServerStats c = control_->stats();
+    j["control"] = {{"connections", c.connections}, {"in_flight", c.in_flight},
+                    {"stalled", c.stalled},         {"handed_over", c.handed_over},
+                    {"cancelled", c.cancelled},     {"max_pending_output", c.max_pending_output}};
+  }
   return j;
 }
 
@@ -463,14 +483,20 @@ Result<ordered_json> Daemon::answer(const ControlRequest& req) {
   return Error{"unknown command"};
 }
 
-Result<ordered_json> Daemon::handle(const ControlRequest& req) {
-  // What only reads (status, stats, plan: `irqd top` asks twice a second)
-  // at debug; what changes something at info.
-  const bool reads_only =
-      req.cmd == ControlCommand::kStatus || req.cmd == ControlCommand::kStats || req.cmd == ControlCommand::kPlan;
-  log_->log(reads_only ? spdlog::level::debug : spdlog::level::info, "control: {} from uid {} pid {}",
-            control_command_name(req.cmd), req.peer.uid, req.peer.pid);
-  return on_control_thread<ordered_json>([this, req]() -> Result<ordered_json> { return answer(req); });
+// On the control socket's thread: hands the request over and returns, so
+// the socket keeps serving (and cancelling) while the control thread works.
+void Daemon::handle(ControlJob job) {
+  post_control_job(
+      *host_, std::move(job),
+      [this](const ControlRequest& req) -> Result<ordered_json> {
+        // Logged as it starts, on the control thread. What only reads
+        // (status, stats, plan: `irqd top` asks twice a second) at debug;
+        // what changes something at info.
+        log_->log(control_command_changes_state(req.cmd) ? spdlog::level::info : spdlog::level::debug,
+                  "control: {} from uid {} pid {}", control_command_name(req.cmd), req.peer.uid, req.peer.pid);
+        return answer(req);
+      },
+      [log = log_](const std::string& line) { log->info("{}", line); });
 }
 
 Status Daemon::reload(const std::string& why) {
@@ -499,7 +525,7 @@ Status Daemon::reload(const std::string& why) {
   std::vector<std::string> rebind = diff.changed;
   if (!(next->reactor == config_.reactor)) {
     // New reactor settings apply to every device: rebind them all.
-    auto dispatch = dispatch_options(next->reactor);
+    auto dispatch = dispatch_options(next->reactor, log_);
     if (dispatch) host_->set_dispatch_options(*dispatch);
     rebind.insert(rebind.end(), diff.unchanged.begin(), diff.unchanged.end());
     diff.unchanged.clear();
@@ -610,6 +636,33 @@ std::shared_ptr<spdlog::logger> make_logger(const std::string& level) {
 }
 
 }  // namespace
+
+bool stop_signal_pending() {
+  sigset_t pending;
+  sigemptyset(&pending);
+  if (::sigpending(&pending) != 0) return false;
+  return sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1;
+}
+
+void post_control_job(Host& host, ControlJob job, ControlHandler answer, std::function<void(const std::string&)> log) {
+  // std::function needs a copyable callable; the job itself is move-only.
+  auto shared = std::make_shared<ControlJob>(std::move(job));
+  host.post([shared, answer = std::move(answer), log = std::move(log)] {
+    // Host::run takes every posted request at once and runs them in a row;
+    // a SIGTERM that arrives meanwhile waits in the signalfd until the last
+    // one returns. Checked here, before each request, it wins over every
+    // request not yet started: those are cancelled, never run.
+    if (stop_signal_pending()) {
+      if (shared->cancel("irqd is stopping") && log) {
+        const ControlRequest& r = shared->request();
+        log(fmt::format("control: cancelled {} from uid {} pid {}: irqd is stopping", control_command_name(r.cmd),
+                        r.peer.uid, r.peer.pid));
+      }
+      return;
+    }
+    shared->run(answer);
+  });
+}
 
 ValueSyntax config_value_syntax() {
   auto check = [](auto parse) {

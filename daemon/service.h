@@ -10,12 +10,16 @@
 
 #pragma once
 
+#include <functional>
 #include <iosfwd>
 #include <string>
 
 #include "config/config.h"
+#include "daemon/control.h"
 
 namespace irqd {
+
+class Host;
 
 struct DaemonOptions {
   std::string config;     // default /etc/irqd/irqd.toml
@@ -30,5 +34,18 @@ int run_daemon(const DaemonOptions& flags, std::ostream& err);
 // choice: device/'s), for every reader of a config file: the daemon, its
 // reload and `irqd config check` accept exactly the same files.
 ValueSyntax config_value_syntax();
+
+// Whether SIGTERM or SIGINT is pending: sent, blocked (as in every irqd
+// thread), and not yet read from the signalfd. Does not consume it.
+bool stop_signal_pending();
+
+// Hands a control request to the host's control thread (Host::post). There
+// it runs through `answer` to completion, unless a stop signal is pending by
+// then: the signal wins over every request not yet started, which is
+// cancelled (its client told "irqd is stopping"; `log` gets a line) and
+// never runs. A job the host never gets to (it stopped) is cancelled when
+// the host drops it.
+void post_control_job(Host& host, ControlJob job, ControlHandler answer,
+                      std::function<void(const std::string&)> log = {});
 
 }  // namespace irqd

@@ -20,6 +20,7 @@
 #include <string>
 #include <thread>
 
+#include "base/thread_name.h"
 #include "device/software_device.h"
 
 namespace irqd {
@@ -386,8 +387,10 @@ Result<std::unique_ptr<FiringEngine>> FiringEngine::start(SoftwareDevice& device
   auto state = std::make_unique<State>(device, options);
   std::promise<Status> ready;
   std::future<Status> started = ready.get_future();
-  auto thread =
-      spawn_thread(options.fault, [s = state.get(), r = std::move(ready)]() mutable { s->run(std::move(r)); });
+  auto thread = spawn_thread(options.fault, [s = state.get(), r = std::move(ready), name = device.name()]() mutable {
+    set_thread_name("irqd-fire/" + name);
+    s->run(std::move(r));
+  });
   if (!thread) return Error{"cannot start the firing thread: " + thread.error().message};
   state->thread = std::move(*thread);
   Status status = started.get();

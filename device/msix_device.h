@@ -21,6 +21,14 @@
 
 namespace irqd {
 
+// What a first SET_IRQS(MSIX) that came back with a positive count means,
+// in one wording for both backends: "the host could enable only 12 of the
+// 16 MSI-X entries asked (...)".
+inline std::string msix_short_message(unsigned enabled, unsigned asked) {
+  return "the host could enable only " + std::to_string(enabled) + " of the " + std::to_string(asked) +
+         " MSI-X entries asked (pci_alloc_irq_vectors gave fewer: the CPUs are short of interrupt vectors)";
+}
+
 class MsixDevice {
  public:
   virtual ~MsixDevice() = default;
@@ -36,11 +44,21 @@ class MsixDevice {
   // Whether entries past the ones enabled first can be armed later
   // (VFIO_IRQ_INFO_NORESIZE clear; the kernel's pci_msix_can_alloc_dyn()).
   virtual bool msix_can_grow() const = 0;
+  // The most entries the host can enable, as the kernel last answered:
+  // msix_count() until a first SET_IRQS that enables MSI-X came back short.
+  // vfio_msi_enable() asks pci_alloc_irq_vectors(pdev, 1, nvec) and, given
+  // fewer than nvec (the CPUs are short of interrupt vectors), frees them and
+  // returns that count N > 0 from VFIO_DEVICE_SET_IRQS, MSI-X left disabled;
+  // the device records N here and fails the call. A vector domain then
+  // retries with N entries, as QEMU does for MSI, and stays inside them.
+  virtual unsigned msix_enable_max() const { return msix_count(); }
 
   // SET_IRQS(MSIX, DATA_EVENTFD | ACTION_TRIGGER, start, fds.size(), fds):
   // entry start+i signals fds[i]; an fd of -1 disarms that entry. The first
   // call enables MSI-X with start + fds.size() entries; without
-  // msix_can_grow() later calls must stay inside that range.
+  // msix_can_grow() later calls must stay inside that range. A first call
+  // asking for more than the host can enable fails, enables nothing and
+  // lowers msix_enable_max().
   virtual Status set_msix_eventfds(unsigned start, std::span<const int> fds) = 0;
   // SET_IRQS(MSIX, DATA_NONE | ACTION_TRIGGER, 0, 0): disarms every entry
   // and disables MSI-X. Once it returns, no entry signals any eventfd.

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <optional>
+#include <sstream>
 #include <system_error>
 #include <utility>
 
@@ -381,6 +382,246 @@ int write_sysfs(const std::string& path, const std::string& value) {
   }
 }
 
+// ------------------------------------------------------------ in use
+
+namespace {
+
+constexpr int kMaxUserDepth = 10;   // SCSI: BDF/ata1/host0/target0:0:0/0:0:0:0/block/sda/sda1
+constexpr int kMaxHolderDepth = 8;  // dm on md on a partition ...
+constexpr unsigned kIffUp = 0x1;    // IFF_UP, include/uapi/linux/if.h
+
+// mountinfo's octal escapes (\040 for a space) undone.
+std::string unescape_mount(const std::string& s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 3 < s.size() && std::isdigit(static_cast<unsigned char>(s[i + 1])) != 0) {
+      out += static_cast<char>(std::stoi(s.substr(i + 1, 3), nullptr, 8));
+      i += 3;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+struct Mount {
+  std::string dev;     // "259:2"
+  std::string source;  // "/dev/nvme0n1p2"
+  std::string point;   // "/"
+};
+
+// <proc>/self/mountinfo: "ID PARENT MAJ:MIN ROOT POINT OPTS [TAGS] - FSTYPE SOURCE SUPER".
+Result<std::vector<Mount>> read_mounts(const std::string& proc) {
+  const std::string path = proc + "/self/mountinfo";
+  auto text = read_attr(path);
+  if (!text) return Error{"cannot read " + path + ": " + errno_string(errno)};
+  std::vector<Mount> out;
+  std::istringstream lines(*text);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream f(line);
+    std::string id, parent, dev, root, point, word;
+    if (!(f >> id >> parent >> dev >> root >> point)) continue;
+    while (f >> word && word != "-") {
+    }
+    std::string fstype, source;
+    f >> fstype >> source;
+    out.push_back({dev, unescape_mount(source), unescape_mount(point)});
+  }
+  return out;
+}
+
+// <proc>/swaps: a header, then "FILENAME TYPE SIZE USED PRIORITY".
+Result<std::vector<std::string>> read_swaps(const std::string& proc) {
+  const std::string path = proc + "/swaps";
+  auto text = read_attr(path);
+  if (!text) return Error{"cannot read " + path + ": " + errno_string(errno)};
+  std::vector<std::string> out;
+  std::istringstream lines(*text);
+  std::string line;
+  std::getline(lines, line);  // Filename Type Size Used Priority
+  for (; std::getline(lines, line);) {
+    std::istringstream f(line);
+    std::string name;
+    if (f >> name) out.push_back(unescape_mount(name));
+  }
+  return out;
+}
+
+std::string join(const std::vector<std::string>& v, const char* sep) {
+  std::string out;
+  for (const std::string& s : v) out += (out.empty() ? "" : sep) + s;
+  return out;
+}
+
+// The mount points of block device `name` (its sysfs directory `dir`).
+std::vector<std::string> mount_points(const std::vector<Mount>& mounts, const std::string& name,
+                                      const std::string& dir) {
+  const std::string dev = read_attr(dir + "/dev").value_or("");
+  std::vector<std::string> out;
+  for (const Mount& m : mounts)
+    if ((!dev.empty() && m.dev == dev) || m.source == "/dev/" + name) out.push_back(m.point);
+  return out;
+}
+
+// What makes a block device busy, checked on the device itself and on
+// whatever holds it (followed through <sysfs>/class/block/HOLDER).
+struct BlockState {
+  std::vector<std::string> mounts;
+  bool swap = false;
+};
+
+void block_state(const std::string& name, const std::string& dir, const std::vector<Mount>& mounts,
+                 const std::vector<std::string>& swaps, BlockState& state) {
+  for (std::string& p : mount_points(mounts, name, dir)) state.mounts.push_back(std::move(p));
+  state.swap = state.swap || std::find(swaps.begin(), swaps.end(), "/dev/" + name) != swaps.end();
+}
+
+// The entries of a directory, by name; none when it cannot be read. Never
+// throws: /proc entries vanish while they are read.
+std::vector<fs::path> list_dir(const std::string& dir) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+    out.push_back(it->path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::string> holders_of(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const fs::path& p : list_dir(dir + "/holders")) out.push_back(p.filename().string());
+  return out;
+}
+
+// "dm-0 (mounted on /: the root filesystem)", "dm-1 (swap)", "md0".
+std::string holder_text(const std::string& sysfs, const std::string& holder, const std::vector<Mount>& mounts,
+                        const std::vector<std::string>& swaps, bool& root_fs, int depth) {
+  const std::string dir = sysfs + "/class/block/" + holder;
+  BlockState st;
+  block_state(holder, dir, mounts, swaps, st);
+  std::vector<std::string> what;
+  if (!st.mounts.empty()) {
+    const bool root = std::find(st.mounts.begin(), st.mounts.end(), "/") != st.mounts.end();
+    root_fs = root_fs || root;
+    what.push_back("mounted on " + join(st.mounts, ", ") + (root ? ": the root filesystem" : ""));
+  }
+  if (st.swap) what.push_back("swap");
+  if (depth < kMaxHolderDepth)
+    for (const std::string& h : holders_of(dir))
+      what.push_back("held by " + holder_text(sysfs, h, mounts, swaps, root_fs, depth + 1));
+  return what.empty() ? holder : holder + " (" + join(what, "; ") + ")";
+}
+
+// A block device directory: a dev file and holders/ (disks and partitions).
+bool is_block_dir(const fs::path& dir) {
+  std::error_code ec;
+  return fs::is_regular_file(dir / "dev", ec) && fs::is_directory(dir / "holders", ec);
+}
+
+}  // namespace
+
+std::vector<DeviceUser> find_users(const PciPaths& paths, const std::string& bdf) {
+  std::vector<DeviceUser> users;
+  std::vector<fs::path> nets;
+  std::vector<fs::path> blocks;
+  std::error_code ec;
+  // The device's own directory: its bus/pci/devices link resolved once,
+  // then nothing below it followed.
+  const fs::path top = fs::canonical(devdir(paths.sysfs, bdf), ec);
+  if (ec) return users;
+  fs::recursive_directory_iterator it(top, fs::directory_options::skip_permission_denied, ec);
+  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    const fs::directory_entry& e = *it;
+    std::error_code sec;
+    if (!e.is_directory(sec) || e.is_symlink(sec)) {
+      continue;
+    }
+    const fs::path parent = e.path().parent_path();
+    if (parent.filename() == "net" && parent != top) nets.push_back(e.path());
+    if (is_block_dir(e.path())) blocks.push_back(e.path());
+    if (it.depth() + 1 >= kMaxUserDepth) it.disable_recursion_pending();
+  }
+  std::sort(nets.begin(), nets.end());
+  std::sort(blocks.begin(), blocks.end());
+
+  for (const fs::path& n : nets) {
+    const std::string name = n.filename().string();
+    const auto flags = parse_long(read_attr((n / "flags").string()).value_or(""), 16);
+    if (flags && (static_cast<unsigned long>(*flags) & kIffUp) != 0)
+      users.push_back({DeviceUser::Kind::kInterfaceUp, name, name + " is up", false});
+  }
+  if (blocks.empty()) return users;
+
+  auto mounts = read_mounts(paths.proc);
+  auto swaps = read_swaps(paths.proc);
+  for (const fs::path& b : blocks) {
+    const std::string name = b.filename().string();
+    const std::string dir = b.string();
+    if (!mounts) {
+      users.push_back({DeviceUser::Kind::kUnknown, name,
+                       "whether " + name + " is mounted is unknown: " + mounts.error().message, false});
+    } else if (auto points = mount_points(*mounts, name, dir); !points.empty()) {
+      const bool root = std::find(points.begin(), points.end(), "/") != points.end();
+      users.push_back({DeviceUser::Kind::kMounted, name,
+                       name + " is mounted on " + join(points, ", ") + (root ? " (the root filesystem)" : ""), root});
+    }
+    if (!swaps) {
+      users.push_back({DeviceUser::Kind::kUnknown, name,
+                       "whether " + name + " is swap is unknown: " + swaps.error().message, false});
+    } else if (std::find(swaps->begin(), swaps->end(), "/dev/" + name) != swaps->end()) {
+      users.push_back({DeviceUser::Kind::kSwap, name, name + " is swap", false});
+    }
+    const std::vector<Mount> no_mounts;
+    const std::vector<std::string> no_swaps;
+    for (const std::string& h : holders_of(dir)) {
+      bool root = false;
+      const std::string text =
+          holder_text(paths.sysfs, h, mounts ? *mounts : no_mounts, swaps ? *swaps : no_swaps, root, 1);
+      users.push_back({DeviceUser::Kind::kHeld, name, name + " is held by " + text, root});
+    }
+  }
+  return users;
+}
+
+std::vector<VfioHolder> find_vfio_holders(const PciPaths& paths, const std::string& bdf, int group) {
+  std::vector<std::string> nodes;
+  if (group >= 0) nodes.push_back("/dev/vfio/" + std::to_string(group));
+  for (const fs::path& e : list_dir(devdir(paths.sysfs, bdf) + "/vfio-dev"))
+    nodes.push_back("/dev/vfio/devices/" + e.filename().string());
+
+  std::vector<VfioHolder> out;
+  for (const fs::path& p : list_dir(paths.proc)) {
+    const auto pid = parse_long(p.filename().string(), 10);
+    if (!pid) continue;
+    std::string file;
+    for (const fs::path& f : list_dir(p.string() + "/fd")) {
+      std::error_code lec;
+      const std::string target = fs::read_symlink(f, lec).string();
+      if (lec) continue;
+      if (std::find(nodes.begin(), nodes.end(), target) != nodes.end()) {
+        file = target;
+        break;
+      }
+      if (target == "anon_inode:[vfio-device]") {
+        // fdinfo names the device (vfio-device-syspath: /sys/devices/.../BDF).
+        const std::string info = read_attr(p.string() + "/fdinfo/" + f.filename().string()).value_or("");
+        const std::string key = "vfio-device-syspath: ";
+        if (const auto at = info.find(key); at != std::string::npos) {
+          const std::string syspath = info.substr(at + key.size(), info.find('\n', at) - at - key.size());
+          if (fs::path(syspath).filename() == bdf) {
+            file = "a VFIO device fd";
+            break;
+          }
+        }
+      }
+    }
+    if (file.empty()) continue;
+    out.push_back({static_cast<int>(*pid), read_attr(p.string() + "/comm").value_or("?"), file});
+  }
+  std::sort(out.begin(), out.end(), [](const VfioHolder& a, const VfioHolder& b) { return a.pid < b.pid; });
+  return out;
+}
+
 namespace {
 
 // After a failed bind: clear driver_override and let the original driver
@@ -399,6 +640,50 @@ std::string undo_bind(const std::string& bdf, const std::string& original, const
   return "; undone: driver_override cleared, driver now " + driver_or_none(current_driver(root, bdf));
 }
 
+// Bind's in-use check: refused with every user named, or (forced) each
+// logged before the first write. The root filesystem takes force 2: a
+// machine that loses / mid-bind does not come back by itself.
+Status check_users(const std::string& bdf, const PciPaths& paths, const SysfsIo& io, const BindOptions& options) {
+  const std::vector<DeviceUser> users = find_users(paths, bdf);
+  if (users.empty()) return ok_status();
+  std::vector<std::string> lines;
+  bool root_fs = false;
+  for (const DeviceUser& u : users) {
+    lines.push_back(u.line);
+    root_fs = root_fs || u.root_fs;
+  }
+  const std::string list = join(lines, "; ");
+  if (options.force == 0)
+    return Error{bdf + " is in use: " + list + ": its driver's unbind takes these away; stop them, or use --force" +
+                 (root_fs ? " twice (it holds the root filesystem)" : "")};
+  if (root_fs && options.force < 2)
+    return Error{bdf + " holds the root filesystem: " + list +
+                 ": binding it to vfio-pci takes / away from this machine, so one --force is not enough "
+                 "(--force --force, if that is what you mean)"};
+  for (const std::string& line : lines) log(io, bdf + ": in use, taken anyway (--force): " + line);
+  return ok_status();
+}
+
+// Unbind's holder check. irqd lets go on the device request that the
+// unbind write makes the kernel send (and repeat every 10 s); any other
+// holder may never, and the write would wait for it unkillable (D state).
+Status check_holders(const std::string& bdf, int group, const PciPaths& paths, const SysfsIo& io,
+                     const UnbindOptions& options) {
+  const std::vector<VfioHolder> holders = find_vfio_holders(paths, bdf, group);
+  std::vector<std::string> others;
+  for (const VfioHolder& h : holders)
+    if (!h.is_irqd()) others.push_back("pid " + std::to_string(h.pid) + " (" + h.comm + ") through " + h.file);
+  if (!others.empty() && !options.force)
+    return Error{bdf + " is held by " + join(others, ", ") +
+                 ": the kernel's unbind would wait, unkillable (D state), until it lets go of the device; stop it, or "
+                 "use --force to wait for it"};
+  for (const VfioHolder& h : holders)
+    log(io, bdf + ": held by pid " + std::to_string(h.pid) + " (" + h.comm + ") through " + h.file +
+                (h.is_irqd() ? ": irqd lets go when the kernel sends it the device request, which this unbind does"
+                             : ": not irqd; the unbind waits until it lets go (--force)"));
+  return ok_status();
+}
+
 // The function at an address as the user typed it.
 Result<PciFunction> read_pci_function_at(const std::string& bdf_text, const std::string& root) {
   auto bdf = parse_bdf(bdf_text);
@@ -408,7 +693,8 @@ Result<PciFunction> read_pci_function_at(const std::string& bdf_text, const std:
 
 }  // namespace
 
-Result<BindReport> bind_to_vfio(const std::string& bdf_text, const PciPaths& paths, const SysfsIo& io) {
+Result<BindReport> bind_to_vfio(const std::string& bdf_text, const PciPaths& paths, const SysfsIo& io,
+                                const BindOptions& options) {
   auto fn = read_pci_function_at(bdf_text, paths.sysfs);
   if (!fn) return fn.error();
   const std::string bdf = fn->bdf;
@@ -437,6 +723,7 @@ Result<BindReport> bind_to_vfio(const std::string& bdf_text, const PciPaths& pat
     refused += (refused.empty() ? "" : "; ") + std::string("vfio-pci is not loaded (no ") + driver_dir(root, kVfioPci) +
                "): load it with `modprobe vfio-pci`";
   if (!refused.empty()) return Error{refused};
+  if (auto ok = check_users(bdf, paths, io, options); !ok) return ok.error();
 
   const std::string override_path = devdir(root, bdf) + "/driver_override";
   const std::string unbind_path = driver_dir(root, fn->driver) + "/unbind";
@@ -478,7 +765,8 @@ Result<BindReport> bind_to_vfio(const std::string& bdf_text, const PciPaths& pat
   return report;
 }
 
-Result<UnbindReport> unbind_from_vfio(const std::string& bdf_text, const PciPaths& paths, const SysfsIo& io) {
+Result<UnbindReport> unbind_from_vfio(const std::string& bdf_text, const PciPaths& paths, const SysfsIo& io,
+                                      const UnbindOptions& options) {
   auto fn = read_pci_function_at(bdf_text, paths.sysfs);
   if (!fn) return fn.error();
   const std::string bdf = fn->bdf;
@@ -509,6 +797,8 @@ Result<UnbindReport> unbind_from_vfio(const std::string& bdf_text, const PciPath
   if (clear_override) targets.push_back(override_path);
   if (probe) targets.push_back(probe_path(root));
   if (auto ok = preflight(targets, bdf); !ok) return ok.error();
+  if (report.was_on_vfio)
+    if (auto ok = check_holders(bdf, fn->iommu_group, paths, io, options); !ok) return ok.error();
 
   if (report.was_on_vfio) {
     const std::string group = fn->iommu_group >= 0 ? std::to_string(fn->iommu_group) : "N";

@@ -13,7 +13,15 @@
 //           driver_override = "\n" (cleared), drivers_probe (the original
 //           driver takes it back), forget the state file
 //
-// Every path lies under PciPaths::sysfs so that tests run on fake trees, and
+// Before either writes anything it looks at who uses the device: bind
+// refuses a function with an interface up or a block device mounted,
+// swapped on or stacked under (its driver's unbind would pull them away);
+// unbind names the processes holding the device's VFIO files and refuses
+// when one is not irqd (the kernel's unbind would wait, unkillable, until
+// that process lets go). Both can be forced.
+//
+// Every path lies under PciPaths::sysfs (and ::proc) so that tests run on
+// fake trees, and
 // every sysfs write goes through SysfsIo::write so that a test can record
 // what was written where, in order, and play the kernel's part (a fake tree
 // cannot move the driver link by itself).
@@ -37,6 +45,8 @@ struct PciPaths {
   // One file per function irqd bound, holding its original driver, so that
   // unbind can give it back from any process (and after a restart).
   std::string state_dir = "/run/irqd/bound";
+  // self/mountinfo, swaps and every <pid>/fd, for the in-use checks.
+  std::string proc = "/proc";
 };
 
 // "0000:00:03.0" (lower case) from "DDDD:BB:DD.F" in hex, device <= 1f and
@@ -127,6 +137,63 @@ struct SysfsIo {
   std::function<void(const std::string& line)> log;
 };
 
+// ------------------------------------------------------------ in use
+
+// One reason a function is in use by this machine, as a line for the user.
+struct DeviceUser {
+  enum class Kind {
+    kInterfaceUp,  // "eth0 is up"
+    kMounted,      // "nvme0n1p1 is mounted on /boot/efi"
+    kSwap,         // "nvme0n1p3 is swap"
+    kHeld,         // "nvme0n1 is held by dm-0" (device mapper, md, bcache ...)
+    kUnknown,      // "whether nvme0n1 is mounted is unknown: cannot read .../mountinfo: ..."
+  };
+  Kind kind = Kind::kUnknown;
+  std::string name;      // the interface or block device: "eth0", "nvme0n1p2"
+  std::string line;      // what the user reads
+  bool root_fs = false;  // it (or what it holds up) is mounted on /
+};
+
+// What uses function bdf (normalized): its network interfaces that are up
+// (flags & IFF_UP), and its block devices and their partitions (any
+// directory with a dev file and holders/ below the function's sysfs
+// directory, symlinks not followed, at most 10 levels down: NVMe's
+// nvme/nvmeN/nvmeNnM, virtio's virtioN/block/vda, SCSI's
+// hostN/.../block/sdX) that are mounted (<proc>/self/mountinfo, by
+// major:minor or by source /dev/NAME), swapped on (<proc>/swaps) or held
+// by a stacked device (holders/, followed down so that a dm-0 mounted on /
+// marks the root filesystem). In the order found, by sysfs name.
+std::vector<DeviceUser> find_users(const PciPaths& paths, const std::string& bdf);
+
+// A process holding one of a function's VFIO files open: the group node
+// /dev/vfio/N, the device's cdev /dev/vfio/devices/vfioX, or a VFIO
+// device fd whose fdinfo names the function (vfio-device-syspath, Linux
+// 6.8 and later).
+struct VfioHolder {
+  int pid = 0;
+  std::string comm;  // <proc>/PID/comm
+  std::string file;  // "/dev/vfio/3", "/dev/vfio/devices/vfio0", "a VFIO device fd"
+  // irqd (comm "irqd") registers the device request and lets go of the
+  // device when the kernel signals it, which the unbind write does.
+  bool is_irqd() const { return comm == "irqd"; }
+};
+// Every process under paths.proc holding one of bdf's VFIO files (iommu
+// group `group`, -1: none), by pid. Processes whose fd directory this one
+// may not read (another user's, unless root) are not seen.
+std::vector<VfioHolder> find_vfio_holders(const PciPaths& paths, const std::string& bdf, int group);
+
+struct BindOptions {
+  // 0: refuse a function in use (find_users); 1: bind it anyway, saying
+  // what is taken away; 2: even when it holds the root filesystem.
+  int force = 0;
+};
+
+struct UnbindOptions {
+  // false: refuse when a process other than irqd holds the VFIO device;
+  // true: write the unbind anyway (it waits until that process lets go).
+  bool force = false;
+};
+
 struct BindReport {
   std::string bdf;
   std::string original_driver;  // "" when it had none
@@ -138,10 +205,13 @@ struct BindReport {
 };
 
 // Moves bdf to vfio-pci. Already on vfio-pci: a no-op that says so. The
-// other members of its IOMMU group are reported, never moved. On a failure
+// other members of its IOMMU group are reported, never moved. A function in
+// use (find_users) is refused, every user named, unless options.force says
+// otherwise; then each user is logged before the first write. On a failure
 // after driver_override was written, driver_override is cleared again and
 // the original driver asked to take the device back.
-Result<BindReport> bind_to_vfio(const std::string& bdf, const PciPaths& paths = {}, const SysfsIo& io = {});
+Result<BindReport> bind_to_vfio(const std::string& bdf, const PciPaths& paths = {}, const SysfsIo& io = {},
+                                const BindOptions& options = {});
 
 struct UnbindReport {
   std::string bdf;
@@ -154,7 +224,10 @@ struct UnbindReport {
 
 // Gives bdf back to the driver it had before bind_to_vfio. Without a state
 // file (irqd did not bind it) the original driver is unknown: the device is
-// left unbound and the report says so.
-Result<UnbindReport> unbind_from_vfio(const std::string& bdf, const PciPaths& paths = {}, const SysfsIo& io = {});
+// left unbound and the report says so. Before the vfio-pci unbind, the
+// processes holding the device are logged; one that is not irqd refuses
+// the unbind (nothing written) unless options.force.
+Result<UnbindReport> unbind_from_vfio(const std::string& bdf, const PciPaths& paths = {}, const SysfsIo& io = {},
+                                      const UnbindOptions& options = {});
 
 }  // namespace irqd::pci

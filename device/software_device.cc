@@ -107,6 +107,7 @@ Result<std::unique_ptr<SoftwareDevice>> SoftwareDevice::create(const Options& op
   device->ring_mask_ = ring_size - 1;
   device->name_ = options.name;
   device->can_grow_ = options.can_grow;
+  device->host_vectors_ = options.host_vectors;
   device->no_msix_ = options.no_msix;
   device->fail_set_irqs_call_ = options.fail_set_irqs_call;
   device->fault_ = options.fault;
@@ -172,7 +173,19 @@ Status SoftwareDevice::set_msix_eventfds(unsigned start, std::span<const int> fd
   if (enabled_ != 0 && end > enabled_ && !can_grow_)
     return Error{what + ": " + errno_string(EINVAL) + " (MSI-X enabled with " + std::to_string(enabled_) +
                  " entries and the device cannot grow)"};
+  if (host_vectors_ != 0 && end > host_vectors_) {
+    if (enabled_ == 0) {
+      // vfio_msi_enable(): pci_alloc_irq_vectors(pdev, 1, end) gave
+      // host_vectors; vfio-pci frees them and returns that count.
+      enable_max_ = host_vectors_;
+      return Error{what + " returned " + std::to_string(host_vectors_) + ": " +
+                   msix_short_message(host_vectors_, static_cast<unsigned>(end)) + "; MSI-X stays disabled"};
+    }
+    return Error{what + ": " + errno_string(ENOSPC) + " (the host has " + std::to_string(host_vectors_) +
+                 " interrupt vectors for this device)"};
+  }
   enabled_ = std::max<unsigned>(enabled_, static_cast<unsigned>(end));
+  if (enable_max_ != 0) enable_max_ = std::max(enable_max_, enabled_);
   for (std::size_t i = 0; i < fds.size(); ++i) arm(start + static_cast<unsigned>(i), fds[i]);
   return ok_status();
 }

@@ -49,6 +49,13 @@ class SoftwareDevice final : public MsixDevice {
     bool self_armed = true;
     std::string name = "soft0";
     bool can_grow = true;  // entries past the first enabled range may be armed later
+    // The interrupt vectors the host can give this device, as the kernel's
+    // pci_alloc_irq_vectors() would (0: no limit). A first
+    // set_msix_eventfds() enabling more entries fails as vfio-pci does:
+    // nothing enabled, nothing armed, msix_enable_max() lowered to this; an
+    // entry armed later past it (a device that can grow) fails with ENOSPC,
+    // as pci_msix_alloc_irq_at() does.
+    unsigned host_vectors = 0;
     // Fault injection for the ownership tests: msix_count() reports 0 (the
     // domain's prepare fails), or the Nth set_msix_eventfds() call (1-based)
     // fails with EINVAL.
@@ -93,6 +100,7 @@ class SoftwareDevice final : public MsixDevice {
   const char* backend() const override { return "software"; }
   unsigned msix_count() const override;
   bool msix_can_grow() const override { return can_grow_; }
+  unsigned msix_enable_max() const override { return enable_max_ != 0 ? enable_max_ : msix_count(); }
   Status set_msix_eventfds(unsigned start, std::span<const int> fds) override;
   Status disable_msix() override;
   std::uint64_t consume_stamp(unsigned index, std::uint64_t count) override { return consume(index, count); }
@@ -130,6 +138,8 @@ class SoftwareDevice final : public MsixDevice {
   unsigned ring_mask_ = 0;
   std::string name_;
   bool can_grow_ = true;
+  unsigned host_vectors_ = 0;
+  unsigned enable_max_ = 0;  // 0: msix_count(); else the short answer of a first enable
   bool no_msix_ = false;
   unsigned fail_set_irqs_call_ = 0;
   unsigned set_irqs_calls_ = 0;

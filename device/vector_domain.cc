@@ -112,36 +112,58 @@ Status VectorDomain::arm(const std::vector<unsigned>& indices) {
   return ok_status();
 }
 
+unsigned VectorDomain::range_limit() const {
+  // What the device can give: the whole table before MSI-X is enabled (the
+  // first allocation enables it), then the free entries inside the enabled
+  // range, or anywhere when the table can grow; never past what the host
+  // said it can enable.
+  const unsigned limit = (!msix_enabled_ || device_.msix_can_grow()) ? size() : enabled_;
+  return std::min(limit, device_.msix_enable_max());
+}
+
 Result<std::vector<unsigned>> VectorDomain::alloc(unsigned min, unsigned max) {
   if (min == 0 || max < min)
     return Error{"vector range " + std::to_string(min) + ".." + std::to_string(max) +
                  " is not valid (accepted: 1 <= min <= max)"};
   if (Status s = prepare_once(); !s) return s.error();
-  // What the device can give: the whole table before MSI-X is enabled (the
-  // first allocation enables it), then the free entries inside the enabled
-  // range, or anywhere when the table can grow.
-  const unsigned limit = (!msix_enabled_ || device_.msix_can_grow()) ? size() : enabled_;
-  const unsigned available = free_within(limit);
-  if (available < min) {
-    std::string why =
-        msix_enabled_ && !device_.msix_can_grow()
-            ? " (MSI-X is enabled with " + std::to_string(enabled_) + " entries and the device cannot grow)"
-            : "";
-    return Error{device_.name() + ": " + std::to_string(min) + " vectors requested at least, " +
-                 std::to_string(available) + " available of " + std::to_string(size()) + why};
+  while (true) {
+    const unsigned limit = range_limit();
+    const unsigned available = free_within(limit);
+    if (available < min) {
+      const unsigned host = device_.msix_enable_max();
+      if (host < size() && (!msix_enabled_ || device_.msix_can_grow()))
+        return Error{device_.name() + ": " + std::to_string(min) + " vectors requested at least, but the host can " +
+                     "enable only " + std::to_string(host) + " of the " + std::to_string(size()) +
+                     " MSI-X entries (pci_alloc_irq_vectors gave fewer: the CPUs are short of interrupt vectors)" +
+                     (available < host ? ", " + std::to_string(available) + " of them free" : std::string()) +
+                     (available == 0 ? ": free some of them first" : ": ask for at most " + std::to_string(available)) +
+                     ", or free interrupt vectors on the host (fewer devices, more CPUs)"};
+      std::string why =
+          msix_enabled_ && !device_.msix_can_grow()
+              ? " (MSI-X is enabled with " + std::to_string(enabled_) + " entries and the device cannot grow)"
+              : "";
+      return Error{device_.name() + ": " + std::to_string(min) + " vectors requested at least, " +
+                   std::to_string(available) + " available of " + std::to_string(size()) + why};
+    }
+    const unsigned n = std::min(max, available);
+    std::vector<unsigned> indices;
+    for (unsigned i = 0; i < limit && indices.size() < n; ++i)
+      if (!entries_[i].allocated) indices.push_back(i);
+    const unsigned host_before = device_.msix_enable_max();
+    Status s = arm(indices);
+    if (s) return indices;
+    // The first enable came back short (vfio_msi_enable returned N > 0,
+    // nothing enabled, nothing armed): go round again inside those N, as
+    // QEMU retries MSI with the count the kernel gave. The limit only
+    // falls, so this ends.
+    if (msix_enabled_ || device_.msix_enable_max() >= host_before) return s.error();
   }
-  const unsigned n = std::min(max, available);
-  std::vector<unsigned> indices;
-  for (unsigned i = 0; i < limit && indices.size() < n; ++i)
-    if (!entries_[i].allocated) indices.push_back(i);
-  if (Status s = arm(indices); !s) return s.error();
-  return indices;
 }
 
 Result<unsigned> VectorDomain::alloc_at(unsigned index) {
   if (Status s = prepare_once(); !s) return s.error();
   if (index == kAnyIndex) {
-    const unsigned limit = (!msix_enabled_ || device_.msix_can_grow()) ? size() : enabled_;
+    const unsigned limit = range_limit();
     for (unsigned i = 0; i < limit && index == kAnyIndex; ++i)
       if (!entries_[i].allocated) index = i;
     if (index == kAnyIndex) return Error{device_.name() + ": no free MSI-X entry left"};
@@ -155,6 +177,11 @@ Result<unsigned> VectorDomain::alloc_at(unsigned index) {
     return Error{device_.name() + ": MSI-X entry " + std::to_string(index) + " is past the " +
                  std::to_string(enabled_) + " entries MSI-X was enabled with, and the device cannot grow " +
                  "(VFIO_IRQ_INFO_NORESIZE)"};
+  if (index >= device_.msix_enable_max())
+    return Error{device_.name() + ": MSI-X entry " + std::to_string(index) + " is past the " +
+                 std::to_string(device_.msix_enable_max()) +
+                 " entries the host can enable (pci_alloc_irq_vectors gave fewer: the CPUs are short of interrupt " +
+                 "vectors)"};
   if (Status s = arm({index}); !s) return s.error();
   return index;
 }

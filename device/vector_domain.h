@@ -45,6 +45,10 @@ class VectorDomain {
   // entries 0..n-1 and so enables MSI-X with n entries; later ones take
   // the lowest free entries, inside that range unless the device can grow.
   // Fewer than min available is an error that allocates nothing.
+  // When the first enable comes back short (the host could enable only N
+  // entries: MsixDevice::msix_enable_max()), it is retried with entries
+  // 0..N-1 if N >= min, and fails naming N and min otherwise, leaving MSI-X
+  // disabled; every later allocation stays below N.
   Result<std::vector<unsigned>> alloc(unsigned min, unsigned max);
   // One entry at `index` (kAnyIndex: the lowest free one) after the
   // initial set, like pci_msix_alloc_irq_at(). Needs a device that can
@@ -89,6 +93,7 @@ class VectorDomain {
   Status prepare_once();
   Status arm(const std::vector<unsigned>& indices);
   unsigned free_within(unsigned limit) const;
+  unsigned range_limit() const;
 
   MsixDevice& device_;
   FaultHook fault_;

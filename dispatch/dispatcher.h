@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,13 +33,36 @@ enum class ReactorKind { kIoUring, kEpoll, kThread };
 Result<ReactorKind> reactor_from_name(std::string_view name);
 std::string_view reactor_name(ReactorKind kind);
 
-enum class Handoff { kQueue, kInline };
+// kAdaptive: the reactor runs the handler itself while its worker shares
+// its CPU, has nothing queued and is not in a handler (no wake-up to pay,
+// no second thread to run on); under backlog it queues, so it can keep
+// reading. One vector is still handled by one thread at a time: the
+// reactor runs a handler only when its worker can have nothing to run.
+enum class Handoff { kQueue, kInline, kAdaptive };
+std::string_view handoff_name(Handoff handoff);
 // What a reactor does when its worker's queue is full: wait for room
 // (counted as a back-off) or drop the interrupts (counted, reason queue_full).
 enum class FullPolicy { kBackoff, kDrop };
-// How the io_uring reactor learns of a signalled eventfd.
-enum class UringMethod { kReadSqe, kPollMultishot };
+// How the io_uring reactor learns of a signalled eventfd. kAuto: the engine
+// measures both on the machine it runs on (a short saturated run of each
+// when its first lane starts) and uses the faster; DispatchStats says
+// which and why.
+enum class UringMethod { kReadSqe, kPollMultishot, kAuto };
 std::string_view uring_method_name(UringMethod method);
+
+// Where kAuto keeps what it measured, so that a machine calibrates once
+// per kernel, hand-off and CPU count instead of at every start (and keeps
+// its choice: two close methods can swap places from run to run). The
+// engine makes the key (uring_choice_key()); the daemon keeps the file.
+// Either function may be empty.
+struct UringChoiceCache {
+  struct Entry {
+    UringMethod method = UringMethod::kReadSqe;
+    std::string why;  // the measurement that chose it
+  };
+  std::function<std::optional<Entry>(const std::string& key)> lookup;
+  std::function<void(const std::string& key, const Entry& entry)> store;
+};
 
 struct DispatchOptions {
   ReactorKind reactor = ReactorKind::kIoUring;
@@ -46,6 +70,7 @@ struct DispatchOptions {
   FullPolicy when_full = FullPolicy::kBackoff;
   unsigned queue_capacity = 4096;
   UringMethod uring_method = UringMethod::kReadSqe;
+  UringChoiceCache uring_cache;  // kAuto only
   // io_uring: spin on the completion ring this long before sleeping in the
   // kernel; 0 sleeps at once.
   std::uint64_t busy_poll_ns = 0;
@@ -86,6 +111,9 @@ struct CpuStats {
   std::uint64_t invocations = 0;  // handler calls
   std::uint64_t dropped_queue_full = 0;
   std::uint64_t backoffs = 0;  // times a reactor waited for queue room
+  // Handoff::kAdaptive: handler calls the reactor made itself (the rest of
+  // invocations went through the queue).
+  std::uint64_t inline_invocations = 0;
   // Invocations whose trigger stamp was after the handler started: a clock
   // or stamp bug; expected to stay 0.
   std::uint64_t negative_latency = 0;
@@ -104,6 +132,9 @@ struct DispatchStats {
   // What took a vector or a reactor out of service while it ran, one line
   // each (the CPU, the step, the vector, the errno text); empty normally.
   std::vector<std::string> errors;
+  // UringMethod::kAuto: the method chosen and the measurement behind it;
+  // empty otherwise.
+  std::string uring_choice;
   std::uint64_t handled() const;
   std::uint64_t invocations() const;
   std::uint64_t dropped_queue_full() const;

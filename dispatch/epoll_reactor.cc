@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
-// The epoll reactor: one thread per CPU in epoll_wait() over that CPU's
-// eventfds (level-triggered) and a stop eventfd, one read() per ready fd.
-// The shape of DPDK's EAL interrupt thread, and the baseline io_uring has
-// to beat.
+// The epoll reactor: one thread per CPU in epoll_wait() over the eventfds
+// of every vector served there (level-triggered) and its doorbell, one
+// read() per ready fd. The shape of DPDK's EAL interrupt thread, and the
+// baseline io_uring has to beat.
 
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -19,7 +19,7 @@ namespace {
 
 class EpollReactor final : public SingleThreadReactor {
  public:
-  explicit EpollReactor(Context ctx) : SingleThreadReactor(std::move(ctx)) {}
+  using SingleThreadReactor::SingleThreadReactor;
   // The thread uses epfd_: join it before the members go.
   ~EpollReactor() override { stop_and_join(); }
 
@@ -29,62 +29,110 @@ class EpollReactor final : public SingleThreadReactor {
     if (int err = inject_fault(fault(), "epoll_create1"); err != 0) return Error{"epoll_create1: " + errno_string(err)};
     epfd_ = UniqueFd(epoll_create1(EPOLL_CLOEXEC));
     if (!epfd_.valid()) return Error{"epoll_create1: " + errno_string(errno)};
-    if (int err = add(stop_fd(), kStopToken); err != 0) return Error{"epoll_ctl(stop fd): " + errno_string(err)};
-    for (std::size_t i = 0; i < ctx_.vectors.size(); ++i) {
-      if (int err = add(ctx_.vectors[i].fd, i); err != 0)
-        return Error{"epoll_ctl(vector " + std::to_string(ctx_.vectors[i].vector) + "): " + errno_string(err)};
-    }
+    if (int err = ctl(EPOLL_CTL_ADD, doorbell(), nullptr); err != 0)
+      return Error{"epoll_ctl(doorbell): " + errno_string(err)};
     return ok_status();
   }
 
-  // EPOLL_CTL_ADD, level-triggered; 0 or the errno.
-  int add(int fd, std::uint64_t token) {
-    if (int err = inject_fault(fault(), "epoll_ctl"); err != 0) return err;
+  // EPOLL_CTL_ADD / DEL, level-triggered, the source as the token (null:
+  // the doorbell); 0 or the errno.
+  int ctl(int op, int fd, Source* source) {
+    if (op == EPOLL_CTL_ADD) {
+      if (int err = inject_fault(fault(), "epoll_ctl"); err != 0) return err;
+    }
     epoll_event ev{};
     ev.events = EPOLLIN;
-    ev.data.u64 = token;
-    return epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : errno;
+    ev.data.ptr = source;
+    return epoll_ctl(epfd_.get(), op, fd, &ev) == 0 ? 0 : errno;
   }
 
-  static constexpr std::uint64_t kStopToken = ~std::uint64_t{0};
+  // Applies the inbox in order; false once told to stop.
+  bool apply_commands(Producer& producer) {
+    (void)eventfd_read_nowait(doorbell());
+    bool running = true;
+    for (const Command& c : take_commands()) {
+      switch (c.kind) {
+        case Command::Kind::kAdd: {
+          int err = ctl(EPOLL_CTL_ADD, c.source->fd, c.source);
+          c.added->set_value(err == 0 ? ok_status()
+                                      : Status(Error{"epoll_ctl(vector " + std::to_string(c.source->vector) +
+                                                     "): " + errno_string(err)}));
+          break;
+        }
+        case Command::Kind::kRemove:
+          // Not armed from here on (a DEL of a dead source's fd may fail:
+          // it was never re-added; nothing to undo either way).
+          (void)ctl(EPOLL_CTL_DEL, c.source->fd, c.source);
+          drain(producer, *c.source);
+          producer.push_fence(c.fence);
+          break;
+        case Command::Kind::kStop: running = false; break;
+      }
+    }
+    return running;
+  }
 
   void run(Producer& producer) override {
     std::array<epoll_event, 64> events{};
-    bool stopping = false;
-    while (!stopping) {
+    for (;;) {
       int n = epoll_wait(epfd_.get(), events.data(), static_cast<int>(events.size()), -1);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) {
-        // Retrying a persistent error would spin this CPU: stop serving,
-        // drain what is signalled, and say why.
-        record_error("epoll_wait: " + errno_string(errno) + "; the reactor stopped");
-        break;
+        // Retrying a persistent error would spin this CPU: serve nothing
+        // more, but keep taking commands (removes need their fences) by
+        // waiting on the doorbell alone.
+        failed_ = errno_string(errno);
+        wait_doorbell_only(producer);
+        return;
       }
+      bool doorbell_rang = false;
       for (int i = 0; i < n; ++i) {
-        std::uint64_t token = events[static_cast<std::size_t>(i)].data.u64;
-        if (token == kStopToken) {
-          stopping = true;
+        auto* source = static_cast<Source*>(events[static_cast<std::size_t>(i)].data.ptr);
+        if (source == nullptr) {
+          doorbell_rang = true;
           continue;
         }
-        const VectorBinding& b = ctx_.vectors[token];
         // Level-triggered and the only reader: the fd holds a count, but
         // read without blocking anyway so a spurious wake cannot hang us.
-        std::int64_t count = eventfd_read_nowait(b.fd);
-        if (count > 0) deliver(producer, b, static_cast<std::uint64_t>(count));
+        std::int64_t count = eventfd_read_nowait(source->fd);
+        if (count > 0) producer.deliver(*source, static_cast<std::uint64_t>(count));
       }
       producer.flush();
+      // Commands after the batch: a source removed now may still be named
+      // by an event later in this same batch.
+      if (doorbell_rang && !apply_commands(producer)) return;
     }
-    drain(producer, ctx_.vectors);
-    producer.finish();
+  }
+
+  // After epoll_wait failed for good: every source still added is taken
+  // out of service (said once each as it leaves), commands still served.
+  void wait_doorbell_only(Producer& producer) {
+    for (;;) {
+      if (eventfd_read_blocking(doorbell()) < 0) return;
+      for (const Command& c : take_commands()) {
+        switch (c.kind) {
+          case Command::Kind::kAdd:
+            c.added->set_value(Error{"epoll_wait failed on CPU " + std::to_string(cpu()) + ": " + failed_});
+            break;
+          case Command::Kind::kRemove:
+            record_error(*c.source, "epoll_wait: " + failed_);
+            drain(producer, *c.source);
+            producer.push_fence(c.fence);
+            break;
+          case Command::Kind::kStop: return;
+        }
+      }
+    }
   }
 
   UniqueFd epfd_;  // made by setup(), on the reactor thread
+  std::string failed_;
 };
 
 }  // namespace
 
-std::unique_ptr<Reactor> make_epoll_reactor(Reactor::Context ctx) {
-  return std::make_unique<EpollReactor>(std::move(ctx));
+std::unique_ptr<Reactor> make_epoll_reactor(unsigned cpu, const DispatchOptions& options, Worker* worker) {
+  return std::make_unique<EpollReactor>(cpu, options, worker);
 }
 
 }  // namespace irqd

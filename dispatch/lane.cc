@@ -7,73 +7,113 @@
 #include <array>
 #include <future>
 #include <string>
+#include <utility>
 
 #include "dispatch/sys.h"
 
 namespace irqd {
 
-HandlerSide::HandlerSide(const DispatchOptions& options, unsigned nvectors)
-    : handled_per_vector(nvectors, 0), invocations_per_vector(nvectors, 0), options_(options) {}
-
-void HandlerSide::run(const Delivery& d) {
+void run_handler(const Delivery& d) {
   // Handler start is now: the latency is trigger -> here, queueing included.
-  std::uint64_t now = monotonic_ns();
+  const std::uint64_t now = monotonic_ns();
+  HandlerCounts& c = *d.source->counts;
   if (d.stamp != 0) {
     if (d.stamp <= now) {
-      latency.record(now - d.stamp);
+      c.latency.record(now - d.stamp);
     } else {
-      negative_latency++;
+      c.negative_latency++;
     }
   }
-  handled += d.count;
-  invocations++;
-  handled_per_vector[d.vector] += d.count;
-  invocations_per_vector[d.vector]++;
-  if (options_.handler) options_.handler(d.vector, d.count, d.stamp);
+  const unsigned vector = d.source->vector;
+  c.handled += d.count;
+  c.invocations++;
+  c.handled_per_vector[vector] += d.count;
+  c.invocations_per_vector[vector]++;
+  if (d.source->sink->handler) d.source->sink->handler(vector, d.count, d.stamp);
 }
 
-Producer::Producer(const DispatchOptions& options, unsigned nvectors, Worker* worker)
-    : dropped_per_vector(nvectors, 0), options_(options), worker_(worker) {
-  if (worker_ != nullptr) {
-    queue_ = std::make_unique<DeliveryQueue>(options.queue_capacity);
-    worker_->add_queue(queue_.get());
-  } else {
-    inline_ = std::make_unique<HandlerSide>(options, nvectors);
-  }
+Producer::Producer(const DispatchOptions& options, Worker* worker, bool adaptive)
+    : options_(options), worker_(worker), adaptive_(adaptive && worker != nullptr) {
+  if (worker_ == nullptr) return;
+  queue_ = std::make_unique<DeliveryQueue>(options.queue_capacity);
+  worker_->attach(queue_.get());
 }
 
-void Producer::deliver(unsigned vector, std::uint64_t count, std::uint64_t stamp) {
-  reads++;
-  Delivery d{vector, count, stamp};
-  if (inline_) {
-    inline_->run(d);
+Producer::~Producer() = default;
+
+void Producer::deliver(Source& source, std::uint64_t count) {
+  source.reads++;
+  const std::uint64_t stamp = source.sink->consume_stamp ? source.sink->consume_stamp(source.vector, count) : 0;
+  push(Delivery{&source, count, stamp, nullptr}, &source);
+}
+
+bool Producer::worker_idle() const {
+  // Empty as the producer sees it: the worker popped everything (its pop
+  // released the read index after it set busy_, so busy_ reads true here
+  // until its handlers are done).
+  return queue_->write_available() == options_.queue_capacity && !worker_->busy();
+}
+
+void Producer::push_fence(Fence* fence) {
+  if (worker_ == nullptr || (adaptive_ && worker_idle())) {
+    // Inline: every delivery before this one already ran its handler.
+    fence->done.signal();
     return;
   }
+  push(Delivery{nullptr, 0, 0, fence}, nullptr);
+  worker_->wake();
+}
+
+void Producer::push(const Delivery& d, Source* drop_to) {
+  if (worker_ == nullptr) {
+    run_handler(d);
+    return;
+  }
+  if (adaptive_ && drop_to != nullptr && worker_idle()) {
+    drop_to->inline_invocations++;
+    run_handler(d);
+    return;
+  }
+  pushed_ = true;
   while (!queue_->push(d)) {
-    if (options_.when_full == FullPolicy::kDrop) {
-      dropped_queue_full += count;
-      dropped_per_vector[vector] += count;
-      if (options_.on_drop) options_.on_drop(vector, count);
+    if (drop_to != nullptr && options_.when_full == FullPolicy::kDrop) {
+      drop_to->dropped_queue_full += d.count;
+      if (drop_to->sink->on_drop) drop_to->sink->on_drop(drop_to->vector, d.count);
       return;
     }
-    // The worker shares this CPU: let it run, then try again.
-    backoffs++;
+    // The worker shares this CPU: let it run, then try again. A fence
+    // always waits: it is what a remove or a move is waiting for.
+    if (drop_to != nullptr) drop_to->backoffs++;
     worker_->wake();
     sched_yield();
   }
 }
 
 void Producer::flush() {
-  if (worker_ != nullptr) worker_->wake();
+  // Nothing pushed since the last flush: nothing to wake the worker for
+  // (an adaptive reactor that ran every handler itself must not pay the
+  // wake-up it saved).
+  if (worker_ != nullptr && std::exchange(pushed_, false)) worker_->wake();
 }
 
-void Producer::finish() { flush(); }
-
-Worker::Worker(const DispatchOptions& options, unsigned nvectors, unsigned cpu)
-    : options_(options), cpu_(cpu), side_(options, nvectors) {}
+Worker::Worker(const DispatchOptions& options, unsigned cpu) : options_(options), cpu_(cpu) {}
 
 Worker::~Worker() {
   if (thread_.joinable()) finish_and_join();
+}
+
+void Worker::attach(DeliveryQueue* q) {
+  std::lock_guard<std::mutex> lock(attach_mu_);
+  attached_.push_back(q);
+  attach_pending_.store(true, std::memory_order_release);
+}
+
+void Worker::take_attached() {
+  if (!attach_pending_.load(std::memory_order_acquire)) return;
+  std::lock_guard<std::mutex> lock(attach_mu_);
+  queues_.insert(queues_.end(), attached_.begin(), attached_.end());
+  attached_.clear();
+  attach_pending_.store(false, std::memory_order_relaxed);
 }
 
 Status Worker::start() {
@@ -82,6 +122,7 @@ Status Worker::start() {
   // EAGAIN under a TasksMax or RLIMIT_NPROC: an error, not an exception
   // that would cross into the caller's thread of control.
   auto thread = spawn_thread(options_.fault, [this, &pinned] {
+    set_thread_name("irqd-wk/" + std::to_string(cpu_));
     Status s = pin_to_cpu(cpu_, options_.fault);
     ran_on_ = sched_getcpu();
     bool ok = s.ok();
@@ -164,16 +205,37 @@ void Worker::wake() {
 }
 
 bool Worker::drain_once() {
+  take_attached();
+  // Busy before the pop, idle after the handlers: an adaptive producer that
+  // sees the queue empty and the worker idle may run a handler itself.
+  busy_.store(true, std::memory_order_seq_cst);
   // Pop a batch out of the queue before running handlers, so the reactor
   // has the room back while they run (consume_all() would hold every
   // entry's slot until the last handler returned).
   std::array<Delivery, 64> batch{};
   bool any = false;
-  for (DeliveryQueue* q : queues_) {
+  bool detached = false;
+  for (DeliveryQueue*& q : queues_) {
     std::size_t n = q->pop(batch.data(), batch.size());
-    for (std::size_t i = 0; i < n; ++i) side_.run(batch[i]);
+    for (std::size_t i = 0; i < n; ++i) {
+      const Delivery& d = batch[i];
+      if (d.source != nullptr) {
+        run_handler(d);
+        continue;
+      }
+      // A fence is its producer's last entry when it detaches: nothing
+      // follows it, and the producer may be gone once it is signalled.
+      if (d.fence->detach) {
+        q = nullptr;
+        detached = true;
+      }
+      d.fence->done.signal();
+      if (q == nullptr) break;
+    }
     any |= n > 0;
   }
+  if (detached) std::erase(queues_, nullptr);
+  busy_.store(false, std::memory_order_release);
   return any;
 }
 

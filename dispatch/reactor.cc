@@ -6,39 +6,37 @@
 #include <sys/eventfd.h>
 
 #include <cerrno>
-#include <future>
 #include <string>
+#include <utility>
 
 #include "dispatch/sys.h"
 
 namespace irqd {
 
-Reactor::Reactor(Context ctx) : ctx_(std::move(ctx)) {
-  for (unsigned i = 0; i < ctx_.producers; ++i)
-    producers_.push_back(std::make_unique<Producer>(*ctx_.options, ctx_.nvectors, ctx_.worker));
-}
-
-void Reactor::deliver(Producer& p, const VectorBinding& b, std::uint64_t count) const {
-  std::uint64_t stamp = ctx_.options->consume_stamp ? ctx_.options->consume_stamp(b.vector, count) : 0;
-  p.deliver(b.vector, count, stamp);
-}
-
-// One read per eventfd, not "until empty": a read takes the whole count
-// signalled so far, and a device still firing at full rate would keep a
-// read-until-empty loop going forever. What arrives after this pass stays
-// in the eventfd for the unbind sequence to account (dropped, after_drain).
-void Reactor::drain(Producer& p, const std::vector<VectorBinding>& vectors) {
-  for (const VectorBinding& b : vectors) {
-    std::int64_t n = eventfd_read_nowait(b.fd);
-    if (n > 0) deliver(p, b, static_cast<std::uint64_t>(n));
-  }
+void Reactor::drain(Producer& p, Source& source) {
+  std::int64_t n = eventfd_read_nowait(source.fd);
+  if (n > 0) p.deliver(source, static_cast<std::uint64_t>(n));
   p.flush();
 }
 
-SingleThreadReactor::SingleThreadReactor(Context ctx) : Reactor(std::move(ctx)) {
-  stopfd_errno_ = inject_fault(fault(), "eventfd");
-  if (stopfd_errno_ == 0) stopfd_ = UniqueFd(eventfd(0, EFD_CLOEXEC));
-  if (stopfd_errno_ == 0 && !stopfd_.valid()) stopfd_errno_ = errno;
+void Reactor::record_error(Source& source, std::string message) const {
+  source.dead = true;
+  source.errors.push_back("CPU " + std::to_string(cpu_) + ": vector " + std::to_string(source.vector) + ": " +
+                          std::move(message) + "; no longer served");
+}
+
+Status Reactor::pin() {
+  set_thread_name("irqd-rx/" + std::to_string(cpu_));
+  Status s = pin_to_cpu(cpu_, fault());
+  ran_on_.store(sched_getcpu());
+  return s;
+}
+
+SingleThreadReactor::SingleThreadReactor(unsigned cpu, const DispatchOptions& options, Worker* worker)
+    : Reactor(cpu, options, worker) {
+  doorbell_errno_ = inject_fault(fault(), "eventfd");
+  if (doorbell_errno_ == 0) doorbell_ = UniqueFd(eventfd(0, EFD_CLOEXEC));
+  if (doorbell_errno_ == 0 && !doorbell_.valid()) doorbell_errno_ = errno;
 }
 
 // Derived destructors run first, so the thread must already be gone; this
@@ -46,8 +44,13 @@ SingleThreadReactor::SingleThreadReactor(Context ctx) : Reactor(std::move(ctx)) 
 SingleThreadReactor::~SingleThreadReactor() { stop_and_join(); }
 
 Status SingleThreadReactor::start() {
-  if (!stopfd_.valid())
-    return Error{"reactor for CPU " + std::to_string(ctx_.cpu) + ": its stop eventfd: " + errno_string(stopfd_errno_)};
+  if (!doorbell_.valid())
+    return Error{"reactor for CPU " + std::to_string(cpu_) +
+                 ": its doorbell eventfd: " + errno_string(doorbell_errno_)};
+  // Adaptive only where the worker shares this CPU: elsewhere the queue
+  // buys parallelism, not just a wake-up.
+  const bool adaptive = options_.handoff == Handoff::kAdaptive && worker_ != nullptr && worker_->cpu() == cpu_;
+  producer_ = std::make_unique<Producer>(options_, worker_, adaptive);
   std::promise<Status> started;
   auto result = started.get_future();
   auto thread = spawn_thread(fault(), [this, &started] {
@@ -55,42 +58,46 @@ Status SingleThreadReactor::start() {
     if (s.ok()) s = setup();
     bool ok = s.ok();
     started.set_value(std::move(s));
-    if (ok) run(*producers_.front());
+    if (ok) run(*producer_);
     add_cpu_ns(thread_cpu_ns());
   });
   if (!thread)
-    return Error{"reactor for CPU " + std::to_string(ctx_.cpu) +
-                 ": cannot create its thread: " + thread.error().message};
+    return Error{"reactor for CPU " + std::to_string(cpu_) + ": cannot create its thread: " + thread.error().message};
   thread_ = std::move(*thread);
   Status s = result.get();
   if (!s.ok()) thread_.join();
   return s;
 }
 
-void SingleThreadReactor::request_stop() {
-  if (!thread_.joinable() || stop_requested_) return;
-  stop_requested_ = true;
-  eventfd_add(stopfd_.get(), 1);
+void SingleThreadReactor::post(Command c) {
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    inbox_.push_back(c);
+  }
+  eventfd_add(doorbell_.get(), 1);
 }
 
-void SingleThreadReactor::join() {
-  if (thread_.joinable()) thread_.join();
+std::vector<SingleThreadReactor::Command> SingleThreadReactor::take_commands() {
+  std::lock_guard<std::mutex> lock(inbox_mu_);
+  return std::exchange(inbox_, {});
 }
 
-std::vector<std::string> Reactor::errors() const {
-  std::lock_guard<std::mutex> lock(errors_mu_);
-  return errors_;
+Status SingleThreadReactor::add(Source* source) {
+  if (!thread_.joinable()) return Error{"reactor for CPU " + std::to_string(cpu_) + " is not running"};
+  std::promise<Status> added;
+  auto result = added.get_future();
+  post(Command{Command::Kind::kAdd, source, nullptr, &added});
+  return result.get();
 }
 
-void Reactor::record_error(std::string message) {
-  std::lock_guard<std::mutex> lock(errors_mu_);
-  errors_.push_back("CPU " + std::to_string(ctx_.cpu) + ": " + std::move(message));
+void SingleThreadReactor::remove(Source* source, Fence* fence) {
+  post(Command{Command::Kind::kRemove, source, fence, nullptr});
 }
 
-Status Reactor::pin() {
-  Status s = pin_to_cpu(ctx_.cpu, fault());
-  ran_on_.store(sched_getcpu());
-  return s;
+void SingleThreadReactor::stop_and_join() {
+  if (!thread_.joinable()) return;
+  post(Command{Command::Kind::kStop, nullptr, nullptr, nullptr});
+  thread_.join();
 }
 
 }  // namespace irqd

@@ -1,12 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
-// A reactor: the thread(s) of one CPU that read that CPU's eventfds and
-// feed the hand-off. Each kind implements run(); the base class does the
-// pinning, the start-up handshake and the bookkeeping they share.
+// A reactor: the thread(s) of one CPU that read the eventfds of every
+// vector served on that CPU, whatever device each belongs to, and feed the
+// hand-off. Vectors come and go while it runs: add() arms one, remove()
+// stops arming it, reads what it holds once and fences it, and the other
+// vectors are served throughout. Each kind implements the reading; the
+// base classes do the pinning, the start-up handshake, the command inbox
+// and the bookkeeping they share.
 
 #pragma once
 
 #include <atomic>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -21,94 +26,103 @@ namespace irqd {
 
 class Reactor {
  public:
-  struct Context {
-    unsigned cpu;
-    std::vector<VectorBinding> vectors;  // the ones this CPU serves
-    const DispatchOptions* options;
-    unsigned nvectors;   // highest vector number + 1, sizes per-vector arrays
-    Worker* worker;      // null when inline
-    unsigned producers;  // hand-off queues this reactor feeds (one per thread)
-  };
-
-  // Creates the producers (and so the worker's queues) up front: the worker
-  // starts before any reactor thread and never sees its queue list change.
-  explicit Reactor(Context ctx);
+  // worker: null when inline.
+  Reactor(unsigned cpu, const DispatchOptions& options, Worker* worker)
+      : cpu_(cpu), options_(options), worker_(worker) {}
   virtual ~Reactor() = default;
   Reactor(const Reactor&) = delete;
   Reactor& operator=(const Reactor&) = delete;
 
-  // Starts the thread(s); returns once each is pinned and armed, or the
-  // first error (then nothing keeps running).
+  // Starts the reactor's own thread, if it has one; returns once it is
+  // pinned and ready, or the first error (then nothing keeps running).
   virtual Status start() = 0;
-  // Stop arming: the thread(s) stop re-arming reads, drain what is
-  // signalled and exit. Returns at once; idempotent.
-  virtual void request_stop() = 0;
-  // Waits for the thread(s) to finish draining and exit.
-  virtual void join() = 0;
-  void stop_and_join() {
-    request_stop();
-    join();
-  }
+  // From the control thread: serve `source` (its cpu is this reactor's).
+  // Returns once it is armed, or the error; then it is not served and the
+  // reactor holds no reference to it.
+  virtual Status add(Source* source) = 0;
+  // From the control thread: stop arming `source`, read its eventfd once,
+  // deliver what it held and push `fence` behind it. Returns at once;
+  // fence->done says when every interrupt read from it was handled. After
+  // that the reactor holds no reference to it.
+  virtual void remove(Source* source, Fence* fence) = 0;
+  // Every source must have been removed. Stops the thread(s) and joins.
+  virtual void stop_and_join() = 0;
+  // Threads this reactor runs now.
+  virtual unsigned threads() const = 0;
 
-  const std::vector<std::unique_ptr<Producer>>& producers() const { return producers_; }
-  // What took a vector, or the whole reactor, out of service, one line
-  // each naming the step, the vector and the errno text. Read after join().
-  std::vector<std::string> errors() const;
   std::uint64_t cpu_ns() const { return cpu_ns_.load(); }
   int ran_on() const { return ran_on_.load(); }
-  unsigned cpu() const { return ctx_.cpu; }
+  unsigned cpu() const { return cpu_; }
 
  protected:
-  // Delivers one read's count for a binding, taking its stamp.
-  void deliver(Producer& p, const VectorBinding& b, std::uint64_t count) const;
-  // Reads every vector's eventfd once and delivers what it holds:
-  // the last step of every reactor once arming has stopped.
-  void drain(Producer& p, const std::vector<VectorBinding>& vectors);
+  // Reads an eventfd once without blocking and delivers what it held: the
+  // last read of a source that leaves, once it is no longer armed. One
+  // read, not "until empty": a device still firing at full rate would keep
+  // such a loop going for ever. What arrives later stays in the eventfd
+  // for the next reactor (a move) or the unbind sequence (dropped,
+  // after_drain).
+  static void drain(Producer& p, Source& source);
   // Called by each reactor thread first; records where it runs.
   Status pin();
-  const FaultHook& fault() const { return ctx_.options->fault; }
+  const FaultHook& fault() const { return options_.fault; }
   void add_cpu_ns(std::uint64_t ns) { cpu_ns_ += ns; }
-  // From any of the reactor's threads: a persistent error is recorded once
-  // and the read it came from is not retried, so it never spins a CPU.
-  void record_error(std::string message);
+  // A persistent error on a source, recorded with it: it is then no
+  // longer armed, so the read it came from never spins a CPU.
+  void record_error(Source& source, std::string message) const;
 
-  Context ctx_;
-  std::vector<std::unique_ptr<Producer>> producers_;
+  const unsigned cpu_;
+  const DispatchOptions& options_;
+  Worker* const worker_;
 
  private:
   std::atomic<std::uint64_t> cpu_ns_{0};
   std::atomic<int> ran_on_{-1};
-  mutable std::mutex errors_mu_;
-  std::vector<std::string> errors_;
 };
 
-// One pinned thread for all the CPU's vectors, woken to stop through an
-// eventfd of its own (epoll and io_uring). setup() runs on that thread once
-// it is pinned (a SINGLE_ISSUER ring must be created by the thread that
-// submits to it); start() returns its status.
+// One pinned thread for all the CPU's sources, woken through a doorbell
+// eventfd of its own for commands (epoll and io_uring). setup() runs on
+// that thread once it is pinned (a SINGLE_ISSUER ring must be created by
+// the thread that submits to it); start() returns its status.
 class SingleThreadReactor : public Reactor {
  public:
-  explicit SingleThreadReactor(Context ctx);
+  SingleThreadReactor(unsigned cpu, const DispatchOptions& options, Worker* worker);
   ~SingleThreadReactor() override;
   Status start() final;
-  void request_stop() final;
-  void join() final;
+  Status add(Source* source) final;
+  void remove(Source* source, Fence* fence) final;
+  void stop_and_join() final;
+  unsigned threads() const final { return thread_.joinable() ? 1 : 0; }
 
  protected:
+  struct Command {
+    enum class Kind { kAdd, kRemove, kStop };
+    Kind kind;
+    Source* source;
+    Fence* fence;                 // kRemove
+    std::promise<Status>* added;  // kAdd
+  };
+
   virtual Status setup() { return ok_status(); }
-  // Runs until the stop eventfd is readable, then drains and returns.
+  // Runs until a kStop command, then returns. Calls take_commands() when
+  // the doorbell rings and applies them in order.
   virtual void run(Producer& producer) = 0;
-  int stop_fd() const { return stopfd_.get(); }
+  int doorbell() const { return doorbell_.get(); }
+  // The commands posted since the last call, in order.
+  std::vector<Command> take_commands();
 
  private:
-  UniqueFd stopfd_;
-  int stopfd_errno_ = 0;  // why stopfd_ could not be made
-  bool stop_requested_ = false;
+  void post(Command c);
+
+  UniqueFd doorbell_;
+  int doorbell_errno_ = 0;  // why doorbell_ could not be made
+  std::mutex inbox_mu_;
+  std::vector<Command> inbox_;
+  std::unique_ptr<Producer> producer_;
   std::thread thread_;
 };
 
-std::unique_ptr<Reactor> make_epoll_reactor(Reactor::Context ctx);
-std::unique_ptr<Reactor> make_thread_reactor(Reactor::Context ctx);
-std::unique_ptr<Reactor> make_uring_reactor(Reactor::Context ctx);
+std::unique_ptr<Reactor> make_epoll_reactor(unsigned cpu, const DispatchOptions& options, Worker* worker);
+std::unique_ptr<Reactor> make_thread_reactor(unsigned cpu, const DispatchOptions& options, Worker* worker);
+std::unique_ptr<Reactor> make_uring_reactor(unsigned cpu, const DispatchOptions& options, Worker* worker);
 
 }  // namespace irqd

@@ -7,7 +7,8 @@
 namespace irqd {
 
 Result<ReactorVariant> parse_reactor(std::string_view flag, const std::string& name, std::uint64_t busy_ns) {
-  if (name == "io_uring") return ReactorVariant{name, ReactorKind::kIoUring, UringMethod::kReadSqe, 0};
+  if (name == "io_uring") return ReactorVariant{name, ReactorKind::kIoUring, UringMethod::kAuto, 0};
+  if (name == "io_uring-read") return ReactorVariant{name, ReactorKind::kIoUring, UringMethod::kReadSqe, 0};
   if (name == "io_uring-poll") return ReactorVariant{name, ReactorKind::kIoUring, UringMethod::kPollMultishot, 0};
   if (name == "io_uring-busy") return ReactorVariant{name, ReactorKind::kIoUring, UringMethod::kReadSqe, busy_ns};
   if (name == "epoll") return ReactorVariant{name, ReactorKind::kEpoll, UringMethod::kReadSqe, 0};
@@ -18,7 +19,8 @@ Result<ReactorVariant> parse_reactor(std::string_view flag, const std::string& n
 Result<Handoff> parse_handoff(std::string_view flag, const std::string& text) {
   if (text == "queue") return Handoff::kQueue;
   if (text == "inline") return Handoff::kInline;
-  return Error{fmt::format("{} '{}' is not valid (accepted: queue, inline)", flag, text)};
+  if (text == "adaptive") return Handoff::kAdaptive;
+  return Error{fmt::format("{} '{}' is not valid (accepted: queue, inline, adaptive)", flag, text)};
 }
 
 Result<FullPolicy> parse_when_full(std::string_view flag, const std::string& text) {

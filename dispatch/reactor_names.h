@@ -16,7 +16,8 @@
 
 namespace irqd {
 
-// A reactor as users name it: io_uring (read SQEs),
+// A reactor as users name it: io_uring (read SQEs or multishot poll,
+// whichever measures faster here), io_uring-read (read SQEs),
 // io_uring-poll (multishot poll), io_uring-busy (read SQEs, busy-polling
 // the completion ring), epoll, thread.
 struct ReactorVariant {
@@ -26,10 +27,11 @@ struct ReactorVariant {
   std::uint64_t busy_poll_ns = 0;
 };
 
-inline constexpr std::string_view kReactorNames = "io_uring, io_uring-poll, io_uring-busy, epoll, thread";
+inline constexpr std::string_view kReactorNames =
+    "io_uring, io_uring-read, io_uring-poll, io_uring-busy, epoll, thread";
 
 Result<ReactorVariant> parse_reactor(std::string_view what, const std::string& name, std::uint64_t busy_ns);
-// "queue" | "inline".
+// "queue" | "inline" | "adaptive".
 Result<Handoff> parse_handoff(std::string_view what, const std::string& text);
 // "backoff" | "drop".
 Result<FullPolicy> parse_when_full(std::string_view what, const std::string& text);

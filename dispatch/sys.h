@@ -10,6 +10,7 @@
 
 #include "base/fault.h"
 #include "base/result.h"
+#include "base/thread_name.h"
 
 namespace irqd {
 

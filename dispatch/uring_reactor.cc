@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
 // The io_uring reactor: one ring per CPU, created and driven by the
-// reactor thread pinned there, with that CPU's eventfds as registered
-// files. Two ways to learn of an interrupt:
+// reactor thread pinned there, with the eventfds of every vector served on
+// that CPU as registered files (a sparse table; a slot is filled when a
+// vector arrives and emptied when it leaves). Two ways to learn of an
+// interrupt:
 //
 //   read SQEs       one 8-byte IORING_OP_READ in flight per eventfd; its
 //                   completion carries the count; every completion of a
@@ -25,7 +27,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
+#include <map>
+#include <memory>
 #include <string>
+#include <utility>
 
 #include "base/unique_fd.h"
 #include "dispatch/reactor.h"
@@ -81,64 +87,169 @@ class Ring {
 
 class UringReactor final : public SingleThreadReactor {
  public:
-  explicit UringReactor(Context ctx) : SingleThreadReactor(std::move(ctx)), bufs_(ctx_.vectors.size(), 0) {}
-  // The thread uses ring_ and bufs_: join it before the members go.
+  using SingleThreadReactor::SingleThreadReactor;
+  // The thread uses ring_: join it before the members go.
   ~UringReactor() override { stop_and_join(); }
 
  private:
-  // user_data of the stop eventfd's read and of the cancel request; vector
-  // slots are 0..n-1.
-  std::uint64_t stop_token() const { return ctx_.vectors.size(); }
-  std::uint64_t cancel_token() const { return ctx_.vectors.size() + 1; }
-  bool poll_method() const { return ctx_.options->uring_method == UringMethod::kPollMultishot; }
+  // user_data: a read SQE's is its Source's address, a multishot poll's
+  // its PollOp's; both aligned, so the low bits are free to tag the
+  // cancel of a poll (address | 1) and the doorbell (2) and read cancels
+  // (4), whose completions need nothing done.
+  static constexpr std::uint64_t kDoorbellToken = 2;
+  static constexpr std::uint64_t kCancelToken = 4;
+  static constexpr std::uint64_t kPollCancelTag = 1;
+  // Registered-file slots per ring: slot 0 is the doorbell. A source that
+  // finds them all taken is served through its plain fd (one fdget per
+  // read more, nothing else).
+  static constexpr unsigned kFixedSlots = 1024;
+  static std::uint64_t token(const void* p) { return reinterpret_cast<std::uintptr_t>(p); }
+
+  // A multishot poll in flight. A source leaving cannot always wait for
+  // its poll to end: under load the poll is nearly always being woken, and
+  // the kernel then refuses its removal (-EALREADY) until its task work
+  // has run, which may race again. So a leaving source abandons its poll
+  // (source = null): its completions read nothing (the counts stay in the
+  // eventfd for whoever serves the vector next), the removal is retried
+  // until it lands, and the op is freed with its last completion.
+  struct PollOp {
+    Source* source;
+  };
+  bool poll_method() const { return options_.uring_method == UringMethod::kPollMultishot; }
 
   Status setup() override {
     Ring& ring = ring_;
-    auto n = static_cast<unsigned>(ctx_.vectors.size());
-    unsigned entries = 64;
-    while (entries < 2 * n + 8) entries *= 2;
-    if (ctx_.options->busy_poll_ns > 0) {
-      if (Status s = ring.init(entries, {0}, fault()); !s) return s;
+    if (options_.busy_poll_ns > 0) {
+      if (Status s = ring.init(kEntries, {0}, fault()); !s) return s;
     } else {
-      Status s = ring.init(entries,
+      Status s = ring.init(kEntries,
                            {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
                             IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG, 0},
                            fault());
       if (!s) return s;
     }
-    std::vector<int> fds;
-    fds.reserve(n + 1);
-    for (const VectorBinding& b : ctx_.vectors) fds.push_back(b.fd);
-    fds.push_back(stop_fd());
     int err = -inject_fault(fault(), "io_uring_register");
-    if (err == 0) err = io_uring_register_files(ring.get(), fds.data(), n + 1);
-    if (err < 0) return Error{"io_uring_register_files: " + errno_string(-err)};
-    for (unsigned i = 0; i < n; ++i) arm(ring, i);
-    io_uring_sqe* sqe = ring.sqe();
-    io_uring_prep_read(sqe, static_cast<int>(n), &stop_buf_, sizeof(stop_buf_), 0);
-    sqe->flags |= IOSQE_FIXED_FILE;
-    io_uring_sqe_set_data64(sqe, stop_token());
+    if (err == 0) err = io_uring_register_files_sparse(ring.get(), kFixedSlots);
+    if (err < 0) return Error{"io_uring_register_files_sparse: " + errno_string(-err)};
+    const int bell = doorbell();
+    err = io_uring_register_files_update(ring.get(), 0, &bell, 1);
+    if (err < 0) return Error{"io_uring_register_files_update(doorbell): " + errno_string(-err)};
+    free_slots_.reserve(kFixedSlots - 1);
+    for (unsigned slot = kFixedSlots - 1; slot >= 1; --slot) free_slots_.push_back(static_cast<int>(slot));
+    arm_doorbell();
     io_uring_submit(ring.get());
     return ok_status();
   }
 
-  void arm(Ring& ring, unsigned slot) {
-    io_uring_sqe* sqe = ring.sqe();
-    if (poll_method()) {
-      io_uring_prep_poll_multishot(sqe, static_cast<int>(slot), POLLIN);
-    } else {
-      io_uring_prep_read(sqe, static_cast<int>(slot), &bufs_[slot], sizeof(bufs_[slot]), 0);
-    }
+  void arm_doorbell() {
+    io_uring_sqe* sqe = ring_.sqe();
+    io_uring_prep_read(sqe, 0, &doorbell_buf_, sizeof(doorbell_buf_), 0);
     sqe->flags |= IOSQE_FIXED_FILE;
-    io_uring_sqe_set_data64(sqe, slot);
-    in_flight_++;
+    io_uring_sqe_set_data64(sqe, kDoorbellToken);
+  }
+
+  void arm(Source& s) {
+    io_uring_sqe* sqe = ring_.sqe();
+    const int fd = s.fixed >= 0 ? s.fixed : s.fd;
+    if (poll_method()) {
+      auto op = std::make_unique<PollOp>(PollOp{&s});
+      io_uring_prep_poll_multishot(sqe, fd, POLLIN);
+      io_uring_sqe_set_data64(sqe, token(op.get()));
+      s.poll_op = op.get();
+      polls_[op.get()] = std::move(op);
+    } else {
+      io_uring_prep_read(sqe, fd, &s.buf, sizeof(s.buf), 0);
+      io_uring_sqe_set_data64(sqe, token(&s));
+    }
+    if (s.fixed >= 0) sqe->flags |= IOSQE_FIXED_FILE;
+    s.armed = true;
+  }
+
+  Status add_source(Source& s) {
+    s.fixed = -1;
+    if (!free_slots_.empty()) {
+      const int slot = free_slots_.back();
+      if (io_uring_register_files_update(ring_.get(), static_cast<unsigned>(slot), &s.fd, 1) == 1) {
+        s.fixed = slot;
+        free_slots_.pop_back();
+      }
+    }
+    sources_++;
+    max_batch_ = std::max(1U, sources_ / 2);
+    arm(s);
+    return ok_status();
+  }
+
+  // The source's op is over (or it had none): its last read, its fence,
+  // and its registered-file slot back.
+  void finish_remove(Source& s, Producer& producer) {
+    drain(producer, s);
+    if (s.fixed >= 0) {
+      const int none = -1;
+      (void)io_uring_register_files_update(ring_.get(), static_cast<unsigned>(s.fixed), &none, 1);
+      free_slots_.push_back(s.fixed);
+      s.fixed = -1;
+    }
+    sources_--;
+    max_batch_ = std::max(1U, sources_ / 2);
+    Fence* fence = std::exchange(s.removal, nullptr);
+    producer.push_fence(fence);
+  }
+
+  void start_remove(Source& s, Fence* fence, Producer& producer) {
+    s.removal = fence;
+    if (s.armed && poll_method()) abandon_poll(s);
+    if (!s.armed) {
+      finish_remove(s, producer);
+      return;
+    }
+    // A read ends with the cancel, or with a count that raced it (which is
+    // delivered): finish_remove() runs on that completion.
+    io_uring_sqe* sqe = ring_.sqe();
+    io_uring_prep_cancel64(sqe, token(&s), 0);
+    io_uring_sqe_set_data64(sqe, kCancelToken);
+  }
+
+  // The source stops being served by its poll at once; the poll itself
+  // ends later (see PollOp).
+  void abandon_poll(Source& s) {
+    auto* op = static_cast<PollOp*>(std::exchange(s.poll_op, nullptr));
+    s.armed = false;
+    op->source = nullptr;
+    remove_poll(op);
+  }
+
+  void remove_poll(PollOp* op) {
+    io_uring_sqe* sqe = ring_.sqe();
+    io_uring_prep_poll_remove(sqe, token(op));
+    io_uring_sqe_set_data64(sqe, token(op) | kPollCancelTag);
+  }
+
+  // A poll removal's completion: retried while the kernel says the poll is
+  // busy and the poll has not ended meanwhile.
+  void poll_removal_done(std::uint64_t t, int res) {
+    auto* op = reinterpret_cast<PollOp*>(t & ~kPollCancelTag);
+    if (res == -EALREADY && polls_.count(op) != 0) remove_poll(op);
+  }
+
+  // Applies the inbox in order; false once told to stop.
+  bool apply_commands(Producer& producer) {
+    bool running = true;
+    for (const Command& c : take_commands()) {
+      switch (c.kind) {
+        case Command::Kind::kAdd: c.added->set_value(add_source(*c.source)); break;
+        case Command::Kind::kRemove: start_remove(*c.source, c.fence, producer); break;
+        case Command::Kind::kStop: running = false; break;
+      }
+    }
+    return running;
   }
 
   // Waits for at least one completion, submitting the re-arms queued by
   // the last batch in the same system call.
-  void wait(Ring& ring) {
-    io_uring* r = ring.get();
-    if (std::uint64_t spin = ctx_.options->busy_poll_ns; spin > 0) {
+  void wait() {
+    io_uring* r = ring_.get();
+    if (std::uint64_t spin = options_.busy_poll_ns; spin > 0) {
       io_uring_submit(r);
       std::uint64_t deadline = monotonic_ns() + spin;
       while (io_uring_cq_ready(r) == 0) {
@@ -174,64 +285,81 @@ class UringReactor final : public SingleThreadReactor {
     }
   }
 
-  // Whether a vector's read (or poll) is armed again after a completion
+  // Whether a source's read (or poll) is armed again after a completion
   // with result res: yes after a count or a transient error; no after a
   // persistent one (EBADF, EINVAL, EFAULT, ...), which would complete at
-  // once every time and spin this CPU. That vector is then reported and no
-  // longer served; its eventfd keeps what it is signalled for the unbind
-  // sequence to account.
-  bool rearm_after(Ring& ring, unsigned slot, int res, const char* what) {
-    if (dead_[slot]) return false;
+  // once every time and spin this CPU. That source is then reported and
+  // no longer served; its eventfd keeps what it is signalled for whoever
+  // reads it next (a move, or the unbind sequence).
+  bool rearm_after(Source& s, int res, const char* what) {
+    if (s.dead) return false;
     if (res >= 0 || res == -EINTR || res == -EAGAIN || res == -ECANCELED) return true;
-    take_out_of_service(ring, slot, what, res);
+    take_out_of_service(s, what, res);
     return false;
   }
 
-  // Reports a vector's persistent error once and stops arming it; a
+  // Reports a source's persistent error once and stops arming it; a
   // multishot poll still armed on it is removed (its last completion then
   // comes without IORING_CQE_F_MORE and is not re-armed).
-  void take_out_of_service(Ring& ring, unsigned slot, const char* what, int res) {
-    dead_[slot] = 1;
-    record_error("vector " + std::to_string(ctx_.vectors[slot].vector) + ": io_uring " + what + ": " +
-                 errno_string(-res) + "; no longer served");
-    if (!poll_method()) return;
-    io_uring_sqe* sqe = ring.sqe();
-    io_uring_prep_poll_remove(sqe, slot);
-    io_uring_sqe_set_data64(sqe, cancel_token());
+  void take_out_of_service(Source& s, const char* what, int res) {
+    record_error(s, std::string("io_uring ") + what + ": " + errno_string(-res));
+    if (poll_method() && s.armed) abandon_poll(s);
   }
 
-  // Handles every completion that is ready; returns false once stopped.
-  unsigned reap(Ring& ring, Producer& producer, bool arming) {
-    io_uring* r = ring.get();
+  // A multishot poll's completion.
+  void complete_poll(PollOp* op, const io_uring_cqe& cqe, Producer& producer) {
+    const bool op_over = (cqe.flags & IORING_CQE_F_MORE) == 0;
+    Source* s = op->source;
+    if (op_over) {
+      polls_.erase(op);  // frees op
+      if (s != nullptr) {
+        s->poll_op = nullptr;
+        s->armed = false;
+      }
+    }
+    if (s == nullptr) return;  // abandoned: reads nothing
+    if (cqe.res > 0 && (cqe.res & POLLIN) != 0) {
+      std::int64_t count = eventfd_read_nowait(s->fd);
+      if (count > 0) producer.deliver(*s, static_cast<std::uint64_t>(count));
+      if (count < 0 && !s->dead) take_out_of_service(*s, "read", static_cast<int>(count));
+    }
+    if (op_over && rearm_after(*s, cqe.res, "poll")) arm(*s);
+  }
+
+  // A read SQE's completion.
+  void complete_read(Source& s, const io_uring_cqe& cqe, Producer& producer) {
+    if (cqe.res == sizeof(std::uint64_t)) producer.deliver(s, s.buf);
+    s.armed = false;
+    if (s.removal != nullptr) {
+      finish_remove(s, producer);
+      return;
+    }
+    if (rearm_after(s, cqe.res, "read")) arm(s);
+  }
+
+  // Handles every completion that is ready; returns how many, and whether
+  // the doorbell rang.
+  unsigned reap(Producer& producer, bool* doorbell_rang) {
+    io_uring* r = ring_.get();
     unsigned head = 0;
     unsigned seen = 0;
     io_uring_cqe* cqe = nullptr;
     io_uring_for_each_cqe(r, head, cqe) {
       seen++;
-      std::uint64_t token = cqe->user_data;
-      if (token == stop_token()) {
-        stopping_ = true;
+      const std::uint64_t t = cqe->user_data;
+      if (t == kDoorbellToken) {
+        *doorbell_rang = true;
         continue;
       }
-      // The cancel request's own completion, and liburing's internal timeout
-      // entry on kernels without IORING_FEAT_EXT_ARG (before 5.11).
-      if (token == cancel_token() || token == LIBURING_UDATA_TIMEOUT) continue;
-      auto slot = static_cast<unsigned>(token);
-      const VectorBinding& b = ctx_.vectors[slot];
-      if (poll_method()) {
-        if (cqe->res > 0 && (cqe->res & POLLIN) != 0) {
-          std::int64_t count = eventfd_read_nowait(b.fd);
-          if (count > 0) deliver(producer, b, static_cast<std::uint64_t>(count));
-          if (count < 0 && !dead_[slot]) take_out_of_service(ring, slot, "read", static_cast<int>(count));
-        }
-        if ((cqe->flags & IORING_CQE_F_MORE) == 0) {
-          in_flight_--;
-          if (arming && !stopping_ && rearm_after(ring, slot, cqe->res, "poll")) arm(ring, slot);
-        }
+      // A cancel's own completion, and liburing's internal timeout entry on
+      // kernels without IORING_FEAT_EXT_ARG (before 5.11).
+      if (t == kCancelToken || t == LIBURING_UDATA_TIMEOUT) continue;
+      if ((t & kPollCancelTag) != 0) {
+        poll_removal_done(t, cqe->res);
+      } else if (poll_method()) {
+        complete_poll(reinterpret_cast<PollOp*>(t), *cqe, producer);
       } else {
-        in_flight_--;
-        if (cqe->res == sizeof(std::uint64_t)) deliver(producer, b, bufs_[slot]);
-        if (arming && !stopping_ && rearm_after(ring, slot, cqe->res, "read")) arm(ring, slot);
+        complete_read(*reinterpret_cast<Source*>(t), *cqe, producer);
       }
     }
     io_uring_cq_advance(r, seen);
@@ -240,43 +368,41 @@ class UringReactor final : public SingleThreadReactor {
   }
 
   void run(Producer& producer) override {
-    Ring& ring = ring_;
-    while (!stopping_) {
-      wait(ring);
-      unsigned reaped = reap(ring, producer, true);
-      if (ctx_.options->busy_poll_ns == 0) adapt(reaped);
+    bool running = true;
+    while (running) {
+      wait();
+      bool doorbell_rang = false;
+      unsigned reaped = reap(producer, &doorbell_rang);
+      if (options_.busy_poll_ns == 0) adapt(reaped);
+      if (doorbell_rang) {
+        // Commands after the batch: a source removed now may be named by a
+        // completion later in this same batch.
+        running = apply_commands(producer);
+        arm_doorbell();
+      }
     }
-    // Stop arming; cancel what is in flight. A read that completes with a
-    // count before its cancel lands is delivered like any other.
-    io_uring_sqe* sqe = ring.sqe();
-    io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
-    io_uring_sqe_set_data64(sqe, cancel_token());
-    while (in_flight_ > 0) {
-      io_uring_submit_and_wait(ring.get(), 1);
-      reap(ring, producer, false);
-    }
-    drain(producer, ctx_.vectors);
-    producer.finish();
+    // Every source was removed before the stop; what is left in flight is
+    // the doorbell's read, which goes with the ring.
   }
 
-  std::vector<std::uint64_t> bufs_;                                     // one read buffer per slot
-  std::vector<char> dead_ = std::vector<char>(ctx_.vectors.size(), 0);  // slots out of service
-  std::uint64_t stop_buf_ = 0;
-  Ring ring_;  // created on the reactor thread by setup()
-  unsigned in_flight_ = 0;
-  bool stopping_ = false;
+  static constexpr unsigned kEntries = 256;  // the SQ; ring.sqe() submits when it is full
+  std::uint64_t doorbell_buf_ = 0;
+  Ring ring_;                                         // created on the reactor thread by setup()
+  std::map<PollOp*, std::unique_ptr<PollOp>> polls_;  // in flight, abandoned ones too
+  std::vector<int> free_slots_;
+  unsigned sources_ = 0;
   static constexpr std::uint64_t kBatchWaitNs = 20'000;
   static constexpr unsigned kMinBacklog = 4;
   unsigned batch_target_ = 1;
-  // At most half the vectors: a batch can only fill from distinct fds
+  // At most half the sources: a batch can only fill from distinct fds
   // (read SQEs) and needs slack to fill before the timeout.
-  unsigned max_batch_ = std::max(1U, static_cast<unsigned>(ctx_.vectors.size() / 2));
+  unsigned max_batch_ = 1;
 };
 
 }  // namespace
 
-std::unique_ptr<Reactor> make_uring_reactor(Reactor::Context ctx) {
-  return std::make_unique<UringReactor>(std::move(ctx));
+std::unique_ptr<Reactor> make_uring_reactor(unsigned cpu, const DispatchOptions& options, Worker* worker) {
+  return std::make_unique<UringReactor>(cpu, options, worker);
 }
 
 }  // namespace irqd

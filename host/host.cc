@@ -48,19 +48,23 @@ struct Host::Hosted {
   std::unique_ptr<Binding> binding;
   SoftwareDevice* soft = nullptr;  // owned by the binding
   std::unique_ptr<LiveCounters> live;
-  std::unique_ptr<Dispatcher> dispatcher;
-  DispatchStats dispatched;  // from dispatchers already stopped (moves)
+  // The host's engine when the device was added (a reload with other
+  // reactor settings starts a new one; this one lives while its devices do).
+  std::shared_ptr<DispatchEngine> dispatch;
+  std::optional<DispatchEngine::DeviceId> dispatch_id;  // set while its vectors are served
+  DispatchStats dispatched;                             // what a failed start read
   std::uint64_t moves = 0;
+  LatencyHistogram move_unarmed;  // per move: how long the vector was armed nowhere
   std::unique_ptr<FiringEngine> engine;
   std::vector<Vector> vectors;
   bool unplugged = false;
 
   // The engine plays the hardware: it goes before the binding (and so the
-  // device) it fires into; the dispatcher's handler uses the driver and
-  // the live counters, so it goes before them.
+  // device) it fires into; the dispatch engine runs the driver's handler
+  // and the live counters, so the device leaves it before they go.
   ~Hosted() {
     engine.reset();
-    dispatcher.reset();
+    if (dispatch_id) (void)dispatch->remove_device(*dispatch_id);
     binding.reset();
   }
 };
@@ -247,6 +251,9 @@ Result<DeviceStatus> Host::status(const std::string& name) const {
     s.fired = h->soft->total_fired();
   }
   s.moves = h->moves;
+  s.move_unarmed_p50_ns = h->move_unarmed.percentile(50);
+  s.move_unarmed_p99_ns = h->move_unarmed.percentile(99);
+  s.move_unarmed_max_ns = h->move_unarmed.max();
   s.latency = &h->live->latency;
   return s;
 }
@@ -259,12 +266,18 @@ Status Host::start_dispatch(Hosted& h) {
     const int cpu = v.serving_cpu >= 0 ? v.serving_cpu : static_cast<int>(topo_.present().first());
     bindings.push_back({v.index, v.eventfd, static_cast<unsigned>(cpu)});
   }
-  DispatchOptions d = options_.dispatch;
-  d.fault = options_.fault;
+  if (!dispatch_) {
+    DispatchOptions d = options_.dispatch;
+    d.fault = options_.fault;
+    auto engine = DispatchEngine::create(std::move(d));
+    if (!engine) return Error{h.spec.name + ": cannot start dispatching: " + engine.error().message};
+    dispatch_ = std::move(*engine);
+  }
   MsixDevice* dev = &h.binding->device();
   Driver* drv = h.driver.get();
   LiveCounters* live = h.live.get();
-  d.consume_stamp = [dev, live](unsigned index, std::uint64_t count) {
+  DeviceSink sink;
+  sink.consume_stamp = [dev, live](unsigned index, std::uint64_t count) {
     if (live->draining.load(std::memory_order_relaxed)) {
       live->drain_reads.fetch_add(1, std::memory_order_relaxed);
       live->drain_interrupts.fetch_add(count, std::memory_order_relaxed);
@@ -273,7 +286,7 @@ Status Host::start_dispatch(Hosted& h) {
   };
   // Count first, then the driver: the live counters are the host's, so
   // every driver (built-in or plugin) is counted the same way.
-  d.handler = [drv, live](unsigned index, std::uint64_t count, std::uint64_t stamp) {
+  sink.handler = [drv, live](unsigned index, std::uint64_t count, std::uint64_t stamp) {
     if (index < live->entries) live->handled[index].fetch_add(count, std::memory_order_relaxed);
     live->invocations.fetch_add(1, std::memory_order_relaxed);
     if (stamp != 0) {
@@ -282,17 +295,18 @@ Status Host::start_dispatch(Hosted& h) {
     }
     drv->handle(index, count, stamp);
   };
-  d.on_drop = [live](unsigned, std::uint64_t count) {
+  sink.on_drop = [live](unsigned, std::uint64_t count) {
     live->dropped_queue_full.fetch_add(count, std::memory_order_relaxed);
   };
   DispatchStats partial;
-  auto dispatcher = Dispatcher::start(bindings, std::move(d), &partial);
-  if (!dispatcher) {
-    // The lanes that did start may have read interrupts: they count.
+  auto id = dispatch_->add_device(bindings, std::move(sink), &partial);
+  if (!id) {
+    // The vectors that were armed may have read interrupts: they count.
     merge_dispatch_stats(h.dispatched, partial);
-    return Error{h.spec.name + ": cannot start dispatching: " + dispatcher.error().message};
+    return Error{h.spec.name + ": cannot start dispatching: " + id.error().message};
   }
-  h.dispatcher = std::move(*dispatcher);
+  h.dispatch = dispatch_;
+  h.dispatch_id = *id;
   return ok_status();
 }
 
@@ -346,7 +360,8 @@ Status Host::add(const DeviceSpec& spec) {
     firing.fault = options_.fault;
     auto engine = FiringEngine::start(*h->soft, firing);
     if (!engine) {
-      (void)h->dispatcher->stop();
+      merge_dispatch_stats(h->dispatched, h->dispatch->remove_device(*h->dispatch_id));
+      h->dispatch_id.reset();
       h->binding->unbind("firing failed", {});
       return Error{spec.name + ": " + engine.error().message};
     }
@@ -354,6 +369,15 @@ Status Host::add(const DeviceSpec& spec) {
   }
   log("bound " + spec.name + " backend=" + h->binding->device().backend() + " driver=" + h->driver->name() +
       " vectors=" + std::to_string(h->vectors.size()) + " msix=" + std::to_string(h->binding->device().msix_count()));
+  if (const std::string& choice = h->dispatch->uring_choice(); !choice.empty() && choice != logged_uring_choice_) {
+    log("io_uring reactor: " + choice);
+    logged_uring_choice_ = choice;
+  }
+  if (const MsixDevice& d = h->binding->device(); d.msix_enable_max() < d.msix_count())
+    log(spec.name + ": the host could enable only " + std::to_string(d.msix_enable_max()) + " of its " +
+        std::to_string(d.msix_count()) +
+        " MSI-X entries (pci_alloc_irq_vectors gave fewer: the CPUs are short of interrupt vectors); bound with " +
+        std::to_string(h->vectors.size()) + " vectors");
   std::lock_guard<std::mutex> lock(mu_);
   hosted_.push_back(std::move(h));
   return ok_status();
@@ -370,31 +394,32 @@ Status Host::move(const std::string& name, unsigned index, unsigned cpu) {
     return Error{"CPU " + std::to_string(cpu) + " is not a CPU irqd may use (accepted: " + topo_.present().to_list() +
                  ")"};
   if (v->serving_cpu == static_cast<int>(cpu)) return ok_status();
+  // As the kernel, which refuses a user affinity change on a managed
+  // interrupt (irq_set_affinity: -EIO): a managed vector is served inside
+  // its mask only.
+  if (v->affinity_managed && !v->cpus.test_cpu(cpu))
+    return Error{name + ": vector " + std::to_string(index) + " is managed: it is served inside its mask " +
+                 v->cpus.to_list() + " only (the kernel refuses affinity changes of managed interrupts); CPU " +
+                 std::to_string(cpu) + " is outside it"};
   const int from = v->serving_cpu;
-  // Stop: every eventfd is read once more and dispatched. What arrives from
-  // here on waits in its eventfd for the new dispatcher's first read.
-  h->dispatcher->stop_arming();
-  merge_dispatch_stats(h->dispatched, h->dispatcher->stop());
-  h->dispatcher.reset();
-  v->serving_cpu = static_cast<int>(cpu);
-  if (Status s = start_dispatch(*h); !s) {
-    v->serving_cpu = from;  // back where it was, so the device keeps being served
-    if (Status again = start_dispatch(*h); !again) {
-      // Served by nothing, the device would count nothing more and hold its
-      // vectors for ever: take it through the unbind sequence instead (what
-      // its eventfds hold is accounted there).
-      const std::string reason = "dispatch lost: " + again.error().message;
-      log("move " + name + ": cannot restart dispatch at CPU " + std::to_string(from) + ": " + again.error().message +
-          "; unbinding it");
-      (void)unbind(name, reason);
-      return Error{s.error().message + "; restarting it at CPU " + std::to_string(from) + " failed too (" +
-                   again.error().message + "), so " + name + " was unbound"};
-    }
-    return s;
+  // Only this vector moves: its old reactor stops arming it and reads it
+  // once, its old worker finishes what was read, its new reactor arms it.
+  // Every other vector keeps being served throughout.
+  auto moved = h->dispatch->move(*h->dispatch_id, index, cpu);
+  if (!moved) {
+    if (moved.error().message.find("out of service") == std::string::npos) return moved.error();
+    // Served by nothing, the vector would count nothing more: take the
+    // device through the unbind sequence instead (what its eventfds hold
+    // is accounted there).
+    log("move " + name + ": " + moved.error().message + "; unbinding it");
+    (void)unbind(name, "dispatch lost: " + moved.error().message);
+    return Error{moved.error().message + ", so " + name + " was unbound"};
   }
+  v->serving_cpu = static_cast<int>(cpu);
   h->moves++;
+  h->move_unarmed.record(moved->unarmed_ns);
   log("move " + name + " vector=" + std::to_string(index) + " cpu " + std::to_string(from) + " -> " +
-      std::to_string(cpu));
+      std::to_string(cpu) + " unarmed_us=" + std::to_string(moved->unarmed_ns / 1000));
   return ok_status();
 }
 
@@ -422,14 +447,16 @@ Result<const DeviceReport*> Host::unbind(const std::string& name, const std::str
     calls_before = live.invocations.load(std::memory_order_relaxed);
     dropped_before = live.dropped_queue_full.load(std::memory_order_relaxed);
     live.draining.store(true);
-    if (h->dispatcher) h->dispatcher->stop_arming();
+    if (h->dispatch_id) h->dispatch->stop_arming(*h->dispatch_id);
     if (extra.stop_arming) extra.stop_arming();
   };
   hooks.drain = [&] {
     rep.dispatch = h->dispatched;
     std::string summary = "nothing dispatched";
-    if (h->dispatcher) {
-      const DispatchStats& last = h->dispatcher->stop();  // joins: every count below is final
+    if (h->dispatch_id) {
+      // Every interrupt read from the device was handled: the counts below are final.
+      const DispatchStats last = h->dispatch->remove_device(*h->dispatch_id);
+      h->dispatch_id.reset();
       summary = drain_summary(
           live.drain_reads.load(std::memory_order_relaxed), live.drain_interrupts.load(std::memory_order_relaxed),
           live.handled_total() - handled_before, live.invocations.load(std::memory_order_relaxed) - calls_before,

@@ -4,7 +4,8 @@
 // thread: bind -> probe -> dispatch -> unbind -> release -> report.
 //
 // Each hosted device gets a Binding (device/), the driver's vectors go to
-// a Dispatcher of their own (dispatch/), and a software device also gets
+// the host's one DispatchEngine (dispatch/: a reactor and a worker per
+// serving CPU, shared by every device), and a software device also gets
 // the firing engine that plays its hardware. Unbind is one sequence
 // whatever triggered it: the device's request (VFIO REQ IRQ, or a
 // software hot-unplug), a command (request_unbind(), the control socket),
@@ -38,6 +39,7 @@
 #include "device/binding.h"
 #include "device/software_device.h"
 #include "dispatch/dispatcher.h"
+#include "dispatch/engine.h"
 #include "dispatch/histogram.h"
 #include "host/drivers.h"
 #include "host/live_latency.h"
@@ -140,6 +142,10 @@ struct DeviceStatus {
   bool fired_known = false;
   std::uint64_t fired = 0;
   std::uint64_t moves = 0;
+  // How long a moved vector was armed on no CPU, over its moves (0: none).
+  std::uint64_t move_unarmed_p50_ns = 0;
+  std::uint64_t move_unarmed_p99_ns = 0;
+  std::uint64_t move_unarmed_max_ns = 0;
   const LiveLatency* latency = nullptr;  // valid while the device is bound
 };
 
@@ -156,7 +162,14 @@ class Host {
   Status add(const DeviceSpec& spec);
   // Reactor settings for devices added from now on (a reload rebinds the
   // devices it wants on the new ones).
-  void set_dispatch_options(const DispatchOptions& dispatch) { options_.dispatch = dispatch; }
+  // The devices bound already stay on the engine they were added to.
+  void set_dispatch_options(const DispatchOptions& dispatch) {
+    options_.dispatch = dispatch;
+    dispatch_.reset();
+  }
+  // Threads of the dispatch engine devices are added to now: reactors and
+  // workers, one each per serving CPU whatever the number of devices.
+  unsigned dispatch_threads() const { return dispatch_ ? dispatch_->threads() : 0; }
   std::vector<std::string> bound() const;
   // The spec a device was last added with (bound or not); null if never.
   const DeviceSpec* spec(const std::string& name) const;
@@ -167,10 +180,12 @@ class Host {
   std::uint64_t handled(const std::string& name, unsigned index) const;
   Result<DeviceStatus> status(const std::string& name) const;
 
-  // Moves a vector to another serving CPU at runtime: the device's
-  // dispatcher stops (the drain reads every eventfd once), then restarts
-  // with the new placement and reads what arrived meanwhile. Not one
-  // interrupt is lost or counted twice; the device pauses for the restart.
+  // Moves a vector to another serving CPU at runtime: its old reactor stops
+  // arming it and reads it once, its old worker finishes what was read, and
+  // the new CPU's reactor arms it and reads what arrived meanwhile. Not one
+  // interrupt is lost or counted twice, and every other vector, of this
+  // device or another, is served throughout. A managed vector moves inside
+  // its mask only, as the kernel allows.
   Status move(const std::string& name, unsigned index, unsigned cpu);
 
   // The unbind sequence for one device, on the control thread.
@@ -221,6 +236,10 @@ class Host {
 
   const Topology& topo_;
   HostOptions options_;
+  // Made with the first device; every device added with the same options
+  // shares it. Declared before hosted_, so it outlives them.
+  std::shared_ptr<DispatchEngine> dispatch_;
+  std::string logged_uring_choice_;  // said once per engine (kAuto's measurement or cache)
   std::vector<std::unique_ptr<Hosted>> hosted_;
   std::map<std::string, DeviceSpec> specs_;
   std::deque<DeviceReport> reports_;

@@ -3,18 +3,22 @@
 #include "host/plugin.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
+#include <deque>
 #include <mutex>
 #include <set>
 #include <type_traits>
 #include <utility>
 
+#include "base/unique_fd.h"
 #include "device/vfio_device.h"
 #include "irqd/driver.h"
 
@@ -28,10 +32,58 @@ constexpr unsigned kMaxBar = 5;             // BAR0..BAR5
 constexpr std::size_t kMaxLogLine = 1024;   // longer plugin messages are cut
 constexpr std::size_t kMaxDriverName = 32;  // as a config device name
 
-struct DlClose {
-  void operator()(void* handle) const { (void)dlclose(handle); }
+constexpr unsigned kMaxSymlinks = 40;  // as the kernel's path walk (ELOOP past it)
+constexpr const char* kAccepted = " (accepted: the path of a .so built against irqd/driver.h)";
+
+// A plugin loaded as "/proc/self/fd/N" and the checked file N is: N stays
+// open while the library may be resident. glibc finds a loaded object by
+// the name it was loaded (or looked up) as before it looks at the file, so
+// if N were closed while the library stays resident (another handle holds
+// it, or it cannot be unloaded: C++ code with unique symbols is
+// NODELETE), the next plugin opened as fd N would be taken for it.
+class DlHandle {
+ public:
+  // Takes a duplicate N of `file` (the same open file), named
+  // "/proc/self/fd/N", held as a plain int: the destructor may have to
+  // keep it open for good.
+  explicit DlHandle(const UniqueFd& file)
+      : fd_(::fcntl(file.get(), F_DUPFD_CLOEXEC, 0)), name_("/proc/self/fd/" + std::to_string(fd_)) {}
+  DlHandle(DlHandle&& o) noexcept
+      : handle_(std::exchange(o.handle_, nullptr)), fd_(std::exchange(o.fd_, -1)), name_(std::move(o.name_)) {}
+  DlHandle& operator=(DlHandle&&) = delete;
+  DlHandle(const DlHandle&) = delete;
+  DlHandle& operator=(const DlHandle&) = delete;
+  ~DlHandle() {
+    bool resident = false;
+    if (handle_ != nullptr) {
+      (void)dlclose(handle_);
+      if (void* still = dlopen(name_.c_str(), RTLD_LAZY | RTLD_NOLOAD); still != nullptr) {
+        (void)dlclose(still);
+        resident = true;
+      }
+    }
+    // Still resident under our name: the fd stays open for the life of the
+    // process (one fd per plugin that outlived its driver), so the name
+    // goes on meaning this file.
+    if (fd_ >= 0 && !resident) ::close(fd_);
+  }
+
+  // dlopen(name(), flags); false: dlerror() says why (or errno, if the
+  // duplicate failed: fd() < 0).
+  bool load(int flags) {
+    if (fd_ >= 0) handle_ = dlopen(name_.c_str(), flags);
+    return handle_ != nullptr;
+  }
+  int fd() const { return fd_; }
+  const std::string& name() const { return name_; }
+  void* get() const { return handle_; }
+  explicit operator bool() const { return handle_ != nullptr; }
+
+ private:
+  void* handle_ = nullptr;
+  int fd_ = -1;
+  std::string name_;
 };
-using DlHandle = std::unique_ptr<void, DlClose>;
 
 // "-12 (Cannot allocate memory)".
 std::string errno_text(int neg) { return std::to_string(neg) + " (" + errno_string(-neg) + ")"; }
@@ -345,21 +397,191 @@ void PluginDriver::log(int level, const std::string& message) {
   (void)std::fputs(line.c_str(), stderr);
 }
 
+// "root", "root or uid 1000".
+std::string owner_names(const std::vector<uid_t>& owners) {
+  std::string out;
+  for (std::size_t i = 0; i < owners.size(); ++i) {
+    if (i > 0) out += i + 1 == owners.size() ? " or " : ", ";
+    out += owners[i] == 0 ? "root" : "uid " + std::to_string(owners[i]);
+  }
+  return out.empty() ? "nobody" : out;
+}
+
+std::string octal_mode(mode_t mode) {
+  char buf[8];
+  (void)std::snprintf(buf, sizeof(buf), "%04o", static_cast<unsigned>(mode & 07777));
+  return buf;
+}
+
+// The trust rule (PluginTrust) for one component: `what` is "directory",
+// "symbolic link" (its mode bits mean nothing: owner only) or "file".
+// Whether `dir` is PluginTrust::unchecked_through or lies above it.
+bool unchecked(const std::string& dir, const PluginTrust& trust) {
+  const std::string& through = trust.unchecked_through;
+  if (through.empty()) return false;
+  if (dir == "/" || dir == through) return true;
+  return through.size() > dir.size() && through.compare(0, dir.size(), dir) == 0 && through[dir.size()] == '/';
+}
+
+Status check_trust(const struct stat& st, const std::string& shown, const char* what, const std::string& where,
+                   const PluginTrust& trust) {
+  const bool owner_ok = std::find(trust.owners.begin(), trust.owners.end(), st.st_uid) != trust.owners.end();
+  const bool link = S_ISLNK(st.st_mode);
+  const bool group_w = !link && (st.st_mode & S_IWGRP) != 0;
+  const bool other_w = !link && (st.st_mode & S_IWOTH) != 0;
+  const bool sticky_dir = other_w && S_ISDIR(st.st_mode) && (st.st_mode & S_ISVTX) != 0;
+  if (owner_ok && !group_w && !other_w) return ok_status();
+
+  std::vector<std::string> why;
+  if (!owner_ok) why.push_back("not owned by " + owner_names(trust.owners));
+  if (group_w) why.push_back("writable by its group (gid " + std::to_string(st.st_gid) + ")");
+  if (sticky_dir)
+    why.push_back(
+        "writable by anyone (sticky, like /tmp: still refused, as sudo refuses it: anyone may create "
+        "or pre-create names in it)");
+  else if (other_w)
+    why.push_back("writable by anyone");
+  std::vector<std::string> fix;
+  if (sticky_dir) {
+    fix.push_back("move the plugin to a directory only root can write to, e.g. /usr/local/lib/irqd");
+  } else {
+    if (!owner_ok) fix.push_back("chown root:root " + shown);
+    if (group_w || other_w) fix.push_back("chmod go-w " + shown);
+  }
+  std::string text = where + ": refused: " + what + " " + shown + " (owner uid " + std::to_string(st.st_uid);
+  if (!link) text += ", mode " + octal_mode(st.st_mode);
+  text += ") is ";
+  for (std::size_t i = 0; i < why.size(); ++i) text += (i > 0 ? ", " : "") + why[i];
+  text += "; a plugin runs with irqd's privileges, so it and every directory above it must be owned by " +
+          owner_names(trust.owners) + " and writable by no one else (fix: ";
+  for (std::size_t i = 0; i < fix.size(); ++i) text += (i > 0 ? " && " : "") + fix[i];
+  return Error{text + ")"};
+}
+
+void split_path(const std::string& path, std::deque<std::string>& out, bool front) {
+  std::vector<std::string> parts;
+  std::size_t i = 0;
+  while (i < path.size()) {
+    const std::size_t j = std::min(path.find('/', i), path.size());
+    if (j > i) parts.push_back(path.substr(i, j - i));
+    i = j + 1;
+  }
+  if (front)
+    out.insert(out.begin(), parts.begin(), parts.end());
+  else
+    out.insert(out.end(), parts.begin(), parts.end());
+}
+
+// Opens the plugin for load_plugin(): from / down, one component at a
+// time with openat(O_NOFOLLOW), each directory checked before the next is
+// opened in it (so no directory can be swapped between its check and its
+// use); a symbolic link to a directory is checked (owner) and its target
+// walked the same way; the file is opened O_NOFOLLOW and checked last.
+Result<UniqueFd> open_trusted(const std::string& path, const std::string& where, const PluginTrust& trust) {
+  std::string abs = path;
+  if (abs.empty() || abs.front() != '/') {
+    char cwd[PATH_MAX];
+    if (::getcwd(cwd, sizeof(cwd)) == nullptr)
+      return Error{where + ": cannot read the current directory to resolve it: " + errno_string(errno)};
+    abs = std::string(cwd) + "/" + path;
+  }
+  std::deque<std::string> todo;
+  split_path(abs, todo, false);
+
+  struct Dir {
+    UniqueFd fd;
+    std::string shown;  // the real path walked so far
+  };
+  std::vector<Dir> dirs;
+  {
+    UniqueFd root(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    struct stat st {};
+    if (!root.valid() || ::fstat(root.get(), &st) != 0) return Error{where + ": /: " + errno_string(errno)};
+    if (!unchecked("/", trust)) {
+      if (Status s = check_trust(st, "/", "directory", where, trust); !s) return s.error();
+    }
+    dirs.push_back({std::move(root), "/"});
+  }
+  unsigned links = 0;
+  while (!todo.empty()) {
+    const std::string name = std::move(todo.front());
+    todo.pop_front();
+    if (name == ".") continue;
+    if (name == "..") {  // the parent was checked on the way here
+      if (dirs.size() > 1) dirs.pop_back();
+      continue;
+    }
+    const Dir& dir = dirs.back();
+    const std::string shown = dir.shown == "/" ? "/" + name : dir.shown + "/" + name;
+    struct stat st {};
+    if (todo.empty()) {
+      // The file. O_NONBLOCK: a FIFO put here must not hang the open.
+      UniqueFd fd(::openat(dir.fd.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+      if (!fd.valid()) {
+        const int err = errno;
+        if (err == ELOOP)
+          return Error{where + ": refused: " + shown + " is a symbolic link (opened with O_NOFOLLOW: " +
+                       errno_string(err) + "); name the file it points to, so what is checked is what is loaded"};
+        return Error{where + ": " + errno_string(err) + kAccepted};
+      }
+      if (::fstat(fd.get(), &st) != 0) return Error{where + ": fstat: " + errno_string(errno)};
+      if (!S_ISREG(st.st_mode))
+        return Error{where + ": not a regular file (accepted: a .so built against irqd/driver.h)"};
+      if (Status s = check_trust(st, shown, "file", where, trust); !s) return s.error();
+      return fd;
+    }
+    UniqueFd fd(::openat(dir.fd.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.valid()) return Error{where + ": " + shown + ": " + errno_string(errno) + kAccepted};
+    if (::fstat(fd.get(), &st) != 0) return Error{where + ": fstat " + shown + ": " + errno_string(errno)};
+    if (S_ISLNK(st.st_mode)) {
+      if (++links > kMaxSymlinks)
+        return Error{where + ": more than " + std::to_string(kMaxSymlinks) + " symbolic links on the way (" +
+                     errno_string(ELOOP) + ")"};
+      if (Status s = check_trust(st, shown, "symbolic link", where, trust); !s) return s.error();
+      char target[PATH_MAX];
+      const ssize_t n = ::readlinkat(fd.get(), "", target, sizeof(target));
+      if (n < 0 || static_cast<std::size_t>(n) >= sizeof(target))
+        return Error{where + ": cannot read the symbolic link " + shown + ": " +
+                     errno_string(n < 0 ? errno : ENAMETOOLONG)};
+      const std::string to(target, static_cast<std::size_t>(n));
+      if (!to.empty() && to.front() == '/') dirs.resize(1);  // from / again (checked already)
+      split_path(to, todo, true);
+      continue;
+    }
+    if (!S_ISDIR(st.st_mode)) return Error{where + ": " + shown + " is not a directory" + kAccepted};
+    if (!unchecked(shown, trust)) {
+      if (Status s = check_trust(st, shown, "directory", where, trust); !s) return s.error();
+    }
+    dirs.push_back({std::move(fd), shown});
+  }
+  return Error{where + ": not a regular file (accepted: a .so built against irqd/driver.h)"};
+}
+
 }  // namespace
 
+PluginTrust PluginTrust::of_this_process() {
+  PluginTrust t;
+  t.owners.push_back(0);
+  if (const uid_t euid = ::geteuid(); euid != 0) t.owners.push_back(euid);
+  return t;
+}
+
 Result<std::unique_ptr<Driver>> load_plugin(const std::string& path, std::map<std::string, std::string> options,
-                                            PluginLog log) {
+                                            PluginLog log, PluginTrust trust) {
   const std::string where = "driver plugin " + path;
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0)
-    return Error{where + ": " + errno_string(errno) + " (accepted: the path of a .so built against irqd/driver.h)"};
-  if (!S_ISREG(st.st_mode)) return Error{where + ": not a regular file (accepted: a .so built against irqd/driver.h)"};
-  // A name without a slash would make dlopen() search the library path.
-  const std::string file = path.find('/') == std::string::npos ? "./" + path : path;
+  auto file = open_trusted(path, where, trust);
+  if (!file) return file.error();
+  if (trust.before_load) trust.before_load(path);
 
   (void)dlerror();  // NOLINT(concurrency-mt-unsafe): per thread in glibc
-  DlHandle lib(dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL));
-  if (!lib) return Error{where + ": cannot load it: " + dl_error()};
+  DlHandle lib(*file);
+  if (lib.fd() < 0) return Error{where + ": cannot duplicate its fd: " + errno_string(errno)};
+  if (!lib.load(RTLD_NOW | RTLD_LOCAL)) {
+    // dlerror() names the file as loaded: say which one that is.
+    std::string e = dl_error();
+    if (const auto at = e.find(lib.name()); at != std::string::npos) e.replace(at, lib.name().size(), path);
+    return Error{where + ": cannot load it: " + e};
+  }
   (void)dlerror();  // NOLINT(concurrency-mt-unsafe): per thread in glibc
   void* sym = dlsym(lib.get(), "irqd_driver_descriptor");
   if (sym == nullptr)

@@ -14,8 +14,10 @@
 #include <map>
 #include <system_error>
 
+#include "affinity/cpumask.h"
 #include "base/unique_fd.h"
 #include "device/pci_sysfs.h"
+#include "kirq/nic_queues.h"
 
 namespace irqd::kirq {
 namespace {
@@ -161,6 +163,8 @@ void read_irq_files(const std::string& proc, KernelIrq& k) {
   k.has_effective = ::access(eff.c_str(), F_OK) == 0;
   if (k.has_effective) k.effective = std::string(trim(read_line(eff)));
   k.node = read_int_or(dir + "/node", -1);
+  if (auto hint = parse_hex_cpumask(read_line(dir + "/affinity_hint")); hint && !hint->empty())
+    k.hint = cpumask_of(hint->back() + 1, *hint).to_list();
 }
 
 KernelIrq make_irq(const InterruptLine* line, unsigned irq, std::size_t ncpus) {

@@ -74,9 +74,12 @@ struct KernelIrq {
   std::vector<std::string> bdfs;  // PCI functions it belongs to (several: shared INTx)
   std::string mode;               // "msix", "msi", "intx" or "" (not a PCI function's)
   std::string affinity;           // smp_affinity_list as the kernel shows it; "" unreadable
-  bool has_effective = false;     // effective_affinity_list exists (CONFIG_GENERIC_IRQ_EFFECTIVE_AFF_MASK)
-  std::string effective;          // effective_affinity_list ("" also when no CPU is effective)
-  int node = -1;                  // /proc/irq/N/node
+  // The driver's affinity_hint as a cpulist; "" when it set none (the
+  // kernel shows zeros) or the file is missing.
+  std::string hint;
+  bool has_effective = false;  // effective_affinity_list exists (CONFIG_GENERIC_IRQ_EFFECTIVE_AFF_MASK)
+  std::string effective;       // effective_affinity_list ("" also when no CPU is effective)
+  int node = -1;               // /proc/irq/N/node
   // smp_affinity_list has no write permission: the kernel creates it
   // read-only when irq_can_set_affinity_usr() is false, i.e. a managed
   // interrupt (or one whose affinity cannot be set at all). Kernels before

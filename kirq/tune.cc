@@ -9,6 +9,7 @@
 #include <array>
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <limits>
@@ -93,6 +94,30 @@ WriteOutcome write_mask(const kirq::KernelRoots& roots, const ProcWrite& write, 
   if (!same_cpus(trimmed, to)) {
     o.state = WriteOutcome::State::kMismatch;
     o.detail = dash_if_empty(trimmed);
+  }
+  return o;
+}
+
+WriteOutcome xps_outcome(const std::string& iface, int queue, const std::string& from, const std::string& to) {
+  WriteOutcome o{0, iface + " tx-" + std::to_string(queue), from, to, WriteOutcome::State::kWritten, ""};
+  o.xps = true;
+  return o;
+}
+
+// Writes one xps_cpus (hex, as bitmap_parse reads it) and reads it back.
+WriteOutcome write_xps(const ProcWrite& write, const std::string& path, const std::string& iface, int queue,
+                       const std::string& from, const std::vector<unsigned>& to) {
+  WriteOutcome o = xps_outcome(iface, queue, from, cpulist(to));
+  if (const int rc = write(path, kirq::format_hex_cpumask(to) + "\n"); rc != 0) {
+    o.state = WriteOutcome::State::kFailed;
+    o.detail = path + ": " + errno_string(rc);
+    return o;
+  }
+  const std::string back = kirq::read_line(path);
+  auto cpus = kirq::parse_hex_cpumask(back);
+  if (!cpus || *cpus != to) {
+    o.state = WriteOutcome::State::kMismatch;
+    o.detail = cpus ? dash_if_empty(cpulist(*cpus)) : "'" + back + "'";
   }
   return o;
 }
@@ -187,39 +212,161 @@ void infer_pre_post(const std::vector<kirq::KernelIrq>& irqs, unsigned& pre, uns
   while (post < irqs.size() - pre && edge(irqs[irqs.size() - 1 - post])) ++post;
 }
 
+namespace {
+
+// Which vector of the plan each interrupt takes its mask from, and the
+// request that plans them. Per interrupt: pre/post by infer_pre_post. By
+// queue: the interrupts that are not queues are pre vectors (post when
+// they come after the last queue), then one vector per queue in queue
+// order.
+struct Slots {
+  std::vector<std::size_t> of_row;
+  unsigned vectors = 0, pre = 0, post = 0;
+  std::vector<TuneQueue> queues;
+};
+
+Slots slots_per_interrupt(const std::vector<kirq::KernelIrq>& irqs) {
+  Slots s;
+  s.vectors = static_cast<unsigned>(irqs.size());
+  infer_pre_post(irqs, s.pre, s.post);
+  for (std::size_t i = 0; i < irqs.size(); ++i) s.of_row.push_back(i);
+  return s;
+}
+
+Slots slots_per_queue(const std::vector<kirq::NicQueue>& queues) {
+  Slots s;
+  std::size_t last_queue = 0;
+  std::map<int, TuneQueue> by_index;
+  for (std::size_t i = 0; i < queues.size(); ++i) {
+    if (!queues[i].is_queue()) continue;
+    last_queue = i;
+    TuneQueue& q = by_index[queues[i].index];
+    q.index = queues[i].index;
+    q.rows.push_back(i);
+    const std::string kind(kirq::queue_kind_name(queues[i].kind));
+    if (("+" + q.kinds + "+").find("+" + kind + "+") == std::string::npos)
+      q.kinds += (q.kinds.empty() ? "" : "+") + kind;
+  }
+  for (std::size_t i = 0; i < queues.size(); ++i)
+    if (!queues[i].is_queue()) ++(i < last_queue ? s.pre : s.post);
+  s.vectors = s.pre + static_cast<unsigned>(by_index.size()) + s.post;
+  s.of_row.assign(queues.size(), 0);
+  std::size_t pre = 0, post = 0, slot = s.pre;
+  for (std::size_t i = 0; i < queues.size(); ++i)
+    if (!queues[i].is_queue()) s.of_row[i] = i < last_queue ? pre++ : s.pre + by_index.size() + post++;
+  for (auto& [index, q] : by_index) {
+    for (std::size_t row : q.rows) s.of_row[row] = slot;
+    ++slot;
+    s.queues.push_back(std::move(q));
+  }
+  return s;
+}
+
+// What a row is, when it is not simply one of the spread vectors.
+std::string why_of(const VectorPlacement& v, const Plan& plan, const Slots& slots, bool by_queue) {
+  const std::string things = by_queue ? "queues" : "vectors";
+  switch (v.role) {
+    case VectorRole::kPre:
+    case VectorRole::kPost: return by_queue ? "not a queue: the default affinity (a pre/post vector)" : "";
+    case VectorRole::kUnfilled: {
+      const unsigned spread = slots.vectors - slots.pre - slots.post;
+      const unsigned masks = plan.masks_per_set.empty() ? 0 : plan.masks_per_set.front();
+      const std::string count = std::to_string(spread) + " " + things + " got " + std::to_string(masks) +
+                                " masks (more " + things + " than CPUs)";
+      return v.cpus.empty() ? "unfilled: " + count + "; no mask, left as it was"
+                            : "unfilled: " + count + "; the default affinity";
+    }
+    case VectorRole::kSpread: break;
+  }
+  return "";
+}
+
+void finish_row(TuneRow& row) {
+  auto current = cpus_of(row.current);
+  row.current_unknown = !row.irq.managed && (!current || current->empty());
+  row.changes =
+      !row.irq.managed && !row.current_unknown && !row.planned.empty() && !same_cpus(row.current, row.planned);
+  if (row.irq.managed) row.why = "managed: never written";
+  if (row.current_unknown) row.why = "current mask unreadable: never written";
+}
+
+}  // namespace
+
+std::string TunePlan::planner_text() const { return hint ? "hint" : std::string(planner_name(planner)); }
+
+Result<TuneOptions> tune_planner_from_name(std::string_view name) {
+  if (name == "hint") return TuneOptions{PlannerKind::kKernel, true, default_kernel_version()};
+  auto kind = planner_from_name(name);
+  if (!kind) {
+    std::string names;
+    for (const PlannerInfo& p : all_planners()) names += std::string(p.name) + ", ";
+    return Error{"unknown planner '" + std::string(name) + "' (accepted: " + names + "hint)"};
+  }
+  return TuneOptions{*kind, false, default_kernel_version()};
+}
+
 Result<TunePlan> make_tune_plan(const Topology& topo, const std::vector<unsigned>& cpus, std::string cpus_reason,
                                 const kirq::KernelDevice& device, const std::vector<kirq::KernelIrq>& irqs,
                                 PlannerKind planner, const KernelVersion& kernel) {
+  return make_tune_plan(topo, cpus, std::move(cpus_reason), device, irqs, TuneOptions{planner, false, kernel});
+}
+
+Result<TunePlan> make_tune_plan(const Topology& topo, const std::vector<unsigned>& cpus, std::string cpus_reason,
+                                const kirq::KernelDevice& device, const std::vector<kirq::KernelIrq>& irqs,
+                                const TuneOptions& options) {
   if (irqs.empty())
     return Error{"--device '" + device.name + "': " + device.bdf + " has no interrupts (no msi_irqs, no INTx line)"};
   auto restricted = topo.restrict_to(cpus);
   if (!restricted) return Error{"--cpus: " + restricted.error().message};
   TunePlan p;
   p.device = device;
-  p.planner = planner;
+  p.planner = options.planner;
+  p.hint = options.hint;
   p.cpus = cpulist(cpus);
   p.cpus_reason = std::move(cpus_reason);
-  p.request.vectors = static_cast<unsigned>(irqs.size());
-  infer_pre_post(irqs, p.request.pre_vectors, p.request.post_vectors);
-  p.request.planner = planner;
-  p.request.kernel = kernel;
-  auto plan = make_plan(*restricted, p.request);
-  if (!plan) return Error{"planning " + std::to_string(irqs.size()) + " vectors: " + plan.error().message};
+  std::vector<kirq::NicQueue> queues;
+  for (const kirq::KernelIrq& k : irqs) queues.push_back(kirq::nic_queue_of(k.name));
+  p.by_queue = std::any_of(queues.begin(), queues.end(), [](const kirq::NicQueue& q) { return q.is_queue(); });
+  Slots slots = p.by_queue ? slots_per_queue(queues) : slots_per_interrupt(irqs);
+  p.request.vectors = slots.vectors;
+  p.request.pre_vectors = slots.pre;
+  p.request.post_vectors = slots.post;
+  p.request.planner = options.planner;
+  p.request.kernel = options.kernel;
+  std::optional<Plan> plan;
+  if (!options.hint) {
+    auto made = make_plan(*restricted, p.request);
+    if (!made) return Error{"planning " + std::to_string(slots.vectors) + " vectors: " + made.error().message};
+    plan = std::move(*made);
+  }
   for (std::size_t i = 0; i < irqs.size(); ++i) {
     TuneRow row;
     row.irq = irqs[i];
+    row.queue = queues[i];
     row.current = irqs[i].affinity;
-    row.planned = plan->vectors[i].cpus.to_list();
-    auto current = cpus_of(row.current);
-    row.current_unknown = !irqs[i].managed && (!current || current->empty());
-    row.changes = !irqs[i].managed && !row.current_unknown && !same_cpus(row.current, row.planned);
+    if (plan) {
+      const VectorPlacement& v = plan->vectors[slots.of_row[i]];
+      row.planned = v.cpus.to_list();
+      row.why = why_of(v, *plan, slots, p.by_queue);
+    } else {
+      row.planned = irqs[i].hint;
+      if (row.planned.empty()) row.why = "no affinity_hint: left as it was";
+    }
+    finish_row(row);
     p.rows.push_back(std::move(row));
+  }
+  for (TuneQueue& q : slots.queues) {
+    q.planned = p.rows[q.rows.front()].planned;
+    p.queues.push_back(std::move(q));
   }
   if (std::none_of(irqs.begin(), irqs.end(), [](const kirq::KernelIrq& k) { return k.managed; })) return p;
 
   // The kernel spread the managed vectors over every possible CPU when the
-  // driver allocated them (irq_create_affinity_masks); no --cpus there.
+  // driver allocated them (irq_create_affinity_masks), one per interrupt;
+  // no --cpus there.
   p.kernel_request = p.request;
+  p.kernel_request.vectors = static_cast<unsigned>(irqs.size());
+  infer_pre_post(irqs, p.kernel_request.pre_vectors, p.kernel_request.post_vectors);
   p.kernel_request.planner = PlannerKind::kKernel;
   auto kplan = make_plan(topo, p.kernel_request);
   if (!kplan) return Error{"kernel planner check: " + kplan.error().message};
@@ -241,15 +388,68 @@ Result<TunePlan> make_tune_plan(const Topology& topo, const std::vector<unsigned
   return p;
 }
 
+Status plan_xps(TunePlan& plan, const kirq::KernelRoots& roots) {
+  const std::vector<std::string> ifaces = kirq::net_interfaces_of(roots, plan.device.bdf);
+  if (ifaces.empty())
+    return Error{"--xps: " + plan.device.bdf +
+                 " has no network interface (XPS steers a network device's transmit "
+                 "queues)"};
+  if (!plan.by_queue)
+    return Error{"--xps: no interrupt of " + plan.device.bdf +
+                 " is named as a NIC queue (rx/tx/combined N), so "
+                 "no transmit queue can follow one"};
+  for (const TuneQueue& q : plan.queues) {
+    const TuneRow* tx = nullptr;
+    for (std::size_t r : q.rows)
+      if (plan.rows[r].queue.transmits() && tx == nullptr) tx = &plan.rows[r];
+    if (tx == nullptr) continue;  // a receive-only queue steers nothing
+    // Where the queue's transmit interrupt will be: planned when written,
+    // else where it is.
+    const std::string cpus = tx->changes ? tx->planned : tx->current;
+    for (const std::string& iface : ifaces) {
+      XpsRow x;
+      x.iface = iface;
+      x.queue = q.index;
+      x.path = kirq::xps_path(roots, iface, q.index);
+      x.planned_cpus = cpus;
+      std::error_code ec;
+      if (!fs::exists(x.path, ec)) {
+        x.why = "no /sys" + x.path.substr(roots.sysfs.size()) + " (no such transmit queue, or a kernel without XPS)";
+      } else if (auto text = kirq::read_text_file(x.path); !text) {
+        // xps_cpus_show() answers ENOENT for a device with one transmit
+        // queue: the file is there, XPS is not.
+        x.why = text.error().message.ends_with(std::strerror(ENOENT))
+                    ? "no XPS: the kernel keeps none for a device with one transmit queue (xps_cpus reads ENOENT)"
+                    : "unreadable: " + text.error().message;
+      } else {
+        x.current = std::string(text->substr(0, text->find('\n')));
+        auto current = kirq::parse_hex_cpumask(x.current);
+        if (!current) {
+          x.why = "'" + x.current + "' is not a hex CPU mask: never written";
+        } else {
+          x.current_cpus = cpulist(*current);
+          x.changes = !x.planned_cpus.empty() && !same_cpus(x.current_cpus, x.planned_cpus);
+        }
+      }
+      if (x.planned_cpus.empty() && x.why.empty()) x.why = "its interrupt has no mask to follow";
+      plan.xps.push_back(std::move(x));
+    }
+  }
+  return ok_status();
+}
+
 RestoreFile restore_file_for(const TunePlan& plan, const std::string& boot_id) {
   RestoreFile f;
   f.boot_id = boot_id;
   f.device = plan.device.name;
   f.pci = plan.device.bdf;
-  f.planner = std::string(planner_name(plan.planner));
+  f.planner = plan.planner_text();
   f.cpus = plan.cpus;
   for (const TuneRow& r : plan.rows)
     if (!r.irq.managed && !r.current_unknown) f.irqs.push_back({r.irq.irq, r.irq.name, r.current});
+  for (const XpsRow& x : plan.xps)
+    if (!x.current_cpus.empty() || (x.why.empty() && !x.current.empty()))
+      f.xps.push_back({x.iface, x.queue, x.current});
   return f;
 }
 
@@ -257,13 +457,19 @@ std::string format_restore_file(const RestoreFile& file) {
   json irqs = json::array();
   for (const RestoreEntry& e : file.irqs)
     irqs.push_back({{"irq", e.irq}, {"name", e.name}, {"smp_affinity_list", e.affinity}});
-  json root = {{"irqd_tune_restore", kRestoreFormat},
+  json root = {{"irqd_tune_restore", file.xps.empty() ? kRestoreFormat : kRestoreFormatXps},
                {"boot_id", file.boot_id},
                {"device", file.device},
                {"pci", file.pci},
                {"planner", file.planner},
                {"cpus", file.cpus},
                {"irqs", std::move(irqs)}};
+  if (!file.xps.empty()) {
+    json xps = json::array();
+    for (const XpsEntry& e : file.xps)
+      xps.push_back({{"iface", e.iface}, {"queue", e.queue}, {"xps_cpus", e.xps_cpus}});
+    root["xps"] = std::move(xps);
+  }
   return root.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
@@ -286,9 +492,10 @@ Result<RestoreFile> parse_restore_file(const std::string& text, const std::strin
     return Error{not_ours + " (no \"irqd_tune_restore\" format number)"};
   // Compared as the 64-bit value JSON holds: a narrowing get<int>() took
   // 2^32 + 1 for format 1.
-  if (root["irqd_tune_restore"].get<std::int64_t>() != kRestoreFormat)
+  const std::int64_t format = root["irqd_tune_restore"].get<std::int64_t>();
+  if (format != kRestoreFormat && format != kRestoreFormatXps)
     return Error{path + " has restore format " + root["irqd_tune_restore"].dump() +
-                 " (accepted: " + std::to_string(kRestoreFormat) + ")"};
+                 " (accepted: " + std::to_string(kRestoreFormat) + ", " + std::to_string(kRestoreFormatXps) + ")"};
   RestoreFile f;
   auto text_field = [&](const char* key, std::string& into) {
     if (!root.contains(key)) return true;
@@ -320,6 +527,25 @@ Result<RestoreFile> parse_restore_file(const std::string& text, const std::strin
                    "' (accepted: a CPU list such as 0-3,8)"};
     f.irqs.push_back(std::move(entry));
   }
+  if (!root.contains("xps")) return f;
+  if (format != kRestoreFormatXps || !root["xps"].is_array()) return Error{not_ours + " (\"xps\" is format 2's array)"};
+  for (const json& e : root["xps"]) {
+    if (!e.is_object() || !e.contains("iface") || !e["iface"].is_string() || !e.contains("queue") ||
+        !e["queue"].is_number_unsigned() || !e.contains("xps_cpus") || !e["xps_cpus"].is_string())
+      return Error{not_ours + " (an entry of \"xps\" lacks iface, queue or xps_cpus: " + e.dump() + ")"};
+    const std::uint64_t queue = e["queue"].get<std::uint64_t>();
+    const std::string iface = e["iface"].get<std::string>();
+    // The interface name becomes a path: no way out of /sys/class/net.
+    if (iface.empty() || iface.size() > 15 || iface.find('/') != std::string::npos || iface == "." || iface == "..")
+      return Error{path + ": xps interface '" + iface + "' is not an interface name (accepted: 1-15 bytes, no '/')"};
+    if (queue > 65535)
+      return Error{path + ": xps queue " + std::to_string(queue) + " is out of range (accepted: 0..65535)"};
+    XpsEntry entry{iface, static_cast<int>(queue), e["xps_cpus"].get<std::string>()};
+    if (!kirq::parse_hex_cpumask(entry.xps_cpus))
+      return Error{path + ": " + iface + " tx-" + std::to_string(queue) + " has xps_cpus '" + entry.xps_cpus +
+                   "' (accepted: a hex CPU mask such as 0f or 00000000,000000ff)"};
+    f.xps.push_back(std::move(entry));
+  }
   return f;
 }
 
@@ -328,6 +554,39 @@ std::vector<WriteOutcome> apply_tune_plan(const TunePlan& plan, const kirq::Kern
   std::vector<WriteOutcome> out;
   for (const TuneRow& r : plan.rows)
     if (r.changes) out.push_back(write_mask(roots, write, r.irq.irq, r.irq.name, r.current, r.planned));
+  return out;
+}
+
+std::vector<WriteOutcome> apply_xps(const TunePlan& plan, const ProcWrite& write) {
+  std::vector<WriteOutcome> out;
+  for (const XpsRow& x : plan.xps) {
+    if (!x.changes) continue;
+    auto cpus = cpus_of(x.planned_cpus);
+    out.push_back(write_xps(write, x.path, x.iface, x.queue, x.current_cpus, cpus ? *cpus : std::vector<unsigned>{}));
+  }
+  return out;
+}
+
+std::vector<WriteOutcome> restore_xps(const RestoreFile& file, const kirq::KernelRoots& roots, const ProcWrite& write) {
+  std::vector<WriteOutcome> out;
+  for (const XpsEntry& e : file.xps) {
+    const std::string path = kirq::xps_path(roots, e.iface, e.queue);
+    const auto saved = kirq::parse_hex_cpumask(e.xps_cpus);
+    WriteOutcome skip = xps_outcome(e.iface, e.queue, "", saved ? cpulist(*saved) : e.xps_cpus);
+    skip.state = WriteOutcome::State::kSkipped;
+    auto now = kirq::read_text_file(path);
+    auto now_cpus = now ? kirq::parse_hex_cpumask(*now) : std::nullopt;
+    if (!now || !now_cpus || !saved) {
+      skip.detail = now ? "'" + *now + "' is not a hex CPU mask" : now.error().message;
+    } else if (*now_cpus == *saved) {
+      skip.from = cpulist(*now_cpus);
+      skip.state = WriteOutcome::State::kUnchanged;
+    } else {
+      out.push_back(write_xps(write, path, e.iface, e.queue, cpulist(*now_cpus), *saved));
+      continue;
+    }
+    out.push_back(skip);
+  }
   return out;
 }
 
@@ -366,30 +625,65 @@ std::vector<WriteOutcome> restore_masks(const RestoreFile& file, const kirq::Ker
 std::string format_tune_plan(const TunePlan& plan) {
   std::string out = "irqd tune: " + kirq::describe_device(plan.device) + "\n";
   const std::string kernel_line =
-      plan.planner == PlannerKind::kKernel ? " (Linux " + plan.request.kernel.text + ")" : "";
-  out += "plan: planner " + std::string(planner_name(plan.planner)) + kernel_line + ", " +
-         std::to_string(plan.request.vectors) + " vectors (pre " + std::to_string(plan.request.pre_vectors) +
-         ", post " + std::to_string(plan.request.post_vectors) + "), on CPUs " + plan.cpus + " (" + plan.cpus_reason +
-         ")\n";
+      !plan.hint && plan.planner == PlannerKind::kKernel ? " (Linux " + plan.request.kernel.text + ")" : "";
+  const std::string what = plan.by_queue ? std::to_string(plan.queues.size()) +
+                                               (plan.queues.size() == 1 ? " queue of " : " queues of ") +
+                                               std::to_string(plan.rows.size()) + " interrupts, as " +
+                                               std::to_string(plan.request.vectors) + " vectors"
+                                         : std::to_string(plan.request.vectors) + " vectors";
+  out += "plan: planner " + plan.planner_text() + kernel_line + ", " + what + " (pre " +
+         std::to_string(plan.request.pre_vectors) + ", post " + std::to_string(plan.request.post_vectors) +
+         "), on CPUs " + plan.cpus + " (" + plan.cpus_reason + ")\n";
   std::vector<std::vector<std::string>> rows{{"IRQ", "VEC", "NAME", "QUEUE", "CURRENT", "", "PLANNED", ""}};
   unsigned changes = 0;
   for (const TuneRow& r : plan.rows) {
+    const std::string queue =
+        !plan.by_queue       ? int_or_dash(r.irq.queue)
+        : r.queue.is_queue() ? std::to_string(r.queue.index) + " " + std::string(kirq::queue_kind_name(r.queue.kind))
+                             : "-";
     std::vector<std::string> row{std::to_string(r.irq.irq), int_or_dash(r.irq.msi_index), dash_if_empty(r.irq.name),
-                                 int_or_dash(r.irq.queue), dash_if_empty(r.current)};
+                                 queue, dash_if_empty(r.current)};
     if (r.irq.managed) {
-      row.insert(row.end(), {"", "-", "managed: never written"});
-    } else if (r.current_unknown) {
-      row.insert(row.end(), {"", r.planned, "current mask unreadable: never written"});
+      row.insert(row.end(), {"", "-", r.why});
     } else if (r.changes) {
-      row.insert(row.end(), {"->", r.planned, ""});
+      row.insert(row.end(), {"->", r.planned, r.why});
       ++changes;
+    } else if (r.current_unknown || r.planned.empty()) {
+      row.insert(row.end(), {"", dash_if_empty(r.planned), r.why});
     } else {
-      row.insert(row.end(), {"=", r.planned, "unchanged"});
+      row.insert(row.end(), {"=", r.planned, r.why.empty() ? "unchanged" : "unchanged; " + r.why});
     }
     rows.push_back(std::move(row));
   }
   out += align(rows);
-  out += std::to_string(changes) + " of " + std::to_string(plan.rows.size()) + " interrupts change\n";
+  std::string summary = std::to_string(changes) + " of " + std::to_string(plan.rows.size()) + " interrupts change";
+  if (plan.by_queue) {
+    std::vector<std::vector<std::string>> queues{{"QUEUE", "KIND", "INTERRUPTS", "PLANNED"}};
+    for (const TuneQueue& q : plan.queues) {
+      std::string irqs;
+      for (std::size_t r : q.rows) irqs += (irqs.empty() ? "" : ",") + std::to_string(plan.rows[r].irq.irq);
+      queues.push_back({std::to_string(q.index), q.kinds, irqs, dash_if_empty(q.planned)});
+    }
+    out += "queues: each queue's interrupts on the same CPUs\n" + align(queues);
+  }
+  if (!plan.xps.empty()) {
+    std::vector<std::vector<std::string>> xps{{"XPS", "CURRENT", "", "PLANNED", ""}};
+    unsigned xps_changes = 0;
+    for (const XpsRow& x : plan.xps) {
+      const std::string name = x.iface + " tx-" + std::to_string(x.queue);
+      if (!x.why.empty()) {
+        xps.push_back({name, dash_if_empty(x.current_cpus), "", dash_if_empty(x.planned_cpus), x.why});
+      } else if (x.changes) {
+        xps.push_back({name, dash_if_empty(x.current_cpus), "->", x.planned_cpus, ""});
+        ++xps_changes;
+      } else {
+        xps.push_back({name, dash_if_empty(x.current_cpus), "=", x.planned_cpus, "unchanged"});
+      }
+    }
+    out += "xps: each transmit queue steered to its interrupt's CPUs\n" + align(xps);
+    summary += ", " + std::to_string(xps_changes) + " of " + std::to_string(plan.xps.size()) + " xps_cpus";
+  }
+  out += summary + "\n";
   if (plan.managed.empty()) return out;
 
   out += "kernel planner check: " + std::to_string(plan.managed.size()) + " of " + std::to_string(plan.rows.size()) +
@@ -426,9 +720,110 @@ std::string format_outcomes(const std::vector<WriteOutcome>& outcomes) {
       case WriteOutcome::State::kSkipped: result = "skipped: " + o.detail; break;
       case WriteOutcome::State::kUnchanged: result = "unchanged"; break;
     }
-    rows.push_back({std::to_string(o.irq), dash_if_empty(o.name), dash_if_empty(o.from), "->", o.to, result});
+    rows.push_back({o.xps ? "xps" : std::to_string(o.irq), dash_if_empty(o.name), dash_if_empty(o.from), "->",
+                    dash_if_empty(o.to), result});
   }
   return align(rows);
+}
+
+namespace {
+
+// A cpulist as a JSON array of CPU ids; null when it is not one (or "").
+json cpus_json(const std::string& list) {
+  auto cpus = cpus_of(list);
+  if (!cpus || list.empty()) return nullptr;
+  return *cpus;
+}
+
+json text_or_null(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
+
+std::string_view state_name(WriteOutcome::State state) {
+  switch (state) {
+    case WriteOutcome::State::kWritten: return "written";
+    case WriteOutcome::State::kRefused: return "refused";
+    case WriteOutcome::State::kFailed: return "failed";
+    case WriteOutcome::State::kMismatch: return "mismatch";
+    case WriteOutcome::State::kSkipped: return "skipped";
+    case WriteOutcome::State::kUnchanged: return "unchanged";
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string format_tune_json(const TunePlan& plan, const std::vector<WriteOutcome>* outcomes,
+                             const std::string& restore_path) {
+  json irqs = json::array();
+  for (const TuneRow& r : plan.rows) {
+    json queue = r.queue.is_queue() ? json(r.queue.index)
+                                    : (!plan.by_queue && r.irq.queue >= 0 ? json(r.irq.queue) : json(nullptr));
+    irqs.push_back({{"irq", r.irq.irq},
+                    {"name", r.irq.name},
+                    {"msi_index", r.irq.msi_index < 0 ? json(nullptr) : json(r.irq.msi_index)},
+                    {"queue", std::move(queue)},
+                    {"kind", text_or_null(std::string(kirq::queue_kind_name(r.queue.kind)))},
+                    {"current", cpus_json(r.current)},
+                    {"planned", r.irq.managed ? json(nullptr) : cpus_json(r.planned)},
+                    {"managed", r.irq.managed},
+                    {"change", r.changes},
+                    {"why", text_or_null(r.why)}});
+  }
+  json root = {
+      {"device", plan.device.name},
+      {"pci", plan.device.bdf},
+      {"driver", plan.device.driver},
+      {"planner", plan.planner_text()},
+      {"kernel", !plan.hint && plan.planner == PlannerKind::kKernel ? json(plan.request.kernel.text) : json(nullptr)},
+      {"cpus", cpus_json(plan.cpus)},
+      {"cpus_reason", plan.cpus_reason},
+      {"by_queue", plan.by_queue},
+      {"irqs", std::move(irqs)}};
+  if (plan.by_queue) {
+    json queues = json::array();
+    for (const TuneQueue& q : plan.queues) {
+      json members = json::array();
+      for (std::size_t r : q.rows) members.push_back(plan.rows[r].irq.irq);
+      queues.push_back({{"queue", q.index}, {"kind", q.kinds}, {"irqs", members}, {"planned", cpus_json(q.planned)}});
+    }
+    root["queues"] = std::move(queues);
+  }
+  if (!plan.xps.empty()) {
+    json xps = json::array();
+    for (const XpsRow& x : plan.xps)
+      xps.push_back({{"iface", x.iface},
+                     {"queue", x.queue},
+                     {"path", x.path},
+                     {"current", x.why.empty() || !x.current_cpus.empty() ? cpus_json(x.current_cpus) : nullptr},
+                     {"planned", cpus_json(x.planned_cpus)},
+                     {"change", x.changes},
+                     {"why", text_or_null(x.why)}});
+    root["xps"] = std::move(xps);
+  }
+  if (!plan.managed.empty()) {
+    json check = json::array();
+    for (const ManagedCheck& c : plan.managed)
+      check.push_back({{"irq", c.irq},
+                       {"name", c.name},
+                       {"current", cpus_json(c.current)},
+                       {"predicted", cpus_json(c.predicted)},
+                       {"match", c.match}});
+    root["kernel_check"] = std::move(check);
+  }
+  if (outcomes != nullptr) {
+    json written = json::array();
+    for (const WriteOutcome& o : *outcomes) {
+      json w = {{"what", o.xps ? "xps" : "irq"}, {"name", o.name}};
+      if (!o.xps) w["irq"] = o.irq;
+      w["from"] = cpus_json(o.from);
+      w["to"] = cpus_json(o.to);
+      w["state"] = state_name(o.state);
+      w["detail"] = text_or_null(o.detail);
+      written.push_back(std::move(w));
+    }
+    root["written"] = std::move(written);
+    root["restore_file"] = text_or_null(restore_path);
+  }
+  return root.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 std::string irqbalance_warning(const kirq::KernelRoots& roots, const std::vector<unsigned>& irqs,

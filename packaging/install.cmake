@@ -4,8 +4,8 @@
 # when the final prefix is known: writes the files whose text names an
 # installed path and installs them. packaging/CMakeLists.txt sets, before
 # including this file:
-#   IRQD_PART          runtime (the unit, the default config) or dev (the
-#                      pkg-config file)
+#   IRQD_PART          runtime (the units, the udev rule, the default
+#                      config) or dev (the pkg-config file)
 #   IRQD_SOURCE_DIR    the project's source folder
 #   IRQD_WORK_DIR      a build-tree folder for the generated files
 #   IRQD_BINDIR, IRQD_INCLUDEDIR, IRQD_DATADIR
@@ -37,14 +37,29 @@ irqd_install_dir(_irqd_datadir "${IRQD_DATADIR}")
 file(MAKE_DIRECTORY "${IRQD_WORK_DIR}")
 
 if(IRQD_PART STREQUAL "runtime")
-  # The unit in the source tree names /usr/local/bin/irqd and
-  # /etc/irqd/irqd.toml; the installed one names where they went.
+  # The units and the udev rule in the source tree name /usr/local/bin/irqd
+  # (and irqd.service /etc/irqd/irqd.toml); the installed ones name where
+  # they went.
   file(READ "${IRQD_SOURCE_DIR}/packaging/systemd/irqd.service" _irqd_unit)
   string(REPLACE "/usr/local/bin/irqd" "${_irqd_bindir}/irqd" _irqd_unit "${_irqd_unit}")
   string(REPLACE "/etc/irqd/irqd.toml" "${_irqd_confdir}/irqd.toml" _irqd_unit "${_irqd_unit}")
   file(WRITE "${IRQD_WORK_DIR}/irqd.service" "${_irqd_unit}")
+  # irqd-tune@.service and the udev rule run the installed irqd too. The
+  # profiles stay in /etc/irqd/tune.d whatever the prefix: irqd itself
+  # reads and writes them there, so that path is not rewritten.
+  file(READ "${IRQD_SOURCE_DIR}/packaging/systemd/irqd-tune@.service" _irqd_tune_unit)
+  string(REPLACE "/usr/local/bin/irqd" "${_irqd_bindir}/irqd" _irqd_tune_unit "${_irqd_tune_unit}")
+  file(WRITE "${IRQD_WORK_DIR}/irqd-tune@.service" "${_irqd_tune_unit}")
   file(INSTALL DESTINATION "${CMAKE_INSTALL_PREFIX}/lib/systemd/system" TYPE FILE
-       FILES "${IRQD_WORK_DIR}/irqd.service")
+       FILES "${IRQD_WORK_DIR}/irqd.service" "${IRQD_WORK_DIR}/irqd-tune@.service")
+  file(READ "${IRQD_SOURCE_DIR}/packaging/udev/80-irqd-tune.rules" _irqd_rules)
+  string(REPLACE "/usr/local/bin/irqd" "${_irqd_bindir}/irqd" _irqd_rules "${_irqd_rules}")
+  file(WRITE "${IRQD_WORK_DIR}/80-irqd-tune.rules" "${_irqd_rules}")
+  # lib/, not CMAKE_INSTALL_LIBDIR: udev reads /usr/lib/udev/rules.d (on
+  # Debian 12 also /lib/udev/rules.d, the same folder on a merged /usr) and
+  # /usr/local/lib/udev/rules.d.
+  file(INSTALL DESTINATION "${CMAKE_INSTALL_PREFIX}/lib/udev/rules.d" TYPE FILE
+       FILES "${IRQD_WORK_DIR}/80-irqd-tune.rules")
 
   if(EXISTS "$ENV{DESTDIR}${_irqd_confdir}/irqd.toml")
     message(STATUS "Keeping: $ENV{DESTDIR}${_irqd_confdir}/irqd.toml (the shipped default is "

@@ -28,7 +28,7 @@
 #                            config lacks CONFIG_LINE (e.g. CONFIG_X=y).
 #                            Records KPKG in CACHE/kpkg. The caller decides
 #                            when the cache is stale and holds its lock.
-#   lab_extract_vmlinux      extracts KDIR/vmlinux from KDIR/vmlinuz once
+#   lab_extract_vmlinux      extracts KDIR/vmlinux from KDIR/vmlinuz (xz or zstd) once
 #                            (the PVH entry: no xz decompression under TCG);
 #                            returns 1 only on the run that gives up on it
 #                            (KDIR/vmlinux.none), for the caller to say so.
@@ -138,9 +138,18 @@ lab_fetch_kernel() {
 lab_extract_vmlinux() {
     local off gave_up=0
     if [ ! -s "$KDIR/vmlinux" ] && [ ! -e "$KDIR/vmlinux.none" ]; then
-        off=$( (grep -abo $'\xfd7zXZ\x00' "$KDIR/vmlinuz" || true) | head -1 | cut -d: -f1)
-        if [ -n "$off" ] && command -v xz >/dev/null && grep -q '^CONFIG_PVH=y' "$KDIR/config"; then
-            (tail -c +$((off + 1)) "$KDIR/vmlinuz" | xz -dcq --single-stream >"$KDIR/vmlinux.tmp" 2>/dev/null) || true
+        if grep -q '^CONFIG_KERNEL_ZSTD=y' "$KDIR/config"; then
+            # Debian's 6.12 is zstd-compressed (zstd stops at the data after
+            # the stream, hence || true).
+            off=$( (grep -abo $'\x28\xb5\x2f\xfd' "$KDIR/vmlinuz" || true) | head -1 | cut -d: -f1)
+            if [ -n "$off" ] && command -v zstd >/dev/null && grep -q '^CONFIG_PVH=y' "$KDIR/config"; then
+                (tail -c +$((off + 1)) "$KDIR/vmlinuz" | zstd -dcq >"$KDIR/vmlinux.tmp" 2>/dev/null) || true
+            fi
+        else
+            off=$( (grep -abo $'\xfd7zXZ\x00' "$KDIR/vmlinuz" || true) | head -1 | cut -d: -f1)
+            if [ -n "$off" ] && command -v xz >/dev/null && grep -q '^CONFIG_PVH=y' "$KDIR/config"; then
+                (tail -c +$((off + 1)) "$KDIR/vmlinuz" | xz -dcq --single-stream >"$KDIR/vmlinux.tmp" 2>/dev/null) || true
+            fi
         fi
         if [ "$(head -c 4 "$KDIR/vmlinux.tmp" 2>/dev/null || true)" = $'\x7fELF' ]; then
             mv "$KDIR/vmlinux.tmp" "$KDIR/vmlinux"

@@ -28,7 +28,7 @@ test=(
   libgtest-dev libgmock-dev
   man-db groff-base
   clang-format clang-tidy
-  qemu-system-x86 busybox-static cpio xz-utils
+  qemu-system-x86 busybox-static cpio xz-utils systemd
   # scripts/tsan.sh and the fuzz harnesses: clang and its sanitizer runtimes
   # (GCC refuses dispatch/lane.cc's standalone fences under TSan).
   clang libclang-rt-14-dev

@@ -5,7 +5,8 @@
 //
 //   irqd bench [--reactors LIST] [--layouts LIST] [--vectors N]
 //              [--pattern PATTERN] [--duration S] [--warmup S] [--repeat K]
-//              [--cpus LIST] [--fire-cpu CPU] [--json FILE] [--plot DIR]
+//              [--cpus LIST] [--fire-cpu CPU] [--floor [--floor-methods LIST]]
+//              [--json FILE] [--plot DIR]
 //
 // Bad input, outputs that cannot be written included: exit 2 before any
 // run, nothing on stdout, one line on stderr naming the value and what is
@@ -177,7 +178,24 @@ INSTANTIATE_TEST_SUITE_P(
                       BadInput{"topology_synthetic",
                                {"--topology", "synthetic:pack:2 core:2"},
                                "--topology 'synthetic:pack:2 core:2': bench pins its threads to this machine's CPUs"},
-                      BadInput{"stray_positional", {"extra"}, "'extra'"}),
+                      BadInput{"stray_positional", {"extra"}, "'extra'"},
+                      // --floor: the bare loops, by name, each once.
+                      BadInput{"floor_methods_without_floor",
+                               {"--floor-methods", "epoll"},
+                               "--floor-methods 'epoll' needs --floor (accepted: --floor [--floor-methods LIST of "
+                               "uring-read, uring-poll, epoll, thread])"},
+                      BadInput{"floor_method_unknown",
+                               {"--floor", "--floor-methods", "epoll,kqueue"},
+                               "--floor-methods: unknown floor method 'kqueue' (accepted: uring-read, uring-poll, "
+                               "epoll, thread)"},
+                      BadInput{"floor_method_empty_entry",
+                               {"--floor", "--floor-methods", "epoll,"},
+                               "--floor-methods: unknown floor method '' (accepted: uring-read"},
+                      BadInput{"floor_method_twice",
+                               {"--floor", "--floor-methods", "epoll,thread,epoll"},
+                               "--floor-methods 'epoll,thread,epoll' names epoll twice (accepted: each of uring-read, "
+                               "uring-poll, epoll, thread at most once)"},
+                      BadInput{"floor_methods_given_empty", {"--floor", "--floor-methods", ""}, "--floor-methods ''"}),
     [](const ::testing::TestParamInfo<BadInput>& info) { return info.param.name; });
 
 // CPUs the machine does not have: only known at run time.
@@ -256,7 +274,11 @@ BenchRun run_bench(std::vector<std::string> args, const std::string& json_path) 
   EXPECT_FALSE(progress.empty()) << describe(full);
   const std::regex line(R"(irqd bench: \[[0-9]+/[0-9]+\] [a-z_-]+/[a-z-]+ repeat [0-9]+/[0-9]+: [0-9.]+[kM]? irq/s, )"
                         R"([0-9]+ns cpu/irq, p99 [0-9.]+(ns|us|ms))");
-  for (const std::string& l : progress) EXPECT_TRUE(std::regex_match(l, line)) << l;
+  // A bare loop of --floor: no stamps, so no latency.
+  const std::regex floor_line(
+      R"(irqd bench: \[[0-9]+/[0-9]+\] floor/[a-z-]+ repeat [0-9]+/[0-9]+: [0-9.]+[kM]? irq/s, )"
+      R"([0-9]+ns cpu/irq)");
+  for (const std::string& l : progress) EXPECT_TRUE(std::regex_match(l, line) || std::regex_match(l, floor_line)) << l;
   // The legend of the two x columns right under the table.
   const std::vector<std::string> out = lines_of(run.result.out);
   EXPECT_NE(std::find(out.begin(), out.end(), kLegend), out.end()) << run.result.out;
@@ -354,7 +376,7 @@ TEST(BenchCliRun, ThreeReactorsSideBySideWithReportAndTable) {
   EXPECT_EQ(m.at("build_type"), IRQD_BUILD_TYPE);
 
   const std::vector<std::string> configs{"io_uring/kernel", "epoll/kernel", "thread/kernel"};
-  expect_runs(run.report, configs, 8, "saturate", "queue");
+  expect_runs(run.report, configs, 8, "saturate", "adaptive");
   // The default --when-full is backoff: the reactor waits, nothing drops.
   for (const json& r : run.report.at("runs")) EXPECT_EQ(r.at("dropped").at("queue_full"), 0) << r.at("reactor");
 
@@ -367,7 +389,7 @@ TEST(BenchCliRun, PacedRateAccountsExactly) {
   const std::string path = dir / "report.json";
   BenchRun run = run_bench({"--reactors", "epoll", "--pattern", "rate:20000", "--duration", "0.3"}, path);
   ASSERT_FALSE(run.report.is_discarded());
-  expect_runs(run.report, {"epoll/kernel"}, 64, "rate:20000", "queue");
+  expect_runs(run.report, {"epoll/kernel"}, 64, "rate:20000", "adaptive");
   EXPECT_EQ(table_rows(run.result.out), std::vector<std::string>{"epoll/kernel"}) << run.result.out;
 }
 
@@ -403,7 +425,7 @@ TEST(BenchCliRun, LayoutsRunInTheOrderGiven) {
   BenchRun run = run_bench({"--reactors", "epoll", "--layouts", "kernel,round-robin", "--vectors", "8"}, path);
   ASSERT_FALSE(run.report.is_discarded());
   const std::vector<std::string> configs{"epoll/kernel", "epoll/round-robin"};
-  expect_runs(run.report, configs, 8, "saturate", "queue");
+  expect_runs(run.report, configs, 8, "saturate", "adaptive");
   EXPECT_EQ(table_rows(run.result.out), configs) << run.result.out;
 }
 
@@ -414,7 +436,7 @@ TEST(BenchCliRun, DropsOnAFullQueueAreCountedWithTheirReason) {
   const std::string path = dir / "report.json";
   BenchRun run = run_bench({"--reactors", "io_uring", "--when-full", "drop", "--queue-capacity", "2"}, path);
   ASSERT_FALSE(run.report.is_discarded());
-  expect_runs(run.report, {"io_uring/kernel"}, 64, "saturate", "queue");
+  expect_runs(run.report, {"io_uring/kernel"}, 64, "saturate", "adaptive");
 }
 
 // ---------------------------------------------------------------------------
@@ -439,7 +461,7 @@ TEST(BenchCliPlot, WritesEveryPlotAsPngAndSvg) {
   // --plot alone keeps the report beside the plots.
   json report = read_json(plots + "/irqd-bench.json");
   ASSERT_FALSE(report.is_discarded());
-  expect_runs(report, {"io_uring/kernel", "epoll/kernel"}, 8, "saturate", "queue");
+  expect_runs(report, {"io_uring/kernel", "epoll/kernel"}, 8, "saturate", "adaptive");
   for (const char* name : {"throughput", "cpu_per_interrupt", "latency_cdf", "per_cpu"}) {
     std::ifstream png(plots + "/" + name + ".png", std::ios::binary);
     std::string magic(8, '\0');
@@ -491,3 +513,105 @@ TEST(BenchCliPlot, ScriptRejectsAMalformedReportInOneLine) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------
+// --floor: the bare loops, interleaved with the reactors.
+
+constexpr const char* kFloorLegend =
+    "floor: saturate: the row's irq/s over the best bare loop's (1.00 = as fast as the floor, higher is better); "
+    "paced: the row's cpu/irq over the best (lowest) bare loop's (1.00 = as cheap, lower is better)";
+
+// The report's "floor" list: one entry per method asked, in order, each with
+// exactly the four fields, and numbers a run produced.
+void expect_floor(const json& report, const std::vector<std::string>& methods, const std::string& pattern) {
+  ASSERT_TRUE(report.contains("floor")) << report.dump(1);
+  const json& floor = report.at("floor");
+  ASSERT_TRUE(floor.is_array());
+  ASSERT_EQ(floor.size(), methods.size()) << floor.dump(1);
+  for (std::size_t i = 0; i < methods.size(); ++i) {
+    const json& f = floor[i];
+    SCOPED_TRACE(methods[i]);
+    std::vector<std::string> keys;
+    for (const auto& item : f.items()) keys.push_back(item.key());
+    // nlohmann::json keeps keys sorted: the exact set, not the file's order.
+    EXPECT_EQ(keys, (std::vector<std::string>{"cpu_ns_per_interrupt", "interrupts_per_s", "method", "pattern"}));
+    EXPECT_EQ(f.at("method"), methods[i]);
+    EXPECT_EQ(f.at("pattern"), pattern);
+    EXPECT_GT(f.at("interrupts_per_s").get<double>(), 0);
+    EXPECT_GT(f.at("cpu_ns_per_interrupt").get<double>(), 0);
+  }
+}
+
+// Every reactor row carries the floor column (one more field than without
+// --floor), and the bare loops come after the reactors as rows of their own.
+void expect_floor_table(const std::string& out, const std::vector<std::string>& rows) {
+  EXPECT_EQ(table_rows(out), rows) << out;
+  const std::vector<std::string> lines = lines_of(out);
+  auto header =
+      std::find_if(lines.begin(), lines.end(), [](const std::string& l) { return l.rfind("reactor/layout ", 0) == 0; });
+  ASSERT_NE(header, lines.end()) << out;
+  EXPECT_TRUE(header->ends_with(" floor")) << *header;
+  for (auto it = std::next(header); it != lines.end() && it->rfind("floor:", 0) != 0; ++it) {
+    if (it->rfind("x: ", 0) == 0) break;
+    std::istringstream fields(*it);
+    const std::vector<std::string> cells{std::istream_iterator<std::string>(fields), {}};
+    EXPECT_EQ(cells.size(), 12U) << *it;
+    EXPECT_TRUE(std::regex_match(cells.back(), std::regex(R"([0-9]+\.[0-9]{2})"))) << *it;
+  }
+  EXPECT_NE(std::find(lines.begin(), lines.end(), kFloorLegend), lines.end()) << out;
+}
+
+TEST(BenchCliFloor, EveryMethodRunsBesideTheReactorsWithExactAccounting) {
+  TempDir dir;
+  const std::string path = dir / "report.json";
+  BenchRun run = run_bench({"--reactors", "io_uring,epoll", "--floor", "--vectors", "8"}, path);
+  ASSERT_FALSE(run.report.is_discarded());
+  expect_runs(run.report, {"io_uring/kernel", "epoll/kernel"}, 8, "saturate", "adaptive");
+  expect_floor(run.report, {"uring-read", "uring-poll", "epoll", "thread"}, "saturate");
+  expect_floor_table(run.result.out, {"io_uring/kernel", "epoll/kernel", "floor:uring-read", "floor:uring-poll",
+                                      "floor:epoll", "floor:thread"});
+  // One progress line per run, reactors first, then the bare loops: 6 runs.
+  const std::vector<std::string> progress = lines_of(run.result.err);
+  ASSERT_EQ(progress.size(), 6U) << run.result.err;
+  EXPECT_EQ(progress[2].rfind("irqd bench: [3/6] floor/uring-read repeat 1/1: ", 0), 0U) << progress[2];
+  EXPECT_EQ(progress[5].rfind("irqd bench: [6/6] floor/thread repeat 1/1: ", 0), 0U) << progress[5];
+}
+
+TEST(BenchCliFloor, RepeatsInterleaveReactorsAndBareLoops) {
+  TempDir dir;
+  const std::string path = dir / "report.json";
+  BenchRun run = run_bench(
+      {"--reactors", "epoll", "--floor", "--floor-methods", "thread,epoll", "--vectors", "4", "--repeat", "2"}, path);
+  ASSERT_FALSE(run.report.is_discarded());
+  expect_runs(run.report, {"epoll/kernel"}, 4, "saturate", "adaptive");
+  expect_floor(run.report, {"thread", "epoll"}, "saturate");
+  std::vector<std::string> order;
+  for (const std::string& l : lines_of(run.result.err)) order.push_back(l.substr(0, l.find(':', 12)));
+  EXPECT_EQ(order, (std::vector<std::string>{
+                       "irqd bench: [1/3] epoll/kernel repeat 1/2", "irqd bench: [2/3] floor/thread repeat 1/2",
+                       "irqd bench: [3/3] floor/epoll repeat 1/2", "irqd bench: [1/3] epoll/kernel repeat 2/2",
+                       "irqd bench: [2/3] floor/thread repeat 2/2", "irqd bench: [3/3] floor/epoll repeat 2/2"}));
+}
+
+TEST(BenchCliFloor, PacedComparesCostAndAccountsExactly) {
+  TempDir dir;
+  const std::string path = dir / "report.json";
+  BenchRun run = run_bench(
+      {"--reactors", "epoll", "--pattern", "rate:20000", "--floor", "--floor-methods", "epoll", "--duration", "0.2"},
+      path);
+  ASSERT_FALSE(run.report.is_discarded());
+  expect_runs(run.report, {"epoll/kernel"}, 64, "rate:20000", "adaptive");
+  expect_floor(run.report, {"epoll"}, "rate:20000");
+  expect_floor_table(run.result.out, {"epoll/kernel", "floor:epoll"});
+}
+
+TEST(BenchCliFloor, WithoutFloorTheReportHasNoFloorAndTheTableNoColumn) {
+  TempDir dir;
+  const std::string path = dir / "report.json";
+  BenchRun run = run_bench({"--reactors", "epoll", "--vectors", "4"}, path);
+  ASSERT_FALSE(run.report.is_discarded());
+  EXPECT_FALSE(run.report.contains("floor")) << run.report.dump(1);
+  EXPECT_EQ(run.result.out.find("floor"), std::string::npos) << run.result.out;
+  // The fixed reactors made no choice to report.
+  for (const json& r : run.report.at("runs")) EXPECT_EQ(r.at("uring_choice"), "") << r.at("reactor");
+}

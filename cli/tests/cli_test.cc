@@ -694,7 +694,8 @@ TEST(CliHelp, EveryOptionHasAValueNameAndEachFooterIsItsOwn) {
 TEST(CliErrors, RepeatedAndValuelessFlagsInIrqdsWords) {
   const std::string bench_usage =
       "(accepted: irqd bench [--reactors LIST] [--layouts LIST] [--vectors N] [--pattern PATTERN] [--duration S] "
-      "[--warmup S] [--repeat K] [--cpus LIST] [--fire-cpu CPU] [--json FILE] [--plot DIR]; see irqd bench --help)\n";
+      "[--warmup S] [--repeat K] [--cpus LIST] [--fire-cpu CPU] [--floor [--floor-methods LIST]] [--json FILE] "
+      "[--plot DIR]; see irqd bench --help)\n";
   struct Case {
     std::vector<std::string> args;
     std::string err;

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //
 // `irqd devices`, `irqd bind BDF` and `irqd unbind BDF` as real processes:
-// on fake sysfs trees (IRQD_SYSFS_ROOT, IRQD_BIND_STATE_DIR) for exact
+// on fake sysfs and proc trees (IRQD_SYSFS_ROOT, IRQD_BIND_STATE_DIR,
+// IRQD_PROC_ROOT: mounts, swaps, the processes holding a device) for exact
 // output, exit codes and the files written, and `irqd devices` on this
 // machine's own /sys, checked against what /sys says.
 //
@@ -28,6 +29,7 @@
 #include "base/tests/run_process.h"
 #include "base/tests/temp_dir.h"
 #include "cli/devices_command.h"
+#include "cli/irqs_command.h"
 
 namespace irqd {
 namespace {
@@ -74,6 +76,9 @@ class FakeTree {
     ::chmod(base_.c_str(), 0755);  // readable to the non-root run
     fs::create_directories(sys("bus/pci/devices"));
     put(sys("bus/pci/drivers_probe"), "");
+    fs::create_directories(proc() + "/self");
+    put(proc() + "/self/mountinfo", "22 1 8:1 / / rw - ext4 /dev/sda1 rw\n");
+    put(proc() + "/swaps", "Filename\tType\tSize\tUsed\tPriority\n");
   }
   ~FakeTree() { fs::remove_all(base_); }
   FakeTree(const FakeTree&) = delete;
@@ -81,6 +86,14 @@ class FakeTree {
 
   std::string sys(const std::string& rel) const { return base_ + "/sys/" + rel; }
   std::string state_dir() const { return base_ + "/state"; }
+  std::string proc() const { return base_ + "/proc"; }
+  // A process `comm` with fd 9 open on `target`.
+  void add_holder(int pid, const std::string& comm, const std::string& target) const {
+    const std::string dir = proc() + "/" + std::to_string(pid);
+    fs::create_directories(dir + "/fd");
+    put(dir + "/comm", comm + "\n");
+    fs::create_symlink(target, dir + "/fd/9");
+  }
   std::string dev(const std::string& bdf) const { return sys("bus/pci/devices/" + bdf); }
 
   void add_driver(const std::string& name) const {
@@ -114,7 +127,8 @@ class FakeTree {
   // irqd ARGS with the fake tree's environment.
   test::ProcessResult irqd(const std::vector<std::string>& args) const {
     std::vector<std::string> argv{"env", std::string(kSysfsRootEnv) + "=" + base_ + "/sys",
-                                  std::string(kBindStateDirEnv) + "=" + state_dir(), IRQD_BINARY};
+                                  std::string(kBindStateDirEnv) + "=" + state_dir(),
+                                  std::string(kProcRootEnv) + "=" + proc(), IRQD_BINARY};
     argv.insert(argv.end(), args.begin(), args.end());
     return test::run_process("env", argv);
   }
@@ -363,8 +377,10 @@ TEST(BindCli, BadInputIsOneLineExitTwoNothingWritten) {
     std::string err;
   };
   const std::vector<Case> cases{
-      {{"bind"}, "irqd bind: no PCI address (accepted: irqd bind DDDD:BB:DD.F; `irqd devices` lists them)"},
-      {{"unbind"}, "irqd unbind: no PCI address (accepted: irqd unbind DDDD:BB:DD.F; `irqd devices` lists them)"},
+      {{"bind"},
+       "irqd bind: no PCI address (accepted: irqd bind [--force [--force]] DDDD:BB:DD.F; `irqd devices` lists them)"},
+      {{"unbind"},
+       "irqd unbind: no PCI address (accepted: irqd unbind [--force] DDDD:BB:DD.F; `irqd devices` lists them)"},
       {{"bind", "00:03.0"},
        "irqd bind: malformed PCI address '00:03.0' (accepted: DDDD:BB:DD.F in hex, device 00-1f, function 0-7, e.g. "
        "0000:00:03.0; `irqd devices` lists them)"},
@@ -376,7 +392,8 @@ TEST(BindCli, BadInputIsOneLineExitTwoNothingWritten) {
        "irqd bind: 0000:02:00.0 has no IOMMU group, so vfio-pci cannot take it: turn the IOMMU on (intel_iommu=on or "
        "amd_iommu=on on the kernel command line; a VM needs a vIOMMU)"},
       {{"bind", "0000:00:03.0", "0000:00:04.0"},
-       "irqd bind: unexpected argument '0000:00:04.0' (accepted: irqd bind DDDD:BB:DD.F; see irqd bind --help)"},
+       "irqd bind: unexpected argument '0000:00:04.0' (accepted: irqd bind [--force [--force]] DDDD:BB:DD.F; see irqd "
+       "bind --help)"},
       {{"devices", "--format", "json"},
        "irqd devices: unexpected argument '--format' (accepted: irqd devices [--json]; see irqd devices --help)"},
   };
@@ -446,6 +463,89 @@ TEST(BindCli, UnknownDeviceOnThisMachine) {
                          ": no PCI device ffff:ff:1f.7 (no /sys/bus/pci/devices/ffff:ff:1f.7; `irqd devices` lists "
                          "the devices)\n");
   }
+}
+
+// ---------------------------------------------------------------- in use
+
+TEST(BindCli, ADeviceInUseIsRefusedUntilForced) {
+  FakeTree t;
+  standard_tree(t);
+  const std::string nic = "0000:00:03.0";
+  fs::create_directories(t.dev(nic) + "/virtio0/net/eth0");
+  FakeTree::put(t.dev(nic) + "/virtio0/net/eth0/flags", "0x1003\n");
+  auto r = t.irqd({"bind", nic});
+  EXPECT_EQ(r.exit_code, 2) << "nothing written";
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err,
+            "irqd: error: irqd bind: 0000:00:03.0 is in use: eth0 is up: its driver's unbind takes these away; stop "
+            "them, or use --force\n");
+  EXPECT_EQ(slurp(t.dev(nic) + "/driver_override"), "(null)\n");
+  EXPECT_FALSE(fs::exists(t.state_dir() + "/" + nic));
+
+  r = t.irqd({"bind", "--force", nic});
+  EXPECT_EQ(r.exit_code, 1) << "the fake tree does not react: vfio-pci does not take it";
+  EXPECT_THAT(lines_of(r.out), ::testing::ElementsAre("0000:00:03.0: in use, taken anyway (--force): eth0 is up",
+                                                      "0000:00:03.0: driver_override = vfio-pci",
+                                                      "0000:00:03.0: unbound from virtio-pci",
+                                                      "0000:00:03.0: probed (" + t.sys("bus/pci/drivers_probe") + ")",
+                                                      "0000:00:03.0: driver_override cleared"));
+}
+
+TEST(BindCli, TheRootFilesystemTakesForceTwice) {
+  FakeTree t;
+  standard_tree(t);
+  const std::string nvme = "0000:01:00.0";
+  for (const std::string rel : {"nvme/nvme0/nvme0n1", "nvme/nvme0/nvme0n1/nvme0n1p2"}) {
+    fs::create_directories(t.dev(nvme) + "/" + rel + "/holders");
+    FakeTree::put(t.dev(nvme) + "/" + rel + "/dev", rel.ends_with("p2") ? "259:2\n" : "259:0\n");
+  }
+  FakeTree::put(t.proc() + "/self/mountinfo", "22 1 259:2 / / rw - ext4 /dev/nvme0n1p2 rw\n");
+  auto r = t.irqd({"bind", "--force", nvme});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err,
+            "irqd: error: irqd bind: 0000:01:00.0 holds the root filesystem: nvme0n1p2 is mounted on / (the root "
+            "filesystem): binding it to vfio-pci takes / away from this machine, so one --force is not enough "
+            "(--force --force, if that is what you mean)\n");
+  EXPECT_EQ(slurp(t.dev(nvme) + "/driver_override"), "(null)\n");
+  r = t.irqd({"bind", "--force", "--force", nvme});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_THAT(r.out, StartsWith("0000:01:00.0: in use, taken anyway (--force): nvme0n1p2 is mounted on / (the root "
+                                "filesystem)\n0000:01:00.0: driver_override = vfio-pci\n"));
+}
+
+TEST(BindCli, UnbindRefusesAHolderThatIsNotIrqdUntilForced) {
+  FakeTree t;
+  standard_tree(t);
+  const std::string dev = "0000:00:06.0";
+  t.add_holder(999, "qemu-system-x86", "/dev/vfio/6");
+  auto r = t.irqd({"unbind", dev});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err,
+            "irqd: error: irqd unbind: 0000:00:06.0 is held by pid 999 (qemu-system-x86) through /dev/vfio/6: the "
+            "kernel's unbind would wait, unkillable (D state), until it lets go of the device; stop it, or use "
+            "--force to wait for it\n");
+  EXPECT_EQ(slurp(t.sys("bus/pci/drivers/vfio-pci/unbind")), "") << "nothing written";
+
+  r = t.irqd({"unbind", "--force", dev});
+  EXPECT_EQ(lines_of(r.out).at(0),
+            "0000:00:06.0: held by pid 999 (qemu-system-x86) through /dev/vfio/6: not irqd; the unbind waits until "
+            "it lets go (--force)");
+  EXPECT_EQ(slurp(t.sys("bus/pci/drivers/vfio-pci/unbind")), dev);
+}
+
+TEST(BindCli, UnbindHeldByIrqdGoesOnAndSaysWhy) {
+  FakeTree t;
+  standard_tree(t);
+  t.add_holder(4242, "irqd", "/dev/vfio/6");
+  auto r = t.irqd({"unbind", "0000:00:06.0"});
+  const auto lines = lines_of(r.out);
+  ASSERT_GE(lines.size(), 2U) << r.err;
+  EXPECT_EQ(lines[0],
+            "0000:00:06.0: held by pid 4242 (irqd) through /dev/vfio/6: irqd lets go when the kernel sends it the "
+            "device request, which this unbind does");
+  EXPECT_THAT(lines[1], StartsWith("0000:00:06.0: unbinding from vfio-pci"));
+  EXPECT_EQ(slurp(t.sys("bus/pci/drivers/vfio-pci/unbind")), "0000:00:06.0");
 }
 
 // ---------------------------------------------------------------- formatting

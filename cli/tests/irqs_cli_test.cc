@@ -53,6 +53,10 @@ using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
 constexpr const char* kMqTopology = "synthetic:pack:2 [numa] core:4 pu:1";
+constexpr const char* kTuneUsageText =
+    "irqd tune --device NAME --planner P [--cpus LIST] [--kernel VERSION] [--xps] [--json] [--apply [--save FILE] "
+    "[--ban-from-irqbalance]] [--save-profile NAME] | irqd tune --profile NAME [--apply] [--if-present] [--json] | "
+    "irqd tune --udev-wants IFACE | irqd tune --restore FILE";
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;
@@ -211,21 +215,13 @@ TEST(TuneCli, DryRunShowsTheDiffAndWritesNothing) {
       run_on(t, {"tune", "--device", "ens1f0np0", "--planner", "per-core", "--topology", kMqTopology});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.err, "");
-  EXPECT_EQ(r.out,
-            "irqd tune: ens1f0np0 -> 0000:3b:00.0 (mlx5_core, class 0x020000, NUMA node 1, local CPUs 4-7)\n"
-            "plan: planner per-core, 9 vectors (pre 1, post 0), on CPUs 4-7 (the device's NUMA node 1)\n"
-            "IRQ  VEC  NAME                          QUEUE  CURRENT      PLANNED\n"
-            "60   0    mlx5_async0@pci:0000:3b:00.0  -      0-7      ->  4-7\n"
-            "61   1    mlx5_comp0@pci:0000:3b:00.0   0      4        =   4        unchanged\n"
-            "62   2    mlx5_comp1@pci:0000:3b:00.0   1      5        =   5        unchanged\n"
-            "63   3    mlx5_comp2@pci:0000:3b:00.0   2      6        =   6        unchanged\n"
-            "64   4    mlx5_comp3@pci:0000:3b:00.0   3      7        =   7        unchanged\n"
-            "65   5    mlx5_comp4@pci:0000:3b:00.0   4      0        ->  4\n"
-            "66   6    mlx5_comp5@pci:0000:3b:00.0   5      1        ->  5\n"
-            "67   7    mlx5_comp6@pci:0000:3b:00.0   6      2        ->  6\n"
-            "68   8    mlx5_comp7@pci:0000:3b:00.0   7      3        ->  7\n"
-            "5 of 9 interrupts change\n"
-            "dry run: nothing written (--apply writes the 5 changes)\n");
+  // The table itself is TunePlan.MlxStyleNicPerCoreOnItsNode's
+  // (format_tune_plan); here: what the command adds around it.
+  const std::vector<std::string> lines = lines_of(r.out);
+  ASSERT_EQ(lines.size(), 24U) << r.out;
+  EXPECT_EQ(lines[0], "irqd tune: ens1f0np0 -> 0000:3b:00.0 (mlx5_core, class 0x020000, NUMA node 1, local CPUs 4-7)");
+  EXPECT_EQ(lines[22], "5 of 9 interrupts change");
+  EXPECT_EQ(lines[23], "dry run: nothing written (--apply writes the 5 changes)");
   EXPECT_EQ(masks(t.proc()), before);
 }
 
@@ -408,14 +404,17 @@ TEST(TuneCli, WithoutSaveARestoreFileNamedAfterTheDeviceAndTime) {
   EXPECT_THAT(r.out, HasSubstr("\nrestore file: " + files[0] +
                                "\n"
                                "38  virtio2-input.0   0-1  ->  0  written, reads back 0\n"
-                               "39  virtio2-output.0  0-1  ->  1  written, reads back 1\n"
+                               "39  virtio2-output.0  0-1  ->  0  written, reads back 0\n"
                                "irqd tune --restore " +
                                files[0] + " puts the 3 masks back\n"));
+  // One queue pair: its receive and transmit interrupts on one CPU.
   EXPECT_EQ(t.affinity(38), "0\n");
-  EXPECT_EQ(t.affinity(39), "1\n");
+  EXPECT_EQ(t.affinity(39), "0\n");
   // A second --apply of another plan gets a file of its own.
-  const ProcessResult again = run_on(
-      t, {"tune", "--device", "eth0", "--planner", "single", "--topology", "synthetic:core:2 pu:1", "--apply"}, env);
+  const ProcessResult again = run_on(t,
+                                     {"tune", "--device", "eth0", "--planner", "single", "--cpus", "1", "--topology",
+                                      "synthetic:core:2 pu:1", "--apply"},
+                                     env);
   ASSERT_EQ(again.exit_code, 0) << again.err << again.out;
   std::set<std::string> after;
   for (const fs::directory_entry& e : fs::directory_iterator(state)) after.insert(e.path().string());
@@ -437,11 +436,13 @@ TEST(TuneCli, IrqbalanceIsNamedWithHowToBanTheIrqs) {
             "irqd: warning: irqbalance is running (pid 4321) and will move these interrupts again: ban them from it "
             "with --banirq=37 --banirq=38 --banirq=39 (IRQBALANCE_ARGS in /etc/default/irqbalance or "
             "/etc/sysconfig/irqbalance) and keep its other interrupts off CPUs 0-1 with "
-            "IRQBALANCE_BANNED_CPULIST=0-1, then restart irqbalance\n");
-  EXPECT_THAT(r.out, HasSubstr("dry run: nothing written (--apply writes the 2 changes)\n"));
+            "IRQBALANCE_BANNED_CPULIST=0-1, then restart irqbalance (or give --ban-from-irqbalance)\n");
+  // One queue pair spread by the kernel planner over both CPUs: as it is.
+  EXPECT_THAT(r.out, HasSubstr("dry run: nothing written; nothing would change\n"));
 }
 
 TEST(TuneCli, ErrorsWriteNothing) {
+  const std::string kUsage = "(accepted: " + std::string(kTuneUsageText) + ")";
   KernelTree t("mq-nic");
   TempDir dir;
   const auto before = masks(t.proc());
@@ -461,18 +462,15 @@ TEST(TuneCli, ErrorsWriteNothing) {
                      "comma-separated CPU ids and ranges, e.g. 0-3,8,10-11)");
   expect_usage_error(tune({"--device", "ens1f0np0", "--planner", "spread", "--apply"}),
                      "irqd tune: --planner: unknown planner 'spread' (accepted: kernel, compact, per-core, single, "
-                     "round-robin)");
-  expect_usage_error(tune({"--device", "ens1f0np0", "--apply"}),
-                     "irqd tune: --planner is required (accepted: kernel, compact, per-core, single, round-robin)");
+                     "round-robin, hint)");
   expect_usage_error(
-      tune({"--planner", "kernel"}),
-      "irqd tune: --device is required (accepted: irqd tune --device NAME --planner P [--cpus LIST] [--kernel VERSION] "
-      "[--apply] [--save FILE] | irqd tune --restore FILE)");
+      tune({"--device", "ens1f0np0", "--apply"}),
+      "irqd tune: --planner is required (accepted: kernel, compact, per-core, single, round-robin, hint)");
+  expect_usage_error(tune({"--planner", "kernel"}), "irqd tune: --device is required " + kUsage);
   expect_usage_error(tune({"--device", "ens1f0np0", "--planner", "kernel", "--save", dir.file("x.json")}),
                      "irqd tune: --save FILE goes with --apply (nothing is saved without it)");
   expect_usage_error(tune({"--restore", dir.file("x.json"), "--device", "ens1f0np0"}),
-                     "irqd tune: --restore FILE takes no other flag (accepted: irqd tune --device NAME --planner P "
-                     "[--cpus LIST] [--kernel VERSION] [--apply] [--save FILE] | irqd tune --restore FILE)");
+                     "irqd tune: --restore FILE takes no other flag " + kUsage);
   expect_usage_error(tune({"--device", "ens1f0np0", "--planner", "kernel", "--kernel", "5.10"}),
                      "irqd tune: --kernel: kernel version '5.10' is older than 6.1, the oldest line irqd reproduces "
                      "(accepted: MAJOR.MINOR[.PATCH][suffix] from 6.1 on, e.g. 6.1, 6.12.117, 6.12.117+deb12-amd64, "
@@ -597,6 +595,233 @@ std::vector<std::string> devices_here() {
   for (const fs::directory_entry& e : fs::directory_iterator("/sys/bus/pci/devices", ec))
     if (!msi_irqs_of(e.path().filename().string()).empty()) out.push_back(e.path().filename().string());
   return out;
+}
+
+// ------------------------------------------- irqd tune: queues, XPS, profiles
+
+// vm-virtio's eth0 (one queue pair) with the queues/ directory a kernel
+// with XPS shows: tx-0's xps_cpus as the driver left it.
+constexpr const char* kEth0Queues = "sys/devices/pci0000:00/0000:00:03.0/virtio2/net/eth0/queues";
+
+TEST(TuneCli, XpsFollowsTheQueuesInterruptAndRestoreBringsItBack) {
+  KernelTree t("vm-virtio");
+  t.write(std::string(kEth0Queues) + "/tx-0/xps_cpus", "3\n");
+  TempDir dir;
+  const std::string save = dir.file("eth0.json");
+  const ProcessResult r = run_on(t, {"tune", "--device", "eth0", "--planner", "single", "--cpus", "1", "--xps",
+                                     "--topology", "synthetic:core:2 pu:1", "--apply", "--save", save});
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  EXPECT_THAT(r.out, HasSubstr("queues: each queue's interrupts on the same CPUs\n"
+                               "QUEUE  KIND   INTERRUPTS  PLANNED\n"
+                               "0      rx+tx  38,39       1\n"
+                               "xps: each transmit queue steered to its interrupt's CPUs\n"
+                               "XPS        CURRENT      PLANNED\n"
+                               "eth0 tx-0  0-1      ->  1\n"
+                               "3 of 3 interrupts change, 1 of 1 xps_cpus\n"));
+  EXPECT_THAT(r.out, HasSubstr("\nxps  eth0 tx-0         0-1  ->  1  written, reads back 1\n"));
+  EXPECT_EQ(t.affinity(38), "1\n");
+  EXPECT_EQ(t.affinity(39), "1\n");
+  EXPECT_EQ(t.read(std::string(kEth0Queues) + "/tx-0/xps_cpus"), "2\n");
+  const json saved = json::parse(slurp(save));
+  EXPECT_EQ(saved["irqd_tune_restore"], 2);
+  EXPECT_EQ(saved["xps"], json::parse(R"([{"iface":"eth0","queue":0,"xps_cpus":"3"}])"));
+  const ProcessResult back = run_on(t, {"tune", "--restore", save});
+  ASSERT_EQ(back.exit_code, 0) << back.err << back.out;
+  EXPECT_THAT(back.out, HasSubstr("restoring 3 interrupts and 1 xps_cpus of eth0"));
+  EXPECT_EQ(t.read(std::string(kEth0Queues) + "/tx-0/xps_cpus"), "3\n");
+  EXPECT_EQ(t.affinity(39), "0-1\n");
+}
+
+// igb's separate vectors (eth2-rx-N, eth2-tx-N): queue N's two interrupts
+// on one CPU, tx-N's XPS on it too, and all of it put back by --restore.
+TEST(TuneCli, SeparateRxAndTxVectorsOfAQueueLandTogetherWithTheirXps) {
+  KernelTree t("nic-queues");
+  TempDir dir;
+  const std::string save = dir.file("eth2.json");
+  const std::string queues = "sys/devices/pci0000:5d/0000:5d:00.0/0000:5e:00.0/net/eth2/queues/";
+  const auto before = masks(t.proc());
+  const ProcessResult r = run_on(t, {"tune", "--device", "eth2", "--planner", "per-core", "--xps", "--topology",
+                                     kMqTopology, "--apply", "--save", save});
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  EXPECT_THAT(r.out, HasSubstr("plan: planner per-core, 4 queues of 9 interrupts, as 5 vectors (pre 1, post 0), on "
+                               "CPUs 0-3 (the device's NUMA node 0)\n"));
+  EXPECT_THAT(r.out, HasSubstr("QUEUE  KIND   INTERRUPTS  PLANNED\n"
+                               "0      rx+tx  81,85       0\n"
+                               "1      rx+tx  82,86       1\n"
+                               "2      rx+tx  83,87       2\n"
+                               "3      rx+tx  84,88       3\n"));
+  EXPECT_THAT(r.out, HasSubstr("9 of 9 interrupts change, 4 of 4 xps_cpus\n"));
+  auto want = before;
+  want[80] = "0-3\n";
+  for (unsigned q = 0; q < 4; ++q) want[81 + q] = want[85 + q] = std::to_string(q) + "\n";
+  EXPECT_EQ(masks(t.proc()), want);
+  for (unsigned q = 0; q < 4; ++q)
+    EXPECT_EQ(t.read(queues + "tx-" + std::to_string(q) + "/xps_cpus"), std::string(1, "1248"[q]) + "\n") << q;
+  const ProcessResult back = run_on(t, {"tune", "--restore", save});
+  ASSERT_EQ(back.exit_code, 0) << back.err << back.out;
+  EXPECT_EQ(masks(t.proc()), before);
+  // No CPU, written as bitmap_parse() reads it (a kernel prints it back
+  // as "00" again; a plain file keeps what was written).
+  for (unsigned q = 0; q < 4; ++q) EXPECT_EQ(t.read(queues + "tx-" + std::to_string(q) + "/xps_cpus"), "0\n") << q;
+}
+
+// virtio_net's own layout (virtnet_set_affinity: queue i on CPUs 2i-2i+1,
+// hint and XPS the same) is what --planner hint asks for: nothing changes.
+TEST(TuneCli, HintOfAVirtioNetIsItsOwnLayout) {
+  KernelTree t("nic-queues");
+  const ProcessResult r =
+      run_on(t, {"tune", "--device", "eth1", "--planner", "hint", "--xps", "--topology", kMqTopology});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("0      rx+tx  41,42       0-1\n"
+                               "1      rx+tx  43,44       2-3\n"
+                               "2      rx+tx  45,46       4-5\n"
+                               "3      rx+tx  47,48       6-7\n"));
+  EXPECT_THAT(r.out, HasSubstr("40   0    virtio3-config    -      0-7         -        no affinity_hint: left as it "
+                               "was\n"));
+  EXPECT_THAT(r.out, HasSubstr("0 of 9 interrupts change, 0 of 4 xps_cpus\n"));
+}
+
+TEST(TuneCli, XpsOfADeviceWithoutInterfaceOrQueuesIsRefusedOrSaidWhy) {
+  KernelTree t("vm-virtio");
+  expect_usage_error(
+      run_on(t, {"tune", "--device", "vda", "--planner", "kernel", "--xps", "--topology", "synthetic:core:2 pu:1"}),
+      "irqd tune: --xps: 0000:00:02.0 has no network interface (XPS steers a network device's "
+      "transmit queues)");
+  // eth0 without queues/: listed with why, nothing to write for it.
+  const ProcessResult r =
+      run_on(t, {"tune", "--device", "eth0", "--planner", "kernel", "--xps", "--topology", "synthetic:core:2 pu:1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("eth0 tx-0  -          0-1      no /sys/class/net/eth0/queues/tx-0/xps_cpus (no "
+                               "such transmit queue, or a kernel without XPS)\n"));
+}
+
+TEST(TuneCli, JsonIsOneObjectWithIrqsQueuesAndXps) {
+  KernelTree t("vm-virtio");
+  t.write(std::string(kEth0Queues) + "/tx-0/xps_cpus", "3\n");
+  const ProcessResult r = run_on(t, {"tune", "--device", "eth0", "--planner", "per-core", "--xps", "--json",
+                                     "--topology", "synthetic:core:2 pu:1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, "dry run: nothing written (--apply writes the 3 changes)\n");
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["device"], "eth0");
+  EXPECT_EQ(j["pci"], "0000:00:03.0");
+  EXPECT_EQ(j["planner"], "per-core");
+  EXPECT_EQ(j["cpus"], json({0, 1}));
+  EXPECT_EQ(j["by_queue"], true);
+  ASSERT_EQ(j["irqs"].size(), 3U);
+  EXPECT_EQ(j["irqs"][0], json::parse(R"j({"irq":37,"name":"virtio2-config","msi_index":0,"queue":null,"kind":null,
+      "current":[0,1],"planned":[0,1],"managed":false,"change":false,
+      "why":"not a queue: the default affinity (a pre/post vector)"
+})j"));
+  EXPECT_EQ(j["irqs"][1], json::parse(R"({"irq":38,"name":"virtio2-input.0","msi_index":1,"queue":0,"kind":"rx",
+      "current":[0,1],"planned":[0],"managed":false,"change":true,"why":null})"));
+  EXPECT_EQ(j["irqs"][2]["kind"], "tx");
+  EXPECT_EQ(j["irqs"][2]["planned"], json::array({0}));
+  EXPECT_EQ(j["queues"], json::parse(R"([{"queue":0,"kind":"rx+tx","irqs":[38,39],"planned":[0]}])"));
+  EXPECT_EQ(j["xps"], json::parse(R"([{"iface":"eth0","queue":0,"path":")" + t.sys() +
+                                  R"(/class/net/eth0/queues/tx-0/xps_cpus","current":[0,1],"planned":[0],
+      "change":true,"why":null}])"));
+  EXPECT_FALSE(j.contains("written"));
+}
+
+TEST(TuneCli, AProfileIsSavedAppliedWantedByUdevAndAbsentDevicesAreNoError) {
+  KernelTree t("vm-virtio");
+  TempDir dir;
+  const std::vector<std::string> env{"IRQD_TUNE_PROFILE_DIR=" + dir.file("tune.d"),
+                                     "IRQD_TUNE_STATE_DIR=" + dir.file("state")};
+  const auto before = masks(t.proc());
+  const ProcessResult saved = run_on(t,
+                                     {"tune", "--device", "eth0", "--planner", "single", "--cpus", "1", "--topology",
+                                      "synthetic:core:2 pu:1", "--save-profile", "nic"},
+                                     env);
+  ASSERT_EQ(saved.exit_code, 0) << saved.err;
+  EXPECT_THAT(saved.out, HasSubstr("profile nic saved to " + dir.file("tune.d/nic.json") +
+                                   ": systemctl enable irqd-tune@nic.service applies it at every boot and whenever "
+                                   "eth0 appears again\n"));
+  EXPECT_EQ(masks(t.proc()), before);  // a dry run
+  const json profile = json::parse(slurp(dir.file("tune.d/nic.json")));
+  EXPECT_EQ(profile["pci"], "0000:00:03.0");
+  EXPECT_EQ(profile["cpus"], "1");
+
+  const ProcessResult wants = run_on(t, {"tune", "--udev-wants", "eth0"}, env);
+  EXPECT_EQ(wants.exit_code, 0);
+  EXPECT_EQ(wants.out, "IRQD_TUNE_WANTS=irqd-tune@nic.service\n");
+  const ProcessResult none = run_on(t, {"tune", "--udev-wants", "lo"}, env);
+  EXPECT_EQ(none.exit_code, 0);
+  EXPECT_EQ(none.out, "");
+
+  const ProcessResult applied =
+      run_on(t, {"tune", "--profile", "nic", "--apply", "--topology", "synthetic:core:2 pu:1"}, env);
+  ASSERT_EQ(applied.exit_code, 0) << applied.err << applied.out;
+  EXPECT_EQ(t.affinity(37), "1\n");
+  EXPECT_EQ(t.affinity(38), "1\n");
+  EXPECT_EQ(t.affinity(39), "1\n");
+
+  expect_usage_error(run_on(t, {"tune", "--profile", "nic", "--planner", "kernel"}, env),
+                     "irqd tune: --profile NAME takes the device, planner, CPUs and options from the profile: give "
+                     "only --apply, --save, --if-present, --json, --kernel (accepted: " +
+                         std::string(kTuneUsageText) + ")");
+  const ProcessResult missing = run_on(t, {"tune", "--profile", "other", "--apply", "--if-present"}, env);
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_THAT(missing.err, HasSubstr("--profile other: no such profile"));
+  // Unbound: the function stays in sysfs without a driver (and its
+  // interface and vectors go); the unit is not failed.
+  fs::remove(t.sys() + "/devices/pci0000:00/0000:00:03.0/driver");
+  const ProcessResult unbound = run_on(t, {"tune", "--profile", "nic", "--apply", "--if-present"}, env);
+  EXPECT_EQ(unbound.exit_code, 0) << unbound.err;
+  EXPECT_EQ(unbound.out,
+            "irqd tune: profile nic: eth0 (0000:00:03.0), bound to no driver, is not present now; nothing to do\n");
+  // The function gone (unplugged).
+  fs::remove(t.sys() + "/bus/pci/devices/0000:00:03.0");
+  fs::remove(t.sys() + "/class/net/eth0");
+  const ProcessResult absent = run_on(t, {"tune", "--profile", "nic", "--apply", "--if-present"}, env);
+  EXPECT_EQ(absent.exit_code, 0) << absent.err;
+  EXPECT_EQ(absent.out, "irqd tune: profile nic: eth0 (0000:00:03.0) is not present now; nothing to do\n");
+  EXPECT_NE(run_on(t, {"tune", "--profile", "nic", "--apply"}, env).exit_code, 0);
+}
+
+TEST(TuneCli, HintPlannerTakesTheDriversAffinityHint) {
+  KernelTree t("vm-virtio");
+  t.write("proc/irq/38/affinity_hint", "2\n");
+  t.write("proc/irq/39/affinity_hint", "00\n");
+  const ProcessResult r =
+      run_on(t, {"tune", "--device", "eth0", "--planner", "hint", "--topology", "synthetic:core:2 pu:1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("plan: planner hint, 1 queue of 3 interrupts"));
+  EXPECT_THAT(r.out, HasSubstr("38   1    virtio2-input.0   0 rx   0-1      ->  1\n"));
+  EXPECT_THAT(r.out, HasSubstr("39   2    virtio2-output.0  0 tx   0-1          -        no affinity_hint: left as "
+                               "it was\n"));
+}
+
+TEST(TuneCli, BanFromIrqbalanceListsTheDeviceAndRunsIrqbalanceWithThePolicy) {
+  KernelTree t("vm-virtio");
+  TempDir dir;
+  fs::create_directories(dir.file("lib"));
+  std::ofstream(dir.file("lib/irqbalance.service")) << "[Service]\nExecStart=/usr/sbin/irqbalance --foreground\n";
+  std::ofstream(dir.file("lib/policy")) << "#!/bin/sh\n";
+  const std::vector<std::string> env{
+      "IRQD_TUNE_STATE_DIR=" + dir.file("state"), "IRQD_IRQBALANCE_BANNED=" + dir.file("etc/irqbalance-banned"),
+      "IRQD_IRQBALANCE_DROPIN_DIR=" + dir.file("etc/irqbalance.service.d"),
+      "IRQD_IRQBALANCE_UNIT=" + dir.file("lib/irqbalance.service"), "IRQD_IRQBALANCE_POLICY=" + dir.file("lib/policy")};
+  t.write("proc/4321/comm", "irqbalance\n");
+  const ProcessResult dry = run_on(t,
+                                   {"tune", "--device", "eth0", "--planner", "single", "--topology",
+                                    "synthetic:core:2 pu:1", "--ban-from-irqbalance"},
+                                   env);
+  ASSERT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_THAT(dry.out, HasSubstr("; --ban-from-irqbalance acts with --apply\n"));
+  EXPECT_EQ(dry.err, "");  // no --banirq advice: the ban replaces it
+  EXPECT_FALSE(fs::exists(dir.file("etc/irqbalance-banned")));
+  const ProcessResult r = run_on(t,
+                                 {"tune", "--device", "eth0", "--planner", "single", "--topology",
+                                  "synthetic:core:2 pu:1", "--apply", "--ban-from-irqbalance"},
+                                 env);
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  EXPECT_THAT(r.out, HasSubstr("irqbalance: 0000:00:03.0 added to " + dir.file("etc/irqbalance-banned")));
+  EXPECT_THAT(slurp(dir.file("etc/irqbalance-banned")), HasSubstr("\n0000:00:03.0\n"));
+  EXPECT_THAT(slurp(dir.file("etc/irqbalance.service.d/irqd.conf")),
+              HasSubstr("ExecStart=\nExecStart=/usr/sbin/irqbalance --foreground --policyscript=" +
+                        dir.file("lib/policy") + "\n"));
 }
 
 TEST(ThisMachine, IrqsOfEveryDeviceMatchProcInterrupts) {

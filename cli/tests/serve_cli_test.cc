@@ -199,8 +199,8 @@ TEST(ServeCli, BadInputIsOneLineAndExitTwo) {
       {{"serve", "--device", "soft:4", "--driver", "nvme"},
        "irqd: error: irqd serve: --driver: unknown driver 'nvme' (accepted: count, leaky)"},
       {{"serve", "--device", "soft:4", "--reactor", "kqueue"},
-       "irqd: error: irqd serve: --reactor: unknown reactor 'kqueue' (accepted: io_uring, io_uring-poll, "
-       "io_uring-busy, epoll, thread)"},
+       "irqd: error: irqd serve: --reactor: unknown reactor 'kqueue' (accepted: io_uring, io_uring-read, "
+       "io_uring-poll, io_uring-busy, epoll, thread)"},
       {{"serve", "--device", "soft:4", "--duration", "-1"},
        "irqd: error: irqd serve: --duration '-1' is not valid (accepted: seconds in 0..31536000)"},
       {{"serve", "--device", "soft:4", "--pattern", ""},

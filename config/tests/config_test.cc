@@ -61,7 +61,7 @@ TEST(Config, DefaultsFillEveryValueNotGiven) {
   EXPECT_TRUE(c.cpus.empty());
   EXPECT_EQ(c.reactor, ReactorConfig{});
   EXPECT_EQ(c.reactor.kind, "io_uring");
-  EXPECT_EQ(c.reactor.handoff, "queue");
+  EXPECT_EQ(c.reactor.handoff, "adaptive");
   EXPECT_EQ(c.reactor.when_full, "backoff");
   EXPECT_EQ(c.reactor.queue_capacity, 4096U);
   EXPECT_EQ(c.reactor.busy_poll_us, 50U);
@@ -149,13 +149,20 @@ kernel = "6.12.117+deb12-amd64"
   options = { depth = "8", "quoted key" = "" }
 )";
 
+TEST(Config, TheCalibrationCacheIsAnAbsolutePath) {
+  Config c = parse_ok("[reactor]\ncalibration_cache = \"/var/lib/irqd/uring-choice.json\"\n" + soft());
+  EXPECT_EQ(c.reactor.calibration_cache, "/var/lib/irqd/uring-choice.json");
+  EXPECT_EQ(c.at("reactor.calibration_cache").str(), "c.toml:2:21");
+  EXPECT_EQ(parse_ok(soft()).reactor.calibration_cache, "");
+}
+
 TEST(Config, FullFileReadsEveryValue) {
   Config c = parse_ok(kFull);
   EXPECT_EQ(c.log_level, "debug");
   EXPECT_EQ(c.report, "/tmp/irqd-report.json");
   EXPECT_EQ(c.cpus_text, "0-2,5");
   EXPECT_EQ(c.cpus, (std::vector<unsigned>{0, 1, 2, 5}));
-  EXPECT_EQ(c.reactor, (ReactorConfig{"io_uring-busy", "inline", "drop", 256, 20}));
+  EXPECT_EQ(c.reactor, (ReactorConfig{"io_uring-busy", "inline", "drop", 256, 20, ""}));
   EXPECT_EQ(c.metrics, (MetricsConfig{false, "::1", 9100, "/m", false}));
   EXPECT_EQ(c.control, (ControlConfig{"/tmp/irqd.sock", "irqd-users", ""}));
   EXPECT_EQ(c.at("reactor.busy_poll_us").str(), "c.toml:10:16");
@@ -290,10 +297,10 @@ std::vector<Broken> broken_inputs() {
       {"log level, close", "log_level = \"warning\"\n" + soft(),
        "c.toml:1:13: 'log_level' is 'warning' (did you mean 'warn'? accepted: trace, debug, info, warn, error)"},
       {"reactor kind", "[reactor]\nkind = \"io-uring\"\n" + soft(),
-       "c.toml:2:8: 'reactor.kind' is 'io-uring' (did you mean 'io_uring'? accepted: io_uring, io_uring-poll, "
-       "io_uring-busy, epoll, thread)"},
+       "c.toml:2:8: 'reactor.kind' is 'io-uring' (did you mean 'io_uring'? accepted: io_uring, io_uring-read, "
+       "io_uring-poll, io_uring-busy, epoll, thread)"},
       {"handoff", "[reactor]\nhandoff = \"spsc\"\n" + soft(),
-       "c.toml:2:11: 'reactor.handoff' is 'spsc' (accepted: queue, inline)"},
+       "c.toml:2:11: 'reactor.handoff' is 'spsc' (accepted: queue, inline, adaptive)"},
       {"when_full", "[reactor]\nwhen_full = \"block\"\n" + soft(),
        "c.toml:2:13: 'reactor.when_full' is 'block' (accepted: backoff, drop)"},
       {"queue capacity low", "[reactor]\nqueue_capacity = 1\n" + soft(),
@@ -319,6 +326,9 @@ std::vector<Broken> broken_inputs() {
       {"admin group", "[control]\nadmin_group = \"-x!\"\n" + soft(),
        "c.toml:2:15: 'control.admin_group' is '-x!' (accepted: a group name of 1 to 32 letters, digits, '_', '-' and "
        "'.', or \"\" for root only)"},
+      {"relative calibration cache", "[reactor]\ncalibration_cache = \"c.json\"\n" + soft(),
+       "c.toml:2:21: 'reactor.calibration_cache' must be an absolute path, got 'c.json' (accepted: e.g. "
+       "/var/lib/irqd/uring-choice.json)"},
       {"relative report", "report = \"report.json\"\n" + soft(),
        "c.toml:1:10: 'report' must be an absolute path, got 'report.json' (accepted: e.g. /var/lib/irqd/report.json)"},
       {"cpus", "cpus = \"0-3,x\"\n" + soft(),
@@ -441,8 +451,8 @@ TEST(Config, CollectsEveryErrorSortedByPosition) {
       "port = 0\n";            // 11
   EXPECT_EQ(errors(text),
             "c.toml:4:11: 'vectors' is 0 (accepted: 1..2048)\n"
-            "c.toml:6:8: 'reactor.kind' is 'uring' (accepted: io_uring, io_uring-poll, io_uring-busy, epoll, "
-            "thread)\n"
+            "c.toml:6:8: 'reactor.kind' is 'uring' (accepted: io_uring, io_uring-read, io_uring-poll, io_uring-busy, "
+            "epoll, thread)\n"
             "c.toml:7:1: vfio device 'nic0' has no 'address' (required: its PCI address DDDD:BB:DD.F, e.g. "
             "0000:03:00.0)\n"
             "c.toml:8:8: device name 'nic0' is already used at c.toml:2:8 (accepted: a unique name per device)\n"

@@ -12,6 +12,8 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -19,12 +21,16 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <numeric>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -33,6 +39,9 @@
 
 #include "base/tests/temp_dir.h"
 #include "base/unique_fd.h"
+#include "daemon/control_client.h"
+#include "daemon/service.h"
+#include "host/host.h"
 
 namespace irqd {
 namespace {
@@ -99,6 +108,7 @@ class Client {
 
   void shutdown_write() const { ::shutdown(fd_.get(), SHUT_WR); }
   void close() { fd_.reset(); }
+  int fd() const { return fd_.get(); }
 
  private:
   UniqueFd fd_;
@@ -109,6 +119,7 @@ class Client {
 // makes the handler throw, "big" answers with a large result.
 class FakeDaemon {
  public:
+  static constexpr std::size_t kPad = 4096;
   ControlHandler handler() {
     return [this](const ControlRequest& r) -> Result<json> {
       {
@@ -118,6 +129,7 @@ class FakeDaemon {
       if (r.device == "missing") return Error{"no device 'missing' (accepted: nic0)"};
       if (r.device == "throw") throw std::runtime_error("handler blew up");
       if (r.device == "big") return json{{"blob", std::string(std::size_t{4} << 20, 'x')}};
+      if (r.device == "pad") return json{{"vector", r.vector}, {"pad", std::string(kPad, 'p')}};
       return json{{"cmd", control_command_name(r.cmd)},
                   {"device", r.device},
                   {"vector", r.vector},
@@ -289,13 +301,14 @@ TEST_F(ControlTest, BadShapesNameTheValueAndTheAcceptedForm) {
       {R"({"cmd":5})", R"("cmd" must be a string, got 5 (accepted commands: )" + commands + ")"},
       {R"({"cmd":"STATUS"})", R"(unknown command "STATUS" (accepted commands: )" + commands + ")"},
       {R"({"cmd":"status","device":"nic0"})",
-       R"(unknown key "device" in a status request (accepted keys: cmd; e.g. {"cmd":"status"}))"},
+       R"(unknown key "device" in a status request (accepted keys: cmd, start_within_ms; e.g. {"cmd":"status"}))"},
       {R"({"cmd":"reload","force":true})",
-       R"(unknown key "force" in a reload request (accepted keys: cmd; e.g. {"cmd":"reload"}))"},
+       R"(unknown key "force" in a reload request (accepted keys: cmd, start_within_ms; e.g. {"cmd":"reload"}))"},
       {R"({"cmd":"move","device":"nic0","vectr":3,"cpu":1})",
-       R"(unknown key "vectr" in a move request (accepted keys: cmd, device, vector, cpu; e.g. )" + move_form + ")"},
+       R"(unknown key "vectr" in a move request (accepted keys: cmd, device, vector, cpu, start_within_ms; e.g. )" +
+           move_form + ")"},
       {R"({"cmd":"stats","device":"nic0","vector":1})",
-       R"(unknown key "vector" in a stats request (accepted keys: cmd, device; e.g. {"cmd":"stats"} or {"cmd":"stats","device":"NAME"}))"},
+       R"(unknown key "vector" in a stats request (accepted keys: cmd, device, start_within_ms; e.g. {"cmd":"stats"} or {"cmd":"stats","device":"NAME"}))"},
       {R"({"cmd":"unbind"})", R"(unbind needs "device" (accepted: {"cmd":"unbind","device":"NAME"}))"},
       {R"({"cmd":"bind","device":""})",
        R"("device" must be a non-empty string, got "" (accepted: {"cmd":"bind","device":"NAME"}))"},
@@ -876,6 +889,391 @@ TEST(ControlRequestLine, RoundTripsEveryCommand) {
   }
   EXPECT_EQ(control_command_names(), "status, stats, plan, move, unbind, bind, reload");
   EXPECT_FALSE(control_command_from_name("Status"));
+}
+
+}  // namespace
+}  // namespace irqd
+
+namespace irqd {
+namespace {
+
+// Polls for an event the test waits for; false after 20 s (the test then
+// fails on what it expected, instead of hanging).
+template <typename Pred>
+bool eventually(Pred pred) {
+  for (int i = 0; i < 20'000; ++i) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return pred();
+}
+
+json cancelled(const std::string& why) {
+  return {{"ok", false}, {"cancelled", true}, {"error", "cancelled: " + why + " (it did not run)"}};
+}
+
+// Issue 14 item 11: 8 clients each send one 64 KiB burst of requests with
+// 4 KiB answers and read nothing. The server takes one read chunk from
+// each, answers one request at a time, and stops before a connection's
+// unwritten answers pass kControlOutputLimit: the rest of each burst stays
+// in the kernel. When the clients read, every request is answered, in order.
+TEST_F(ControlTest, BurstsFromClientsThatDoNotReadStayBoundedThenAreAnsweredInOrder) {
+  auto server = start(options());
+  constexpr int kClients = 8;
+  std::vector<std::unique_ptr<Client>> clients;
+  std::vector<unsigned> sent(kClients, 0);
+  std::size_t longest_answer = 0;
+  for (int i = 0; i < kClients; ++i) {
+    std::string burst;
+    for (unsigned v = 0;; ++v) {
+      std::string line = R"({"cmd":"move","device":"pad","vector":)" + std::to_string(v) + R"(,"cpu":1})" + "\n";
+      if (burst.size() + line.size() > kControlReadChunk) break;
+      burst += line;
+      sent[i] = v + 1;
+      longest_answer = std::max(
+          longest_answer,
+          json{{"ok", true}, {"result", {{"vector", v}, {"pad", std::string(FakeDaemon::kPad, 'p')}}}}.dump().size() +
+              1);
+    }
+    clients.push_back(std::make_unique<Client>(socket_path()));
+    clients.back()->send(burst);
+  }
+  const std::uint64_t total = std::accumulate(sent.begin(), sent.end(), std::uint64_t{0});
+  ASSERT_TRUE(eventually([&] { return server->stats().stalled == kClients; })) << server->stats().stalled;
+  const ControlServerStats st = server->stats();
+  // Answers stop the moment a connection's output reaches the limit: the
+  // most it holds is just under the limit plus one answer.
+  EXPECT_LT(st.max_pending_output, kControlOutputLimit + longest_answer);
+  EXPECT_GE(st.max_pending_output, kControlOutputLimit);
+  // Nothing is read while a complete request is waiting: one chunk at most.
+  EXPECT_LE(st.max_buffered_input, kControlReadChunk);
+  EXPECT_EQ(st.max_in_flight_per_connection, 1U);
+  EXPECT_EQ(st.max_in_flight, 1U);  // an inline handler: one at a time in all
+  EXPECT_EQ(st.handed_over, daemon_.seen().size());
+  // Each connection was answered up to the limit (and what its socket
+  // buffer took), no further.
+  EXPECT_LT(st.handed_over, total);
+  EXPECT_GE(st.handed_over, kClients * (kControlOutputLimit / longest_answer));
+
+  for (int i = 0; i < kClients; ++i) {
+    for (unsigned v = 0; v < sent[i]; ++v) {
+      const std::string line = clients[i]->read_line();
+      ASSERT_NE(line.find(R"("result":{"vector":)" + std::to_string(v) + ","), std::string::npos)
+          << "client " << i << " answer " << v << ": " << line.substr(0, 80);
+    }
+    EXPECT_EQ(clients[i]->request(R"({"cmd":"status"})"), echo("status"));
+  }
+  EXPECT_EQ(daemon_.seen().size(), total + kClients);
+  // Reading let the server go on; no connection ever held more.
+  EXPECT_LT(server->stats().max_pending_output, kControlOutputLimit + longest_answer);
+}
+
+// Jobs the test runs (or not) by hand: a control thread under the test's control.
+class HeldJobs {
+ public:
+  ControlAsyncHandler handler() {
+    return [this](ControlJob job) {
+      std::lock_guard lock(mu_);
+      jobs_.push_back(std::move(job));
+    };
+  }
+  ControlJob take(std::size_t i) {
+    std::lock_guard lock(mu_);
+    return std::move(jobs_.at(i));
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<ControlJob> jobs_;
+};
+
+class ControlJobTest : public ControlTest {
+ protected:
+  std::unique_ptr<ControlServer> start_held(ControlOptions o) {
+    auto server = ControlServer::start(std::move(o), held_.handler());
+    if (!server) throw std::runtime_error("start: " + server.error().message);
+    return std::move(*server);
+  }
+
+  // Counts the runs of the requests it is given.
+  ControlHandler counting() {
+    return [this](const ControlRequest& r) -> Result<json> {
+      ++runs_;
+      return json{{"ran", control_command_name(r.cmd)}};
+    };
+  }
+
+  HeldJobs held_;
+  std::atomic<int> runs_{0};
+};
+
+// Issue 14 item 13: the client left before the request started: cancelled,
+// and it never runs however late the control thread gets to it.
+TEST_F(ControlJobTest, ARequestWhoseClientLeftBeforeItStartedNeverRuns) {
+  auto server = start_held(options());
+  auto c = std::make_unique<Client>(socket_path());
+  c->send(R"({"cmd":"unbind","device":"nic0"})"s + "\n");
+  ASSERT_TRUE(eventually([&] { return server->stats().handed_over == 1; }));
+  c.reset();
+  ASSERT_TRUE(eventually([&] { return server->stats().cancelled == 1; }));
+  ControlJob job = held_.take(0);
+  EXPECT_FALSE(job.run(counting()));
+  EXPECT_EQ(runs_, 0);
+  EXPECT_EQ(server->stats().in_flight, 0U);
+  const std::vector<std::string> lines = log();
+  ASSERT_EQ(lines.size(), 1U);
+  EXPECT_EQ(lines[0], "control: cancelled unbind from pid " + std::to_string(::getpid()) + " uid " +
+                          std::to_string(::geteuid()) + ": the client closed the connection before it started");
+}
+
+// A request not started within its deadline is cancelled and the client
+// told so; the control thread getting to it later does not run it.
+TEST_F(ControlJobTest, ARequestNotStartedInTimeIsCancelledAndSaysSo) {
+  ControlOptions o = options();
+  o.start_timeout_ms = 50;
+  auto server = start_held(o);
+  Client c(socket_path());
+  EXPECT_EQ(c.request(R"({"cmd":"unbind","device":"nic0"})"),
+            cancelled("irqd's control thread did not start it within 50 ms"));
+  // The request's own deadline wins over the server's.
+  EXPECT_EQ(c.request(R"({"cmd":"reload","start_within_ms":30})"),
+            cancelled("irqd's control thread did not start it within 30 ms"));
+  for (std::size_t i = 0; i < 2; ++i) {
+    ControlJob job = held_.take(i);
+    EXPECT_FALSE(job.run(counting())) << i;
+  }
+  EXPECT_EQ(runs_, 0);
+  EXPECT_TRUE(eventually([&] { return server->stats().cancelled == 2; })) << server->stats().cancelled;
+}
+
+// A request that started runs to completion though its client left; one
+// that asked for it gets {"started":true} first.
+TEST_F(ControlJobTest, AStartedRequestRunsToCompletionAfterItsClientLeft) {
+  auto server = start_held(options());
+  auto c = std::make_unique<Client>(socket_path());
+  c->send(R"({"cmd":"unbind","device":"nic0","start_within_ms":60000})"s + "\n");
+  ASSERT_TRUE(eventually([&] { return server->stats().handed_over == 1; }));
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  bool ran = false;
+  std::thread control_thread([&, job = held_.take(0)]() mutable {
+    ran = job.run([&](const ControlRequest&) -> Result<json> {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return release; });
+      ++runs_;
+      return json{{"unbound", true}};
+    });
+  });
+  EXPECT_EQ(c->read_line(), R"({"started":true})");
+  c.reset();
+  ASSERT_TRUE(eventually([&] { return server->stats().connections == 0; }));
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  control_thread.join();
+  EXPECT_TRUE(ran);
+  EXPECT_EQ(runs_, 1);
+  EXPECT_EQ(server->stats().cancelled, 0U);
+}
+
+TEST_F(ControlTest, AStartWithinRequestGetsTheStartedLineThenItsAnswer) {
+  auto server = start(options());
+  Client c(socket_path());
+  c.send(R"({"cmd":"status","start_within_ms":1000})"s + "\n");
+  EXPECT_EQ(c.read_line(), R"({"started":true})");
+  EXPECT_EQ(json::parse(c.read_line()), echo("status"));
+  EXPECT_EQ(c.request(R"({"cmd":"status","start_within_ms":0})")["error"],
+            R"("start_within_ms" must be an integer 1..600000, got 0 (e.g. {"cmd":"status","start_within_ms":5000}))");
+}
+
+// Stop cancels every request not started; each client is told.
+TEST_F(ControlJobTest, StopCancelsWhatHasNotStartedAndReturns) {
+  auto server = start_held(options());
+  constexpr int kClients = 4;
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.push_back(std::make_unique<Client>(socket_path()));
+    clients.back()->send(R"({"cmd":"unbind","device":"nic0"})"s + "\n");
+  }
+  ASSERT_TRUE(eventually([&] { return server->stats().handed_over == kClients; }));
+  server->stop();
+  EXPECT_EQ(server->stats().cancelled, static_cast<std::uint64_t>(kClients));
+  for (int i = 0; i < kClients; ++i) {
+    EXPECT_EQ(json::parse(clients[i]->read_line()), cancelled("the control socket is stopping")) << i;
+    EXPECT_EQ(clients[i]->read_line(), "<eof>");
+    ControlJob job = held_.take(static_cast<std::size_t>(i));
+    EXPECT_FALSE(job.run(counting()));
+  }
+  EXPECT_EQ(runs_, 0);
+}
+
+// The daemon's path: jobs posted to a real Host's control thread. A SIGTERM
+// that arrives while the first of 8 queued requests runs stops the other 7
+// from running: the signal is checked between any two requests, and run()
+// returns.
+class ControlHostTest : public ControlJobTest {
+ protected:
+  void SetUp() override {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, &old_mask_);  // before the server's thread starts: it inherits the mask
+    signal_fd_ = UniqueFd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+    ASSERT_TRUE(signal_fd_.valid());
+    auto topo = Topology::load("live");
+    ASSERT_TRUE(topo) << topo.error().message;
+    topo_ = std::make_unique<Topology>(std::move(*topo));
+    host_ = std::make_unique<Host>(*topo_, HostOptions{});
+  }
+  void TearDown() override {
+    signalfd_siginfo si{};
+    while (signal_fd_.valid() && ::read(signal_fd_.get(), &si, sizeof si) == sizeof si) {
+    }
+    pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
+  }
+
+  std::unique_ptr<ControlServer> start_posting(ControlHandler answer) {
+    auto server = ControlServer::start(options(), ControlAsyncHandler([this, answer](ControlJob job) {
+                                         post_control_job(*host_, std::move(job), answer, [this](const std::string& l) {
+                                           std::lock_guard lock(cancel_mu_);
+                                           cancel_log_.push_back(l);
+                                         });
+                                       }));
+    if (!server) throw std::runtime_error("start: " + server.error().message);
+    return std::move(*server);
+  }
+
+  void run_host() {
+    Host::RunOptions run;
+    run.signal_fd = signal_fd_.get();
+    run.keep_running = true;
+    host_->run(run);
+  }
+
+  sigset_t old_mask_{};
+  UniqueFd signal_fd_;
+  std::unique_ptr<Topology> topo_;
+  std::unique_ptr<Host> host_;
+  std::mutex cancel_mu_;
+  std::vector<std::string> cancel_log_;
+};
+
+TEST_F(ControlHostTest, ASignalWinsOverEveryQueuedRequest) {
+  auto server = start_posting([this](const ControlRequest&) -> Result<json> {
+    if (runs_++ == 0) pthread_kill(pthread_self(), SIGTERM);  // arrives while the first one runs
+    return json{{"ran", true}};
+  });
+  constexpr int kClients = 8;
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.push_back(std::make_unique<Client>(socket_path()));
+    clients.back()->send(R"({"cmd":"unbind","device":"nic0"})"s + "\n");
+  }
+  ASSERT_TRUE(eventually([&] { return server->stats().handed_over == kClients; }));
+  run_host();  // returns: SIGTERM
+  EXPECT_EQ(runs_, 1);
+  int ok = 0;
+  int stopping = 0;
+  for (auto& c : clients) {
+    json r = json::parse(c->read_line());
+    ok += r == json{{"ok", true}, {"result", {{"ran", true}}}};
+    stopping += r == cancelled("irqd is stopping");
+  }
+  EXPECT_EQ(ok, 1);
+  EXPECT_EQ(stopping, kClients - 1);
+  std::lock_guard lock(cancel_mu_);
+  ASSERT_EQ(cancel_log_.size(), static_cast<std::size_t>(kClients - 1));
+  EXPECT_EQ(cancel_log_[0], "control: cancelled unbind from uid " + std::to_string(::geteuid()) + " pid " +
+                                std::to_string(::getpid()) + ": irqd is stopping");
+}
+
+// A stop request queued behind 3 requests and ahead of 3 more: the 3 before
+// it run, run() returns at it, and the 3 after it never run.
+TEST_F(ControlHostTest, RequestsQueuedBehindAStopRequestNeverRun) {
+  auto server = start_posting(counting());
+  std::vector<std::unique_ptr<Client>> clients;
+  auto send = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      clients.push_back(std::make_unique<Client>(socket_path()));
+      clients.back()->send(R"({"cmd":"unbind","device":"nic0"})"s + "\n");
+      const std::size_t want = clients.size();
+      ASSERT_TRUE(eventually([&] { return server->stats().handed_over == want; }));
+    }
+  };
+  send(3);
+  host_->request_stop("test");
+  send(3);
+  run_host();
+  EXPECT_EQ(runs_, 3);
+  for (std::size_t i = 0; i < clients.size(); ++i) {
+    const json r = json::parse(clients[i]->read_line());
+    if (i < 3)
+      EXPECT_EQ(r, (json{{"ok", true}, {"result", {{"ran", "unbind"}}}})) << i;
+    else
+      EXPECT_EQ(r, cancelled("irqd dropped it before it started")) << i;
+  }
+}
+
+// The client: a cancelled request is reported as not run; a started one
+// that does not finish in time as running to completion; only a daemon
+// that said neither is "not known".
+TEST_F(ControlJobTest, TheClientSaysWhetherATimedOutRequestRan) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  std::vector<std::thread> control_threads;
+  ControlAsyncHandler handler = [&](ControlJob job) {
+    if (job.request().device == "slow") {
+      control_threads.emplace_back([&, job = std::move(job)]() mutable {
+        job.run([&](const ControlRequest&) -> Result<json> {
+          std::unique_lock lock(mu);
+          cv.wait(lock, [&] { return release; });
+          ++runs_;
+          return json::object();
+        });
+      });
+      return;
+    }
+    held_.handler()(std::move(job));  // never run: the server cancels it at its deadline
+  };
+  auto server = ControlServer::start(options(), handler);
+  ASSERT_TRUE(server) << server.error().message;
+  ControlRequest unbind;
+  unbind.cmd = ControlCommand::kUnbind;
+  unbind.device = "nic0";
+  auto r = control_call(socket_path(), unbind, 200);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "cancelled: irqd's control thread did not start it within 200 ms (it did not run)");
+
+  unbind.device = "slow";
+  r = control_call(socket_path(), unbind, 200);
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.error().message.starts_with("irqd started the unbind but did not finish it within "))
+      << r.error().message;
+  EXPECT_TRUE(r.error().message.ends_with("; it runs to completion: check with `irqd ctl status`"))
+      << r.error().message;
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  for (std::thread& t : control_threads) t.join();
+  EXPECT_EQ(runs_, 1);
+  (*server)->stop();
+
+  // Something that accepts the connection and never says a word.
+  const std::string mute = dir_.path() + "/mute.sock";
+  UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr = address_of(mute);
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener.get(), 4), 0);
+  unbind.device = "nic0";
+  r = control_call(mute, unbind, 100);
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.error().message.find("not known whether the unbind ran") != std::string::npos) << r.error().message;
 }
 
 }  // namespace

@@ -11,6 +11,11 @@
 // removes it, drivers_probe creates it from driver_override or the
 // device's own driver). Tests then assert exactly what was written, where,
 // in which order, and what the tree looks like afterwards.
+//
+// The in-use checks read a fake /proc beside it (self/mountinfo, swaps,
+// PID/comm, PID/fd links, PID/fdinfo) and a device's net/ and block
+// directories, laid out as the kernel does for virtio-net, NVMe,
+// virtio-blk and SCSI.
 
 #include "device/pci_sysfs.h"
 
@@ -137,6 +142,48 @@ class FakeSysfs {
     paths_.state_dir = base_ + "/run/irqd/bound";
     fs::create_directories(paths_.sysfs + "/bus/pci/devices");
     put(paths_.sysfs + "/bus/pci/drivers_probe", "");
+    paths_.proc = base_ + "/proc";
+    fs::create_directories(paths_.proc + "/self");
+    set_mounts({"22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw"});
+    set_swaps({});
+  }
+
+  // ---- in use: interfaces, block devices, /proc
+  // An interface under the device (rel: "virtio0/net/eth0"); flags in hex.
+  void add_net(const std::string& bdf, const std::string& rel, const std::string& flags) const {
+    fs::create_directories(dev(bdf) + "/" + rel);
+    put(dev(bdf) + "/" + rel + "/flags", flags + "\n");
+  }
+  // A disk or partition under the device (rel: "nvme/nvme0/nvme0n1"), with
+  // its major:minor and the block devices stacked on it.
+  void add_block(const std::string& bdf, const std::string& rel, const std::string& majmin,
+                 const std::vector<std::string>& holders = {}) const {
+    block_dir(dev(bdf) + "/" + rel, majmin, holders);
+  }
+  // A stacked device (dm-0, md0) under class/block.
+  void add_class_block(const std::string& name, const std::string& majmin,
+                       const std::vector<std::string>& holders = {}) const {
+    block_dir(sys("class/block/" + name), majmin, holders);
+  }
+  void set_mounts(const std::vector<std::string>& lines) const {
+    std::string text;
+    for (const std::string& l : lines) text += l + "\n";
+    put(paths_.proc + "/self/mountinfo", text);
+  }
+  void set_swaps(const std::vector<std::string>& files) const {
+    std::string text = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n";
+    for (const std::string& f : files) text += f + "\t\t\t\tpartition\t8388604\t\t0\t\t-2\n";
+    put(paths_.proc + "/swaps", text);
+  }
+  // A process with fd `fd` open on `target` (a /proc/PID/fd link).
+  void add_process_fd(int pid, const std::string& comm, int fd, const std::string& target,
+                      const std::string& fdinfo = "") const {
+    const std::string dir = paths_.proc + "/" + std::to_string(pid);
+    fs::create_directories(dir + "/fd");
+    fs::create_directories(dir + "/fdinfo");
+    put(dir + "/comm", comm + "\n");
+    fs::create_symlink(target, dir + "/fd/" + std::to_string(fd));
+    put(dir + "/fdinfo/" + std::to_string(fd), "pos:\t0\nflags:\t02000002\n" + fdinfo);
   }
   ~FakeSysfs() { fs::remove_all(base_); }
   FakeSysfs(const FakeSysfs&) = delete;
@@ -190,6 +237,15 @@ class FakeSysfs {
     return s.str();
   }
   std::string state(const std::string& bdf) const { return slurp(paths_.state_dir + "/" + bdf); }
+
+ private:
+  static void block_dir(const std::string& dir, const std::string& majmin, const std::vector<std::string>& holders) {
+    fs::create_directories(dir + "/holders");
+    put(dir + "/dev", majmin + "\n");
+    for (const std::string& h : holders) fs::create_symlink("../../" + h, dir + "/holders/" + h);
+  }
+
+ public:
   bool has_state(const std::string& bdf) const { return fs::exists(paths_.state_dir + "/" + bdf); }
 
  private:
@@ -384,6 +440,103 @@ TEST_F(PciListing, EmptyBusListsNothing) {
   auto list = list_pci_functions(sysfs.paths().sysfs);
   ASSERT_TRUE(list.ok());
   EXPECT_TRUE(list->empty());
+}
+
+// ---------------------------------------------------------------- in use
+
+class PciUsers : public ::testing::Test {
+ protected:
+  void SetUp() override { sysfs.add_device({.bdf = kDev, .driver = "nvme", .group = 5}); }
+  std::vector<std::string> lines() const {
+    std::vector<std::string> out;
+    for (const DeviceUser& u : find_users(sysfs.paths(), kDev)) out.push_back(u.line);
+    return out;
+  }
+  static constexpr const char* kDev = "0000:01:00.0";
+  FakeSysfs sysfs;
+};
+
+TEST_F(PciUsers, AnUnusedDeviceHasNoUsers) {
+  sysfs.add_net(kDev, "virtio0/net/eth1", "0x1002");  // down
+  sysfs.add_block(kDev, "nvme/nvme0/nvme0n1", "259:0");
+  EXPECT_TRUE(find_users(sysfs.paths(), kDev).empty());
+}
+
+TEST_F(PciUsers, InterfacesThatAreUp) {
+  sysfs.add_net(kDev, "virtio0/net/eth0", "0x1003");
+  sysfs.add_net(kDev, "virtio0/net/eth1", "0x1002");
+  sysfs.add_net(kDev, "net/enp1s0", "0x1043");
+  EXPECT_THAT(lines(), ElementsAre("enp1s0 is up", "eth0 is up"));
+  const auto users = find_users(sysfs.paths(), kDev);
+  ASSERT_EQ(users.size(), 2U);
+  EXPECT_EQ(users[0].kind, DeviceUser::Kind::kInterfaceUp);
+  EXPECT_EQ(users[0].name, "enp1s0");
+  EXPECT_FALSE(users[0].root_fs);
+}
+
+TEST_F(PciUsers, NvmePartitionsMountedSwapAndHeld) {
+  const std::string disk = "nvme/nvme0/nvme0n1";
+  sysfs.add_block(kDev, disk, "259:0");
+  sysfs.add_block(kDev, disk + "/nvme0n1p1", "259:1");
+  sysfs.add_block(kDev, disk + "/nvme0n1p2", "259:2");
+  sysfs.add_block(kDev, disk + "/nvme0n1p3", "259:3");
+  sysfs.add_block(kDev, disk + "/nvme0n1p4", "259:4", {"dm-0"});
+  sysfs.add_class_block("dm-0", "253:0");
+  sysfs.set_mounts({
+      "22 1 259:2 / / rw,relatime shared:1 - ext4 /dev/root rw",  // by major:minor: the source says /dev/root
+      "30 22 259:1 / /boot/efi rw shared:7 - vfat /dev/nvme0n1p1 rw",
+      "31 22 253:0 / /home rw shared:8 - xfs /dev/mapper/vg-home rw",
+      "32 22 259:1 / /mnt/my\\040efi rw shared:9 - vfat /dev/nvme0n1p1 rw",
+  });
+  sysfs.set_swaps({"/dev/nvme0n1p3"});
+  EXPECT_THAT(lines(), ElementsAre("nvme0n1p1 is mounted on /boot/efi, /mnt/my efi",
+                                   "nvme0n1p2 is mounted on / (the root filesystem)", "nvme0n1p3 is swap",
+                                   "nvme0n1p4 is held by dm-0 (mounted on /home)"));
+  const auto users = find_users(sysfs.paths(), kDev);
+  ASSERT_EQ(users.size(), 4U);
+  EXPECT_EQ(users[1].kind, DeviceUser::Kind::kMounted);
+  EXPECT_TRUE(users[1].root_fs);
+  EXPECT_EQ(users[2].kind, DeviceUser::Kind::kSwap);
+  EXPECT_EQ(users[3].kind, DeviceUser::Kind::kHeld);
+  EXPECT_FALSE(users[3].root_fs);
+}
+
+TEST_F(PciUsers, ScsiDiskDeepDownHoldingTheRootFilesystemThroughDm) {
+  const std::string disk = "ata1/host0/target0:0:0/0:0:0:0/block/sda";
+  sysfs.add_block(kDev, disk, "8:0");
+  sysfs.add_block(kDev, disk + "/sda2", "8:2", {"md0"});
+  sysfs.add_class_block("md0", "9:0", {"dm-1"});
+  sysfs.add_class_block("dm-1", "253:1");
+  sysfs.set_mounts({"22 1 253:1 / / rw - ext4 /dev/mapper/root rw"});
+  EXPECT_THAT(lines(), ElementsAre("sda2 is held by md0 (held by dm-1 (mounted on /: the root filesystem))"));
+  EXPECT_TRUE(find_users(sysfs.paths(), kDev).at(0).root_fs);
+}
+
+TEST_F(PciUsers, VirtioBlkMountedBySourceWhenTheDeviceNumberIsAnonymous) {
+  // btrfs reports an anonymous 0:N in mountinfo: the source names the disk.
+  sysfs.add_block(kDev, "virtio1/block/vda", "252:0");
+  sysfs.set_mounts({"40 1 0:33 / /srv rw - btrfs /dev/vda rw"});
+  EXPECT_THAT(lines(), ElementsAre("vda is mounted on /srv"));
+}
+
+TEST_F(PciUsers, SymlinksOutOfTheDeviceAreNotFollowed) {
+  // Another device's disk, mounted on /, reached by a link from this one.
+  sysfs.add_device({.bdf = "0000:02:00.0", .driver = "nvme", .group = 6});
+  sysfs.add_block("0000:02:00.0", "nvme/nvme1/nvme1n1", "259:8");
+  sysfs.set_mounts({"22 1 259:8 / / rw - ext4 /dev/nvme1n1 rw"});
+  fs::create_symlink("../0000:02:00.0", sysfs.dev(kDev) + "/peer");
+  EXPECT_TRUE(find_users(sysfs.paths(), kDev).empty());
+  EXPECT_THAT(find_users(sysfs.paths(), "0000:02:00.0").at(0).line, "nvme1n1 is mounted on / (the root filesystem)");
+}
+
+TEST_F(PciUsers, UnreadableMountTableIsAUserToo) {
+  sysfs.add_block(kDev, "virtio1/block/vda", "252:0");
+  fs::remove(sysfs.paths().proc + "/self/mountinfo");
+  fs::remove(sysfs.paths().proc + "/swaps");
+  EXPECT_THAT(lines(), ElementsAre("whether vda is mounted is unknown: cannot read " + sysfs.paths().proc +
+                                       "/self/mountinfo: No such file or directory",
+                                   "whether vda is swap is unknown: cannot read " + sysfs.paths().proc +
+                                       "/swaps: No such file or directory"));
 }
 
 // ---------------------------------------------------------------- bind / unbind
@@ -676,6 +829,108 @@ TEST_F(PciBind, MalformedStateFileIsNamed) {
                                 "/0000:00:03.0 is malformed (expected one line driver=NAME): remove it, and "
                                 "0000:00:03.0 is then treated as not bound by irqd");
   EXPECT_TRUE(kernel.writes.empty());
+}
+
+// ---------------------------------------------------------------- bind / unbind: in use
+
+TEST_F(PciBind, BindRefusesADeviceInUseNamingEveryUserAndWritesNothing) {
+  sysfs.add_net(kNic, "virtio0/net/eth0", "0x1003");
+  sysfs.add_block(kNic, "virtio0/block/vdb", "252:16");
+  sysfs.set_mounts({"22 1 8:1 / / rw - ext4 /dev/sda1 rw", "50 22 252:16 / /data rw - ext4 /dev/vdb rw"});
+  EXPECT_EQ(bind_error(),
+            "0000:00:03.0 is in use: eth0 is up; vdb is mounted on /data: its driver's unbind takes "
+            "these away; stop them, or use --force");
+  EXPECT_TRUE(kernel.writes.empty());
+  EXPECT_TRUE(kernel.log.empty());
+  EXPECT_FALSE(sysfs.has_state(kNic));
+  EXPECT_EQ(sysfs.driver(kNic), "virtio-pci");
+}
+
+TEST_F(PciBind, ForcedBindTakesItAndSaysWhatItTookFirst) {
+  sysfs.add_net(kNic, "virtio0/net/eth0", "0x1003");
+  auto r = bind_to_vfio(kNic, sysfs.paths(), kernel.io(), {.force = 1});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(sysfs.driver(kNic), "vfio-pci");
+  ASSERT_GE(kernel.log.size(), 2U);
+  EXPECT_EQ(kernel.log[0], "0000:00:03.0: in use, taken anyway (--force): eth0 is up");
+  EXPECT_EQ(kernel.log[1], "0000:00:03.0: driver_override = vfio-pci");
+}
+
+TEST_F(PciBind, TheRootFilesystemTakesForceTwice) {
+  sysfs.add_block(kNic, "virtio0/block/vda", "252:0");
+  sysfs.add_block(kNic, "virtio0/block/vda/vda1", "252:1");
+  sysfs.set_mounts({"22 1 252:1 / / rw - ext4 /dev/vda1 rw"});
+  EXPECT_EQ(bind_error(),
+            "0000:00:03.0 is in use: vda1 is mounted on / (the root filesystem): its driver's unbind "
+            "takes these away; stop them, or use --force twice (it holds the root filesystem)");
+  auto once = bind_to_vfio(kNic, sysfs.paths(), kernel.io(), {.force = 1});
+  ASSERT_FALSE(once.ok());
+  EXPECT_EQ(once.error().message,
+            "0000:00:03.0 holds the root filesystem: vda1 is mounted on / (the root filesystem): binding it to "
+            "vfio-pci takes / away from this machine, so one --force is not enough (--force --force, if that is what "
+            "you mean)");
+  EXPECT_TRUE(kernel.writes.empty());
+  auto twice = bind_to_vfio(kNic, sysfs.paths(), kernel.io(), {.force = 2});
+  ASSERT_TRUE(twice.ok()) << twice.error().message;
+  EXPECT_EQ(kernel.log.at(0),
+            "0000:00:03.0: in use, taken anyway (--force): vda1 is mounted on / (the root filesystem)");
+}
+
+TEST_F(PciBind, UnbindNamesIrqdHoldingTheGroupAndGoesOn) {
+  ASSERT_TRUE(bind().ok());
+  kernel.writes.clear();
+  kernel.log.clear();
+  sysfs.add_process_fd(4242, "irqd", 9, "/dev/vfio/3");
+  sysfs.add_process_fd(77, "bash", 1, "/dev/pts/0");
+  auto r = unbind();
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_GE(kernel.log.size(), 2U);
+  EXPECT_EQ(kernel.log[0],
+            "0000:00:03.0: held by pid 4242 (irqd) through /dev/vfio/3: irqd lets go when the kernel sends it the "
+            "device request, which this unbind does");
+  EXPECT_THAT(kernel.log[1], HasSubstr("unbinding from vfio-pci"));
+  EXPECT_EQ(sysfs.driver(kNic), "virtio-pci");
+}
+
+TEST_F(PciBind, UnbindRefusesAHolderThatIsNotIrqdUnlessForced) {
+  ASSERT_TRUE(bind().ok());
+  kernel.writes.clear();
+  kernel.log.clear();
+  sysfs.add_process_fd(4242, "irqd", 9, "/dev/vfio/3");
+  sysfs.add_process_fd(999, "qemu-system-x86", 31, "/dev/vfio/3");
+  EXPECT_EQ(unbind_error(),
+            "0000:00:03.0 is held by pid 999 (qemu-system-x86) through /dev/vfio/3: the kernel's unbind would wait, "
+            "unkillable (D state), until it lets go of the device; stop it, or use --force to wait for it");
+  EXPECT_TRUE(kernel.writes.empty());
+  EXPECT_TRUE(kernel.log.empty());
+  EXPECT_EQ(sysfs.driver(kNic), "vfio-pci");
+  EXPECT_TRUE(sysfs.has_state(kNic));
+
+  auto r = unbind_from_vfio(kNic, sysfs.paths(), kernel.io(), {.force = true});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_GE(kernel.log.size(), 2U);
+  EXPECT_EQ(kernel.log[0],
+            "0000:00:03.0: held by pid 999 (qemu-system-x86) through /dev/vfio/3: not irqd; the unbind waits until it "
+            "lets go (--force)");
+  EXPECT_EQ(sysfs.driver(kNic), "virtio-pci");
+}
+
+TEST_F(PciBind, HoldersThroughTheCdevAndADeviceFdAreFound) {
+  fs::create_directories(sysfs.dev(kNic) + "/vfio-dev/vfio0");
+  sysfs.add_process_fd(300, "spdk_tgt", 4, "/dev/vfio/devices/vfio0");
+  sysfs.add_process_fd(301, "dpdk-testpmd", 5, "anon_inode:[vfio-device]",
+                       "vfio-device-syspath: /sys/devices/pci0000:00/0000:00:03.0\n");
+  sysfs.add_process_fd(302, "other", 5, "anon_inode:[vfio-device]",
+                       "vfio-device-syspath: /sys/devices/pci0000:00/0000:00:04.0\n");
+  sysfs.add_process_fd(303, "other", 6, "/dev/vfio/4");
+  const auto holders = find_vfio_holders(sysfs.paths(), kNic, 3);
+  ASSERT_EQ(holders.size(), 2U);
+  EXPECT_EQ(holders[0].pid, 300);
+  EXPECT_EQ(holders[0].comm, "spdk_tgt");
+  EXPECT_EQ(holders[0].file, "/dev/vfio/devices/vfio0");
+  EXPECT_EQ(holders[1].pid, 301);
+  EXPECT_EQ(holders[1].file, "a VFIO device fd");
+  EXPECT_FALSE(holders[1].is_irqd());
 }
 
 }  // namespace

@@ -65,6 +65,63 @@ void wait_for_fires(const FiringEngine& engine, std::uint64_t n) {
 
 // ---- SoftwareDevice ----
 
+// host_vectors plays vfio_msi_enable(): pci_alloc_irq_vectors(pdev, 1,
+// nvec) gave fewer, vfio-pci freed them and returned the count.
+TEST(SoftwareDevice, HostShortOfVectorsAnswersTheFirstEnableLikeVfioPci) {
+  SoftwareDevice::Options o;
+  o.nvectors = 16;
+  o.self_armed = false;
+  o.host_vectors = 12;
+  auto made = SoftwareDevice::create(o);
+  ASSERT_TRUE(made.ok()) << made.error().message;
+  SoftwareDevice& dev = **made;
+  EXPECT_EQ(dev.msix_enable_max(), 16u);  // not known until the kernel answers
+  std::vector<UniqueFd> efds;
+  std::vector<int> fds;
+  for (int i = 0; i < 16; ++i) {
+    efds.emplace_back(::eventfd(0, EFD_CLOEXEC));
+    fds.push_back(efds.back().get());
+  }
+  Status st = dev.set_msix_eventfds(0, fds);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message,
+            "soft0: SET_IRQS(MSIX, start 0, count 16) returned 12: the host could enable only 12 of the 16 MSI-X "
+            "entries asked (pci_alloc_irq_vectors gave fewer: the CPUs are short of interrupt vectors); MSI-X stays "
+            "disabled");
+  EXPECT_EQ(dev.msix_enable_max(), 12u);
+  EXPECT_EQ(dev.msix_enabled(), 0u);
+  for (unsigned v = 0; v < 16; ++v) EXPECT_EQ(dev.eventfd(v), -1) << v;
+  // Within what the host gave: enabled with 12, each entry its own fd.
+  ASSERT_TRUE(dev.set_msix_eventfds(0, std::span<const int>(fds).first(12)).ok());
+  EXPECT_EQ(dev.msix_enabled(), 12u);
+  for (unsigned v = 0; v < 12; ++v) EXPECT_EQ(dev.eventfd(v), fds[v]) << v;
+  // Growing past it fails as pci_msix_alloc_irq_at() does, arming nothing.
+  Status grow = dev.set_msix_eventfds(12, std::span<const int>(fds).subspan(12, 1));
+  ASSERT_FALSE(grow.ok());
+  EXPECT_EQ(grow.error().message, "soft0: SET_IRQS(MSIX, start 12, count 1): " + errno_string(ENOSPC) +
+                                      " (the host has 12 interrupt vectors for this device)");
+  EXPECT_EQ(dev.eventfd(12), -1);
+  EXPECT_EQ(dev.msix_enabled(), 12u);
+  EXPECT_EQ(dev.msix_enable_max(), 12u);
+}
+
+TEST(SoftwareDevice, WithoutAHostLimitTheWholeTableCanBeEnabled) {
+  SoftwareDevice::Options o;
+  o.nvectors = 16;
+  o.self_armed = false;
+  auto made = SoftwareDevice::create(o);
+  ASSERT_TRUE(made.ok());
+  std::vector<UniqueFd> efds;
+  std::vector<int> fds;
+  for (int i = 0; i < 16; ++i) {
+    efds.emplace_back(::eventfd(0, EFD_CLOEXEC));
+    fds.push_back(efds.back().get());
+  }
+  ASSERT_TRUE((*made)->set_msix_eventfds(0, fds).ok());
+  EXPECT_EQ((*made)->msix_enabled(), 16u);
+  EXPECT_EQ((*made)->msix_enable_max(), 16u);
+}
+
 TEST(SoftwareDevice, RejectsVectorCountsOutsideTheRange) {
   auto zero = SoftwareDevice::create(0);
   ASSERT_FALSE(zero.ok());

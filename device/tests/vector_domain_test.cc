@@ -11,6 +11,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "device/software_device.h"
@@ -29,6 +32,24 @@ std::unique_ptr<SoftwareDevice> make_device(unsigned n, bool can_grow = true, un
   auto d = SoftwareDevice::create(o);
   EXPECT_TRUE(d.ok());
   return std::move(*d);
+}
+
+std::unique_ptr<SoftwareDevice> make_short_device(unsigned n, unsigned host_vectors, bool can_grow = true) {
+  SoftwareDevice::Options o;
+  o.nvectors = n;
+  o.self_armed = false;
+  o.can_grow = can_grow;
+  o.host_vectors = host_vectors;
+  auto d = SoftwareDevice::create(o);
+  EXPECT_TRUE(d.ok());
+  return std::move(*d);
+}
+
+std::set<std::string> open_fds() {
+  std::set<std::string> fds;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd"))
+    fds.insert(entry.path().filename().string());
+  return fds;
 }
 
 std::uint64_t read_count(int fd) {
@@ -118,6 +139,96 @@ TEST(VectorDomain, FewerThanMinAllocatesNothing) {
   EXPECT_EQ(domain.allocated_count(), 6u);
   EXPECT_EQ(dev->eventfd(6), -1);
   EXPECT_EQ(dev->eventfd(7), -1);
+}
+
+// Table of 16, the host can give 12: the first enable of 16 comes back
+// short and is retried with entries 0..11, as QEMU retries with the count
+// vfio-pci returned.
+TEST(VectorDomain, HostShortOfVectorsRetriesWithTheCountItGave) {
+  auto dev = make_short_device(16, 12);
+  VectorDomain domain(*dev);
+  auto got = domain.alloc(8, 16);
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  EXPECT_EQ(*got, (std::vector<unsigned>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}));
+  EXPECT_EQ(dev->msix_enabled(), 12u);
+  EXPECT_EQ(dev->msix_enable_max(), 12u);
+  EXPECT_EQ(domain.enabled(), 12u);
+  for (unsigned v = 0; v < 12; ++v) EXPECT_EQ(dev->eventfd(v), domain.eventfd(v)) << v;
+  for (unsigned v = 12; v < 16; ++v) EXPECT_EQ(domain.eventfd(v), -1) << v;
+  ASSERT_TRUE(dev->fire(11, 5));
+  EXPECT_EQ(read_count(domain.eventfd(11)), 1u);
+  // Later allocations stay inside the 12 although the table could grow.
+  auto more = domain.alloc(1, 4);
+  ASSERT_FALSE(more.ok());
+  EXPECT_EQ(more.error().message,
+            "soft0: 1 vectors requested at least, but the host can enable only 12 of the 16 MSI-X entries "
+            "(pci_alloc_irq_vectors gave fewer: the CPUs are short of interrupt vectors), 0 of them free: free some of "
+            "them first, or free interrupt vectors on the host (fewer devices, more CPUs)");
+  EXPECT_EQ(domain.alloc_at(kAnyIndex).error().message, "soft0: no free MSI-X entry left");
+  EXPECT_EQ(domain.alloc_at(13).error().message,
+            "soft0: MSI-X entry 13 is past the 12 entries the host can enable (pci_alloc_irq_vectors gave fewer: the "
+            "CPUs are short of interrupt vectors)");
+  // A freed entry below the limit comes back.
+  ASSERT_TRUE(domain.free({3}, true).ok());
+  auto again = domain.alloc(1, 4);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, std::vector<unsigned>{3});
+}
+
+TEST(VectorDomain, HostShortOfTheMinimumAllocatesNothingAndLeavesMsixDisabled) {
+  auto dev = make_short_device(16, 12);
+  const std::set<std::string> before = open_fds();
+  VectorDomain domain(*dev);
+  auto got = domain.alloc(13, 16);
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.error().message,
+            "soft0: 13 vectors requested at least, but the host can enable only 12 of the 16 MSI-X entries "
+            "(pci_alloc_irq_vectors gave fewer: the CPUs are short of interrupt vectors): ask for at most 12, or "
+            "free interrupt vectors on the host (fewer devices, more CPUs)");
+  EXPECT_EQ(dev->msix_enabled(), 0u);
+  EXPECT_EQ(domain.enabled(), 0u);
+  EXPECT_EQ(domain.allocated_count(), 0u);
+  for (unsigned v = 0; v < 16; ++v) EXPECT_EQ(dev->eventfd(v), -1) << v;
+  EXPECT_EQ(open_fds(), before);  // the 16 eventfds made for the first try are closed
+  // The next allocation knows the limit before it asks: one try, 0..11.
+  auto fits = domain.alloc(12, 16);
+  ASSERT_TRUE(fits.ok()) << fits.error().message;
+  EXPECT_EQ(fits->size(), 12u);
+  EXPECT_EQ(fits->back(), 11u);
+  EXPECT_EQ(dev->msix_enabled(), 12u);
+}
+
+TEST(VectorDomain, HostLimitOnADeviceThatCannotGrow) {
+  auto dev = make_short_device(16, 12, /*can_grow=*/false);
+  VectorDomain domain(*dev);
+  auto got = domain.alloc(4, 16);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->size(), 12u);
+  EXPECT_EQ(got->back(), 11u);
+  auto more = domain.alloc(1, 1);
+  ASSERT_FALSE(more.ok());
+  EXPECT_EQ(more.error().message,
+            "soft0: 1 vectors requested at least, 0 available of 16 (MSI-X is enabled with 12 entries and the device "
+            "cannot grow)");
+}
+
+// A first enable inside the host's vectors learns nothing: the limit shows
+// only when the kernel answers short; growing past it fails with ENOSPC
+// and arms nothing.
+TEST(VectorDomain, GrowingPastTheHostsVectorsFailsAndArmsNothing) {
+  auto dev = make_short_device(16, 12);
+  VectorDomain domain(*dev);
+  ASSERT_TRUE(domain.alloc(10, 10).ok());
+  EXPECT_EQ(dev->msix_enable_max(), 16u);
+  auto more = domain.alloc(4, 4);
+  ASSERT_FALSE(more.ok());
+  EXPECT_EQ(more.error().message, "soft0: SET_IRQS(MSIX, start 10, count 4): " + errno_string(ENOSPC) +
+                                      " (the host has 12 interrupt vectors for this device)");
+  EXPECT_EQ(domain.allocated_count(), 10u);
+  for (unsigned v = 10; v < 16; ++v) EXPECT_EQ(dev->eventfd(v), -1) << v;
+  auto two = domain.alloc(1, 2);
+  ASSERT_TRUE(two.ok());
+  EXPECT_EQ(*two, (std::vector<unsigned>{10, 11}));
 }
 
 TEST(VectorDomain, RejectsAnEmptyOrInvertedRange) {

@@ -14,16 +14,20 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <deque>
 #include <filesystem>
 #include <latch>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
 #include "base/unique_fd.h"
 #include "dispatch/dispatcher.h"
+#include "dispatch/engine.h"
 #include "dispatch/sys.h"
 
 namespace irqd {
@@ -49,6 +53,15 @@ const Variant kVariants[] = {
     {"epoll_inline", ReactorKind::kEpoll, UringMethod::kReadSqe, 0, Handoff::kInline},
     {"thread_queue", ReactorKind::kThread, UringMethod::kReadSqe, 0, Handoff::kQueue},
     {"thread_inline", ReactorKind::kThread, UringMethod::kReadSqe, 0, Handoff::kInline},
+    // The adaptive reactor in every mode it can take: each method forced,
+    // the method it measures itself, and the hand-off that switches between
+    // running the handler on the reactor and queueing it.
+    {"io_uring_read_adaptive", ReactorKind::kIoUring, UringMethod::kReadSqe, 0, Handoff::kAdaptive},
+    {"io_uring_poll_adaptive", ReactorKind::kIoUring, UringMethod::kPollMultishot, 0, Handoff::kAdaptive},
+    {"io_uring_auto_adaptive", ReactorKind::kIoUring, UringMethod::kAuto, 0, Handoff::kAdaptive},
+    {"io_uring_auto_queue", ReactorKind::kIoUring, UringMethod::kAuto, 0, Handoff::kQueue},
+    {"epoll_adaptive", ReactorKind::kEpoll, UringMethod::kReadSqe, 0, Handoff::kAdaptive},
+    {"thread_adaptive", ReactorKind::kThread, UringMethod::kReadSqe, 0, Handoff::kAdaptive},
 };
 
 // Inline variants have no queue to fill.
@@ -223,7 +236,7 @@ TEST_P(ReactorConformance, ThreadsAndHandlersRunOnTheServingCpu) {
   const DispatchStats& s = (*d)->stop();
   for (const CpuStats& c : s.cpus) {
     EXPECT_EQ(c.reactor_ran_on, static_cast<int>(c.cpu));
-    if (GetParam().handoff == Handoff::kQueue) {
+    if (GetParam().handoff != Handoff::kInline) {
       EXPECT_EQ(c.worker_ran_on, static_cast<int>(c.cpu));
     }
   }
@@ -313,6 +326,99 @@ TEST_P(ReactorConformance, AnUnreadableVectorIsReportedOnceAndTheOthersAreServed
   EXPECT_NE(s.errors[0].find("Bad file descriptor"), std::string::npos) << s.errors[0];
 }
 
+// io_uring with UringMethod::kAuto says which method it measured faster,
+// and both measurements; every other reactor says nothing.
+TEST_P(ReactorConformance, TheAutoMethodSaysWhatItChoseAndWhy) {
+  FakeDevice dev(2);
+  auto d = Dispatcher::start(bindings(dev, 2), options(dev));
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  dev.fire(0, 3);
+  const DispatchStats& s = (*d)->stop();
+  EXPECT_EQ(s.handled(), 3U);
+  const Variant& v = GetParam();
+  if (v.reactor != ReactorKind::kIoUring || v.method != UringMethod::kAuto) {
+    EXPECT_EQ(s.uring_choice, "");
+    return;
+  }
+  const bool read = s.uring_choice.rfind("read-sqe (measured on CPU ", 0) == 0;
+  const bool poll = s.uring_choice.rfind("poll-multishot (measured on CPU ", 0) == 0;
+  EXPECT_TRUE(read || poll) << s.uring_choice;
+  EXPECT_NE(s.uring_choice.find(": read-sqe "), std::string::npos) << s.uring_choice;
+  EXPECT_NE(s.uring_choice.find(", poll-multishot "), std::string::npos) << s.uring_choice;
+}
+
+// kAuto with a cache: the first start measures and stores exactly once
+// under uring_choice_key(); a later start takes the stored method without
+// measuring (and says so), whichever method it is.
+TEST_P(ReactorConformance, TheAutoMethodIsMeasuredOnceAndThenTakenFromTheCache) {
+  const Variant& v = GetParam();
+  if (v.reactor != ReactorKind::kIoUring || v.method != UringMethod::kAuto) GTEST_SKIP() << "io_uring auto only";
+  FakeDevice dev(2);
+  std::map<std::string, UringChoiceCache::Entry> kept;
+  unsigned lookups = 0;
+  unsigned stores = 0;
+  DispatchOptions o = options(dev);
+  o.uring_cache.lookup = [&](const std::string& key) -> std::optional<UringChoiceCache::Entry> {
+    ++lookups;
+    auto it = kept.find(key);
+    return it == kept.end() ? std::nullopt : std::optional(it->second);
+  };
+  o.uring_cache.store = [&](const std::string& key, const UringChoiceCache::Entry& e) {
+    ++stores;
+    kept[key] = e;
+  };
+  const std::string key = uring_choice_key(o);
+  std::string measured;
+  {
+    auto d = Dispatcher::start(bindings(dev, 2), o);
+    ASSERT_TRUE(d.ok()) << d.error().message;
+    dev.fire(1, 4);
+    const DispatchStats& s = (*d)->stop();
+    EXPECT_EQ(s.handled(), 4U);
+    measured = s.uring_choice;
+  }
+  ASSERT_EQ(stores, 1U);
+  ASSERT_EQ(kept.count(key), 1U);
+  EXPECT_EQ(kept[key].why, measured);
+  EXPECT_EQ(measured.rfind(std::string(uring_method_name(kept[key].method)) + " (measured on CPU ", 0), 0U) << measured;
+  // Whatever was measured, a stored poll-multishot is taken as it is.
+  kept[key] = {UringMethod::kPollMultishot, "stored by the test"};
+  auto d = Dispatcher::start(bindings(dev, 2), o);
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  dev.fire(0, 5);
+  const DispatchStats& s = (*d)->stop();
+  EXPECT_EQ(s.handled(), 5U);
+  EXPECT_EQ(s.uring_choice, "poll-multishot (cached for " + key + ": stored by the test)");
+  EXPECT_EQ(stores, 1U);
+  EXPECT_EQ(lookups, 2U);
+}
+
+// Adaptive hand-off, one interrupt at a time (each waits until handled):
+// the worker has nothing to do when the next one comes, so the reactor runs
+// handlers itself. Every count stays exact either way.
+TEST_P(ReactorConformance, AnAdaptiveReactorRunsHandlersItselfWhenItsWorkerIsIdle) {
+  if (GetParam().handoff != Handoff::kAdaptive) GTEST_SKIP() << "adaptive hand-off only";
+  FakeDevice dev(1);
+  std::atomic<std::uint64_t> handled{0};
+  DispatchOptions o = options(dev);
+  o.handler = [&](unsigned, std::uint64_t c, std::uint64_t) { handled += c; };
+  auto d = Dispatcher::start({{0, dev.fd(0), 0}}, o);
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  for (std::uint64_t i = 1; i <= 50; ++i) {
+    dev.fire(0);
+    ASSERT_TRUE(eventually([&] { return handled.load() == i; }));
+  }
+  const DispatchStats& s = (*d)->stop();
+  EXPECT_EQ(s.handled(), 50U);
+  ASSERT_EQ(s.cpus.size(), 1U);
+  if (GetParam().reactor == ReactorKind::kThread) {
+    EXPECT_EQ(s.cpus[0].inline_invocations, 0U) << "the thread reactor has a producer per vector: it always queues";
+    return;
+  }
+  EXPECT_GT(s.cpus[0].inline_invocations, 0U);
+  EXPECT_LE(s.cpus[0].inline_invocations, s.cpus[0].invocations);
+}
+
 // The worker sits in the handler of the first interrupt; further reads of
 // the same vector fill its queue (capacity 2) and the next one finds it
 // full. Every step waits for the eventfd to be read, so it is not a race.
@@ -360,7 +466,188 @@ TEST_P(QueuePressure, DropCountsWithItsReason) {
   EXPECT_EQ(s.handled() + s.dropped_queue_full(), 4U);
 }
 
+// The engine behind every dispatcher: one lane per CPU shared by every
+// device, vectors added, removed and moved while the others keep being
+// served. The same variants, the same exactness.
+class EngineConformance : public ReactorConformance {
+ protected:
+  std::unique_ptr<DispatchEngine> engine() {
+    DispatchOptions o;
+    const Variant& v = GetParam();
+    o.reactor = v.reactor;
+    o.uring_method = v.method;
+    o.busy_poll_ns = v.busy_poll_ns;
+    o.handoff = v.handoff;
+    auto e = DispatchEngine::create(o);
+    EXPECT_TRUE(e.ok()) << e.error().message;
+    return e.ok() ? std::move(*e) : nullptr;
+  }
+  static DeviceSink sink(FakeDevice& dev) {
+    DeviceSink s;
+    s.consume_stamp = [&dev](unsigned v, std::uint64_t c) { return dev.consume(v, c); };
+    return s;
+  }
+  static bool single_thread_reactor() { return GetParam().reactor != ReactorKind::kThread; }
+  static unsigned threads_per_lane() {
+    return (single_thread_reactor() ? 1U : 0U) + (GetParam().handoff != Handoff::kInline ? 1U : 0U);
+  }
+};
+
+// Names of this process's threads, from /proc/self/task/*/comm.
+std::multiset<std::string> thread_names() {
+  std::multiset<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::FILE* f = std::fopen((e.path() / "comm").c_str(), "r");
+    if (f == nullptr) continue;
+    char buf[32] = {};
+    if (std::fgets(buf, sizeof buf, f) != nullptr) {
+      std::string name(buf);
+      if (!name.empty() && name.back() == '\n') name.pop_back();
+      names.insert(name);
+    }
+    std::fclose(f);
+  }
+  return names;
+}
+
+TEST_P(EngineConformance, DevicesShareOneLanePerCpuAndCountApart) {
+  constexpr unsigned kDevices = 3;
+  constexpr unsigned kVectors = 4;
+  const unsigned cpus = std::min(2U, online_cpus());
+  auto e = engine();
+  ASSERT_NE(e, nullptr);
+  std::vector<std::unique_ptr<FakeDevice>> devs;
+  std::vector<DispatchEngine::DeviceId> ids;
+  for (unsigned d = 0; d < kDevices; ++d) {
+    devs.push_back(std::make_unique<FakeDevice>(kVectors));
+    auto id = e->add_device(bindings(*devs.back(), kVectors), sink(*devs.back()));
+    ASSERT_TRUE(id.ok()) << id.error().message;
+    ids.push_back(*id);
+  }
+  // O(CPUs), not O(devices x CPUs); the thread reactor reads each vector
+  // on a thread of its own, and is the one exception.
+  const unsigned expected =
+      single_thread_reactor() ? cpus * threads_per_lane() : kDevices * kVectors + cpus * threads_per_lane();
+  EXPECT_EQ(e->threads(), expected);
+  const auto names = thread_names();
+  for (unsigned cpu = 0; cpu < cpus; ++cpu) {
+    const std::string rx = "irqd-rx/" + std::to_string(cpu);
+    const std::string wk = "irqd-wk/" + std::to_string(cpu);
+    EXPECT_EQ(names.count(rx), single_thread_reactor() ? 1U : kDevices * kVectors / cpus) << rx;
+    EXPECT_EQ(names.count(wk), GetParam().handoff != Handoff::kInline ? 1U : 0U) << wk;
+  }
+  for (unsigned d = 0; d < kDevices; ++d)
+    for (unsigned v = 0; v < kVectors; ++v) devs[d]->fire(v, 10 * (d + 1) + v);
+  for (unsigned d = 0; d < kDevices; ++d) {
+    DispatchStats s = e->remove_device(ids[d]);
+    for (unsigned v = 0; v < kVectors; ++v) EXPECT_EQ(s.handled_per_vector[v], 10 * (d + 1) + v) << d << "/" << v;
+    EXPECT_EQ(s.dropped_queue_full(), 0U);
+    EXPECT_EQ(s.latency.count(), s.invocations());
+  }
+  // The last vector of a CPU took its lane with it.
+  EXPECT_EQ(e->threads(), 0U);
+  EXPECT_TRUE(e->lane_cpus().empty());
+}
+
+// Device A fires without pause from a thread of its own while device B is
+// added, fired, removed and added again: B's counts are exact each time,
+// and so are A's once its firing stops.
+TEST_P(EngineConformance, AddAndRemoveWhileAnotherDeviceFires) {
+  constexpr unsigned kVectors = 4;
+  auto e = engine();
+  ASSERT_NE(e, nullptr);
+  FakeDevice a(kVectors);
+  auto ida = e->add_device(bindings(a, kVectors), sink(a));
+  ASSERT_TRUE(ida.ok()) << ida.error().message;
+  std::atomic<bool> firing{true};
+  std::vector<std::uint64_t> fired(kVectors, 0);
+  std::thread firer([&] {
+    for (unsigned k = 0; firing.load(); ++k) {
+      a.fire(k % kVectors);
+      fired[k % kVectors]++;
+    }
+  });
+  for (int round = 0; round < 5; ++round) {
+    FakeDevice b(kVectors);
+    auto idb = e->add_device(bindings(b, kVectors), sink(b));
+    ASSERT_TRUE(idb.ok()) << idb.error().message;
+    for (unsigned v = 0; v < kVectors; ++v) b.fire(v, 7 + v);
+    DispatchStats sb = e->remove_device(*idb);
+    for (unsigned v = 0; v < kVectors; ++v) EXPECT_EQ(sb.handled_per_vector[v], 7 + v) << "round " << round;
+    // Removed: what B's eventfds are signalled now stays there, unread.
+    b.fire(0);
+    EXPECT_FALSE(b.drained(0));
+  }
+  firing = false;
+  firer.join();
+  DispatchStats sa = e->remove_device(*ida);
+  for (unsigned v = 0; v < kVectors; ++v) EXPECT_EQ(sa.handled_per_vector[v], fired[v]) << "vector " << v;
+}
+
+// Moves under load: vector 0 goes back and forth between the CPUs while
+// every vector fires as fast as the test can. Nothing is lost or counted
+// twice, and the handler of one vector never runs on two threads at once.
+TEST_P(EngineConformance, MovesUnderLoadLoseAndDoubleNothing) {
+  if (online_cpus() < 2) GTEST_SKIP() << "needs two CPUs";
+  constexpr unsigned kVectors = 4;
+  constexpr int kMoves = 200;
+  auto e = engine();
+  ASSERT_NE(e, nullptr);
+  FakeDevice dev(kVectors);
+  std::vector<std::atomic<int>> inside(kVectors);
+  std::atomic<std::uint64_t> overlaps{0};
+  DeviceSink s = sink(dev);
+  s.handler = [&](unsigned v, std::uint64_t, std::uint64_t) {
+    if (inside[v].fetch_add(1) != 0) overlaps++;
+    inside[v].fetch_sub(1);
+  };
+  auto id = e->add_device(bindings(dev, kVectors), s);
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  std::atomic<bool> firing{true};
+  std::vector<std::uint64_t> fired(kVectors, 0);
+  std::thread firer([&] {
+    for (unsigned k = 0; firing.load(); ++k) {
+      dev.fire(k % kVectors);
+      fired[k % kVectors]++;
+    }
+  });
+  for (int m = 0; m < kMoves; ++m) {
+    auto t = e->move(*id, 0, static_cast<unsigned>((m + 1) % 2));
+    ASSERT_TRUE(t.ok()) << t.error().message;
+    EXPECT_GE(t->unarmed_ns, t->fence_ns);
+  }
+  firing = false;
+  firer.join();
+  DispatchStats st = e->remove_device(*id);
+  for (unsigned v = 0; v < kVectors; ++v) EXPECT_EQ(st.handled_per_vector[v], fired[v]) << "vector " << v;
+  EXPECT_EQ(overlaps.load(), 0U);
+  EXPECT_EQ(dev.missing_stamps(), 0U);
+  // Vector 0 was served on both CPUs: both have its reads.
+  ASSERT_EQ(st.cpus.size(), 2U);
+  EXPECT_GT(st.cpus[0].reads, 0U);
+  EXPECT_GT(st.cpus[1].reads, 0U);
+}
+
+TEST_P(EngineConformance, AMoveThatCannotHappenLeavesTheVectorWhereItWas) {
+  auto e = engine();
+  ASSERT_NE(e, nullptr);
+  FakeDevice dev(2);
+  auto id = e->add_device(bindings(dev, 2), sink(dev));
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  auto bad = e->move(*id, 0, 4095);  // no such CPU: its lane cannot pin
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("4095"), std::string::npos) << bad.error().message;
+  auto unknown = e->move(*id, 7, 0);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().message, "vector 7 is not served");
+  dev.fire(0, 5);
+  EXPECT_TRUE(eventually([&] { return dev.drained(0); }));
+  DispatchStats st = e->remove_device(*id);
+  EXPECT_EQ(st.handled_per_vector[0], 5U);
+}
+
 INSTANTIATE_TEST_SUITE_P(Reactors, ReactorConformance, testing::ValuesIn(kVariants), variant_name);
+INSTANTIATE_TEST_SUITE_P(Reactors, EngineConformance, testing::ValuesIn(kVariants), variant_name);
 INSTANTIATE_TEST_SUITE_P(Reactors, QueuePressure, testing::ValuesIn(queue_variants()), variant_name);
 
 TEST(ReactorNames, RoundTripAndUnknown) {

@@ -12,10 +12,12 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <limits>
 #include <memory>
@@ -337,9 +339,14 @@ TEST(Host, MovingAVectorUnderLoadLosesAndDoublesNothing) {
   Topology topo = live_topology();
   const unsigned last = topo.present().to_vector().back();
   Host host(topo, saturating());
-  ASSERT_TRUE(host.add(soft(8)).ok());
+  // Vector 0 unmanaged (a pre-vector: default affinity), so it may move
+  // to any CPU; the managed ones stay inside their masks.
+  DeviceSpec spec = soft(8);
+  spec.driver_options.affinity.pre_vectors = 1;
+  ASSERT_TRUE(host.add(spec).ok());
   auto before = host.status("soft0");
   ASSERT_TRUE(before.ok());
+  ASSERT_FALSE(before->vectors.front().affinity_managed);
   const unsigned index = before->vectors.front().index;
   const int home = before->vectors.front().serving_cpu;
   // Back and forth between the first and the last CPU, under full load.
@@ -360,13 +367,77 @@ TEST(Host, MovingAVectorUnderLoadLosesAndDoublesNothing) {
   EXPECT_GE((*r)->dispatch.handled(), after->handled);
 }
 
+// Issue 15's check: 1000 moves of one vector of a saturating device while
+// a paced device is measured and a third is unbound and bound again every
+// 100 moves. Every device's report is exact (fired == handled + dropped).
+// The numbers (unarmed time per move, the paced device's p99 with and
+// without moves) are printed for the record, never asserted.
+TEST(Host, AThousandMovesUnderSaturationLeaveEveryDeviceAccounted) {
+  Topology topo = live_topology();
+  if (topo.present().weight() < 2) GTEST_SKIP() << "one CPU: nowhere to move to";
+  Host host(topo, saturating());
+  DeviceSpec moving = soft(8, "moving");
+  moving.driver_options.affinity.pre_vectors = 1;  // vector 0 unmanaged: it may move anywhere
+  DeviceSpec paced = soft(8, "paced");
+  paced.firing.pattern.kind = FirePattern::Kind::kRate;
+  paced.firing.pattern.rate = 20'000;
+  DeviceSpec churn = soft(8, "churn");
+  churn.firing.pattern.kind = FirePattern::Kind::kRate;
+  churn.firing.pattern.rate = 20'000;
+  ASSERT_TRUE(host.add(moving).ok());
+  ASSERT_TRUE(host.add(paced).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  auto quiet = host.unbind("paced", "command");
+  ASSERT_TRUE(quiet.ok());
+  EXPECT_TRUE((*quiet)->accounted());
+  const std::uint64_t p99_without = (*quiet)->dispatch.latency.percentile(99);
+
+  ASSERT_TRUE(host.add(paced).ok());
+  ASSERT_TRUE(host.add(churn).ok());
+  const Vector v = host.status("moving")->vectors.front();
+  const unsigned first = topo.present().first();
+  const unsigned last = topo.present().to_vector().back();
+  for (int m = 0; m < 1000; ++m) {
+    ASSERT_TRUE(host.move("moving", v.index,
+                          m % 2 == 0 ? (v.serving_cpu == static_cast<int>(first) ? last : first)
+                                     : static_cast<unsigned>(v.serving_cpu))
+                    .ok());
+    if (m % 100 == 99) {
+      auto r = host.unbind("churn", "command");
+      ASSERT_TRUE(r.ok());
+      EXPECT_TRUE((*r)->accounted()) << "churn fired " << (*r)->fired << " handled " << (*r)->dispatch.handled();
+      ASSERT_TRUE(host.add(churn).ok());
+    }
+  }
+  const auto st = host.status("moving");
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->moves, 1000u);
+  auto busy = host.unbind("paced", "command");
+  ASSERT_TRUE(busy.ok());
+  EXPECT_TRUE((*busy)->accounted());
+  for (const char* name : {"moving", "churn"}) {
+    auto r = host.unbind(name, "command");
+    ASSERT_TRUE(r.ok());
+    EXPECT_TRUE((*r)->accounted()) << name << " fired " << (*r)->fired << " handled " << (*r)->dispatch.handled()
+                                   << " dropped " << (*r)->dropped();
+  }
+  std::printf(
+      "[ moves    ] 1000 moves: unarmed p50 %.1f us, p99 %.1f us, max %.1f us; paced p99 %.1f us without "
+      "moves, %.1f us with\n",
+      st->move_unarmed_p50_ns / 1e3, st->move_unarmed_p99_ns / 1e3, st->move_unarmed_max_ns / 1e3, p99_without / 1e3,
+      (*busy)->dispatch.latency.percentile(99) / 1e3);
+}
+
 // A driver that notes where each vector's handler last ran: the worker of
 // the vector's serving CPU, if the dispatcher really serves it there.
 class WhereDriver : public Driver {
  public:
   const std::string& name() const override { return name_; }
   Status probe(Binding& b) override {
-    auto set = b.alloc_managed_vectors(1, b.device().msix_count(), kIrqMsix | kIrqAffinity);
+    // The first vector unmanaged: it may be moved to any CPU.
+    AffinitySpec affd;
+    affd.pre_vectors = 1;
+    auto set = b.alloc_managed_vectors(2, b.device().msix_count(), kIrqMsix | kIrqAffinity, affd);
     return set ? ok_status() : Status(set.error());
   }
   void remove(Binding&) override {}
@@ -401,6 +472,53 @@ TEST(Host, AMovedVectorIsHandledOnItsNewCpu) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   EXPECT_EQ(where->ran_on[v.index].load(), static_cast<int>(to));
   EXPECT_EQ(host.status("soft0")->vectors.front().serving_cpu, static_cast<int>(to));
+}
+
+// As the kernel: a managed vector's affinity is not the user's to change.
+// Moved outside its mask it is refused and stays served where it was;
+// inside its mask it moves.
+TEST(Host, AManagedVectorMovesOnlyInsideItsMask) {
+  Topology topo = live_topology();
+  if (topo.present().weight() < 2) GTEST_SKIP() << "one CPU: every mask holds all of it";
+  Host host(topo, saturating());
+  ASSERT_TRUE(host.add(soft(8)).ok());
+  const auto st = host.status("soft0");
+  ASSERT_TRUE(st.ok());
+  const auto managed = std::find_if(st->vectors.begin(), st->vectors.end(), [&](const Vector& v) {
+    return v.affinity_managed && v.cpus.weight() < topo.present().weight();
+  });
+  ASSERT_NE(managed, st->vectors.end()) << "spread over two CPUs, some mask leaves one out";
+  unsigned outside = 0;
+  while (managed->cpus.test_cpu(outside)) ++outside;
+  Status refused = host.move("soft0", managed->index, outside);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message, "soft0: vector " + std::to_string(managed->index) +
+                                         " is managed: it is served inside its mask " + managed->cpus.to_list() +
+                                         " only (the kernel refuses affinity changes of managed interrupts); CPU " +
+                                         std::to_string(outside) + " is outside it");
+  EXPECT_EQ(host.status("soft0")->moves, 0u);
+  EXPECT_EQ(host.status("soft0")->vectors[static_cast<std::size_t>(managed - st->vectors.begin())].serving_cpu,
+            managed->serving_cpu);
+  // Inside its mask (its own CPU: nothing to do) it is accepted.
+  EXPECT_TRUE(host.move("soft0", managed->index, static_cast<unsigned>(managed->serving_cpu)).ok());
+  auto r = host.unbind("soft0", "command");
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE((*r)->accounted());
+}
+
+// 16 devices share the engine's lanes: the dispatch threads are one
+// reactor and one worker per serving CPU, not per device.
+TEST(Host, DevicesShareOneReactorAndWorkerPerCpu) {
+  Topology topo = live_topology();
+  Host host(topo, saturating());
+  for (unsigned d = 0; d < 16; ++d) ASSERT_TRUE(host.add(soft(16, "soft" + std::to_string(d))).ok());
+  EXPECT_EQ(host.dispatch_threads(), 2 * std::min(16u, topo.present().weight()));
+  for (unsigned d = 0; d < 16; ++d) {
+    auto r = host.unbind("soft" + std::to_string(d), "command");
+    ASSERT_TRUE(r.ok());
+    EXPECT_TRUE((*r)->accounted()) << "soft" << d;
+  }
+  EXPECT_EQ(host.dispatch_threads(), 0u);
 }
 
 TEST(Host, MoveRefusesAnUnknownVectorOrCpu) {
@@ -452,27 +570,29 @@ TEST(Host, AFailedMoveUnderLoadLosesNothing) {
                                  << (*r)->dropped();
 }
 
-// No fd can be opened (RLIMIT_NOFILE below every free descriptor), so
-// neither the new dispatcher nor the old one again can set up: the device
-// is not left served by nothing (the next move used to crash), it is
-// unbound with the reason, every fire accounted.
-TEST(Host, AMoveThatCannotRestartDispatchUnbindsTheDevice) {
-  // Every eventfd fails once armed (what a full fd table does, without
-  // lowering RLIMIT_NOFILE under the sanitizers, which need fds of their
-  // own): the restart on the new CPU fails, and so does the one back home.
+// A move whose vector can be armed neither on the new CPU nor back home
+// (epoll_ctl fails from then on, both CPUs' lanes already running): the
+// device is not left served by nothing, it is unbound with the reason,
+// every fire accounted.
+TEST(Host, AMoveThatCannotArmTheVectorAnywhereUnbindsTheDevice) {
+  Topology topo = live_topology();
+  if (topo.present().weight() < 2) GTEST_SKIP() << "one CPU: nowhere to move to";
   auto armed = std::make_shared<std::atomic<bool>>(false);
   HostOptions o = saturating();
-  o.fault = [armed](std::string_view call) { return armed->load() && call == "eventfd" ? EMFILE : 0; };
-  Topology topo = topology_with_a_missing_cpu();
+  o.dispatch.reactor = ReactorKind::kEpoll;
+  o.fault = [armed](std::string_view call) { return armed->load() && call == "epoll_ctl" ? ENOMEM : 0; };
   Host host(topo, o);
   DeviceSpec spec = soft(4);
-  spec.planner = PlannerKind::kSingle;
+  spec.driver_options.affinity.pre_vectors = 1;  // vector 0 unmanaged: it may move anywhere
   ASSERT_TRUE(host.add(spec).ok());
+  const Vector v = host.status("soft0")->vectors.front();
+  const unsigned to = v.serving_cpu == static_cast<int>(topo.present().first()) ? topo.present().to_vector().back()
+                                                                                : topo.present().first();
   armed->store(true);
-  Status s = host.move("soft0", 0, kMissingCpu);
+  Status s = host.move("soft0", v.index, to);
   armed->store(false);
   ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.error().message.find("so soft0 was unbound"), std::string::npos) << s.error().message;
+  EXPECT_NE(s.error().message.find("is out of service, so soft0 was unbound"), std::string::npos) << s.error().message;
   EXPECT_TRUE(host.bound().empty());
   ASSERT_EQ(host.reports().size(), 1U);
   const DeviceReport& r = host.reports().front();

@@ -5,13 +5,20 @@
 // reported at unbind), every load error (missing file, not a shared object,
 // no descriptor, NULL or incomplete descriptor, ABI mismatch), a probe that
 // fails after allocating (nothing stays allocated), the ownership misuse a
-// plugin can attempt through the ops table, and the library's lifetime.
+// plugin can attempt through the ops table, the library's lifetime, and
+// the trust check before loading (owner and mode of the file and every
+// directory above it, no symbolic link as the file, the checked file is
+// the one loaded).
 
 #include "host/plugin.h"
 
 #include <dlfcn.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -55,6 +62,14 @@ bool library_loaded(const char* path) {
   return true;
 }
 
+// The build tree is trusted from its top down: above it (a CI clone under
+// /tmp, say) nothing the tests control. Everything below is checked.
+PluginTrust test_trust() {
+  PluginTrust t = PluginTrust::of_this_process();
+  t.unchecked_through = IRQD_TEST_BUILD_ROOT;
+  return t;
+}
+
 class PluginTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -64,15 +79,23 @@ class PluginTest : public ::testing::Test {
   }
 
   std::unique_ptr<Driver> load(const char* path, std::map<std::string, std::string> options = {}) {
-    auto d = load_plugin(path, std::move(options), [this](int level, const std::string& m) {
-      lines_.push_back({level, m});
-    });
+    auto d = load_plugin(
+        path, std::move(options),
+        [this](int level, const std::string& m) {
+          lines_.push_back({level, m});
+        },
+        test_trust());
     EXPECT_TRUE(d.ok()) << d.error().message;
     return d.ok() ? std::move(*d) : nullptr;
   }
 
   std::string load_error(const std::string& path) {
-    auto d = load_plugin(path, {}, [this](int level, const std::string& m) { lines_.push_back({level, m}); });
+    auto d = load_plugin(
+        path, {},
+        [this](int level, const std::string& m) {
+          lines_.push_back({level, m});
+        },
+        test_trust());
     EXPECT_FALSE(d.ok());
     return d.ok() ? "" : d.error().message;
   }
@@ -205,19 +228,24 @@ TEST_F(PluginTest, AbiMismatchNamesBothVersionsAndTheFile) {
 
 TEST_F(PluginTest, MissingFile) {
   EXPECT_EQ(load_error("/nonexistent/driver.so"),
-            "driver plugin /nonexistent/driver.so: No such file or directory (accepted: the path of a .so built "
-            "against irqd/driver.h)");
+            "driver plugin /nonexistent/driver.so: /nonexistent: No such file or directory (accepted: the path of a "
+            ".so built against irqd/driver.h)");
+  const std::string missing = std::string(IRQD_PLUGIN_TEST_DIR) + "/no_such_plugin.so";
+  EXPECT_EQ(load_error(missing), "driver plugin " + missing +
+                                     ": No such file or directory (accepted: the path of a .so built against "
+                                     "irqd/driver.h)");
 }
 
 TEST_F(PluginTest, NotASharedObjectGivesDlerrorText) {
-  const std::string path = ::testing::TempDir() + "plugin_test_not_elf.so";
+  // In the build tree: /tmp (TempDir()) is refused before dlopen() is tried.
+  const std::string path = std::string(IRQD_PLUGIN_TEST_DIR) + "/plugin_test_not_elf.so";
   {
     std::ofstream out(path);
     out << "this is a text file pretending to be a driver plugin; dlopen() must refuse it politely\n";
   }
-  const std::string e = load_error(path);
-  EXPECT_EQ(e.rfind("driver plugin " + path + ": cannot load it: ", 0), 0u) << e;
-  EXPECT_NE(e.find("invalid ELF header"), std::string::npos) << e;
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+  // dlerror() names the file as loaded (/proc/self/fd/N): the message names the path instead.
+  EXPECT_EQ(load_error(path), "driver plugin " + path + ": cannot load it: " + path + ": invalid ELF header");
   (void)std::remove(path.c_str());
 
   EXPECT_EQ(load_error(::testing::TempDir()), "driver plugin " + ::testing::TempDir() +
@@ -403,6 +431,219 @@ TEST_F(PluginTest, TheLibraryStaysLoadedUntilTheDriverIsDestroyed) {
   EXPECT_TRUE(library_loaded(IRQD_TEST_PLUGIN_SCRIPT));
   driver.reset();
   EXPECT_FALSE(library_loaded(IRQD_TEST_PLUGIN_SCRIPT));
+}
+
+// The trust check: a scratch directory in the build tree (root or this
+// user's, 0755 on the way down), plugins copied into it, then modes,
+// owners and links changed one at a time.
+class PluginTrustTest : public PluginTest {
+ protected:
+  void SetUp() override {
+    PluginTest::SetUp();
+    std::string templ = std::string(IRQD_PLUGIN_TEST_DIR) + "/plugin_trust.XXXXXX";
+    ASSERT_NE(::mkdtemp(templ.data()), nullptr) << templ;
+    dir_ = templ;
+    ASSERT_EQ(::chmod(dir_.c_str(), 0755), 0);
+  }
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  // A copy of `from` as `to` (mode 0755, owned by whoever runs the test).
+  static void copy(const std::string& from, const std::string& to) {
+    std::filesystem::copy_file(from, to, std::filesystem::copy_options::overwrite_existing);
+    ASSERT_EQ(::chmod(to.c_str(), 0755), 0);
+  }
+  std::string subdir(const std::string& name, mode_t mode) {
+    const std::string d = dir_ + "/" + name;
+    EXPECT_EQ(::mkdir(d.c_str(), 0700), 0) << d;
+    EXPECT_EQ(::chmod(d.c_str(), mode), 0) << d;  // chmod: the umask does not apply
+    return d;
+  }
+  static gid_t gid_of(const std::string& path) {
+    struct stat st {};
+    EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+    return st.st_gid;
+  }
+  // PluginTrust::of_this_process()'s owners, as the messages name them.
+  static std::string owners() { return ::geteuid() == 0 ? "root" : "root or uid " + std::to_string(::geteuid()); }
+  static std::string rule() {
+    return "; a plugin runs with irqd's privileges, so it and every directory above it must be owned by " + owners() +
+           " and writable by no one else";
+  }
+  std::string trust_error(const std::string& path, PluginTrust trust) {
+    trust.unchecked_through = IRQD_TEST_BUILD_ROOT;
+    auto d = load_plugin(path, {}, {}, std::move(trust));
+    EXPECT_FALSE(d.ok());
+    return d.ok() ? "" : d.error().message;
+  }
+
+  std::string dir_;
+};
+
+TEST_F(PluginTrustTest, AGoodFileLoads) {
+  const std::string path = dir_ + "/count.so";
+  copy(IRQD_PLUGIN_COUNT, path);
+  auto driver = load(path.c_str());
+  ASSERT_NE(driver, nullptr);
+  EXPECT_EQ(driver->name(), "count");
+}
+
+TEST_F(PluginTrustTest, AGroupOrWorldWritableDirectoryOrFileIsRefused) {
+  const std::string g = subdir("group", 0775);
+  copy(IRQD_PLUGIN_COUNT, g + "/count.so");
+  EXPECT_EQ(load_error(g + "/count.so"), "driver plugin " + g + "/count.so: refused: directory " + g + " (owner uid " +
+                                             std::to_string(::geteuid()) +
+                                             ", mode 0775) is writable by its group (gid " + std::to_string(gid_of(g)) +
+                                             ")" + rule() + " (fix: chmod go-w " + g + ")");
+
+  const std::string o = subdir("other", 0757);
+  copy(IRQD_PLUGIN_COUNT, o + "/count.so");
+  EXPECT_EQ(load_error(o + "/count.so"), "driver plugin " + o + "/count.so: refused: directory " + o + " (owner uid " +
+                                             std::to_string(::geteuid()) + ", mode 0757) is writable by anyone" +
+                                             rule() + " (fix: chmod go-w " + o + ")");
+
+  const std::string f = dir_ + "/count.so";
+  copy(IRQD_PLUGIN_COUNT, f);
+  ASSERT_EQ(::chmod(f.c_str(), 0666), 0);
+  EXPECT_EQ(load_error(f), "driver plugin " + f + ": refused: file " + f + " (owner uid " +
+                               std::to_string(::geteuid()) + ", mode 0666) is writable by its group (gid " +
+                               std::to_string(gid_of(f)) + "), writable by anyone" + rule() + " (fix: chmod go-w " + f +
+                               ")");
+  ASSERT_EQ(::chmod(f.c_str(), 0755), 0);
+  EXPECT_NE(load(f.c_str()), nullptr);  // the fix works
+}
+
+TEST_F(PluginTrustTest, AStickyWorldWritableDirectoryLikeTmpIsRefused) {
+  const std::string t = subdir("tmp", 01777);
+  copy(IRQD_PLUGIN_COUNT, t + "/count.so");
+  EXPECT_EQ(load_error(t + "/count.so"),
+            "driver plugin " + t + "/count.so: refused: directory " + t + " (owner uid " + std::to_string(::geteuid()) +
+                ", mode 1777) is writable by its group (gid " + std::to_string(gid_of(t)) +
+                "), writable by anyone (sticky, like /tmp: still refused, as sudo refuses it: anyone "
+                "may create or pre-create names in it)" +
+                rule() + " (fix: move the plugin to a directory only root can write to, e.g. /usr/local/lib/irqd)");
+}
+
+TEST_F(PluginTrustTest, ASymlinkedPluginFileIsRefused) {
+  copy(IRQD_PLUGIN_COUNT, dir_ + "/count.so");
+  const std::string link = dir_ + "/link.so";
+  ASSERT_EQ(::symlink("count.so", link.c_str()), 0);
+  EXPECT_EQ(load_error(link), "driver plugin " + link + ": refused: " + link +
+                                  " is a symbolic link (opened with O_NOFOLLOW: Too many levels of symbolic links); "
+                                  "name the file it points to, so what is checked is what is loaded");
+}
+
+TEST_F(PluginTrustTest, ASymlinkedDirectoryIsFollowedAndItsTargetChecked) {
+  const std::string real = subdir("real", 0755);
+  copy(IRQD_PLUGIN_COUNT, real + "/count.so");
+  ASSERT_EQ(::symlink("real", (dir_ + "/alias").c_str()), 0);
+  auto driver = load((dir_ + "/alias/count.so").c_str());
+  ASSERT_NE(driver, nullptr);
+  EXPECT_EQ(driver->name(), "count");
+
+  // The target is checked under its own name, also through an absolute link and "..".
+  const std::string open = subdir("open", 0777);
+  copy(IRQD_PLUGIN_COUNT, open + "/count.so");
+  ASSERT_EQ(::symlink((real + "/../open").c_str(), (dir_ + "/alias2").c_str()), 0);
+  EXPECT_EQ(load_error(dir_ + "/alias2/count.so"),
+            "driver plugin " + dir_ + "/alias2/count.so: refused: directory " + open + " (owner uid " +
+                std::to_string(::geteuid()) + ", mode 0777) is writable by its group (gid " +
+                std::to_string(gid_of(open)) + "), writable by anyone" + rule() + " (fix: chmod go-w " + open + ")");
+}
+
+TEST_F(PluginTrustTest, AFileOwnedByAnotherUidIsRefused) {
+  if (::geteuid() != 0)
+    GTEST_SKIP() << "needs root to chown a file to uid 65534; OwnerRuleIsInjected checks the owner rule as any user";
+  const std::string f = dir_ + "/count.so";
+  copy(IRQD_PLUGIN_COUNT, f);
+  ASSERT_EQ(::chown(f.c_str(), 65534, 65534), 0);
+  EXPECT_EQ(load_error(f), "driver plugin " + f + ": refused: file " + f +
+                               " (owner uid 65534, mode 0755) is not owned by root" + rule() +
+                               " (fix: chown root:root " + f + ")");
+  // A directory too.
+  const std::string d = subdir("nobody", 0755);
+  copy(IRQD_PLUGIN_COUNT, d + "/count.so");
+  ASSERT_EQ(::chown(d.c_str(), 65534, 65534), 0);
+  EXPECT_EQ(load_error(d + "/count.so"), "driver plugin " + d + "/count.so: refused: directory " + d +
+                                             " (owner uid 65534, mode 0755) is not owned by root" + rule() +
+                                             " (fix: chown root:root " + d + ")");
+}
+
+TEST_F(PluginTrustTest, OwnerRuleIsInjected) {
+  // Trusting one uid that owns nothing on the way: / is the first refused.
+  const uid_t stranger = ::geteuid() == 12345 ? 12346 : 12345;
+  struct stat root {};
+  ASSERT_EQ(::stat("/", &root), 0);
+  ASSERT_EQ(root.st_mode & 022, 0u) << "/ itself is group- or world-writable here";
+  const std::string f = dir_ + "/count.so";
+  copy(IRQD_PLUGIN_COUNT, f);
+  PluginTrust trust;
+  trust.owners = {stranger};
+  char mode[8];
+  (void)std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(root.st_mode & 07777));
+  // Checked from / (no unchecked_through): / is refused before anything
+  // the build tree's place could change.
+  auto refused = load_plugin(f, {}, {}, trust);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message,
+            "driver plugin " + f + ": refused: directory / (owner uid " + std::to_string(root.st_uid) + ", mode " +
+                mode + ") is not owned by uid " + std::to_string(stranger) +
+                "; a plugin runs with irqd's privileges, so it and every directory above it "
+                "must be owned by uid " +
+                std::to_string(stranger) + " and writable by no one else (fix: chown root:root /)");
+
+  // Trusting only root when not root: our own file is another user's.
+  if (::geteuid() != 0) {
+    trust.owners = {0};
+    EXPECT_NE(trust_error(f, trust).find("is not owned by root"), std::string::npos);
+  }
+  const std::vector<uid_t> expected = ::geteuid() == 0 ? std::vector<uid_t>{0} : std::vector<uid_t>{0, ::geteuid()};
+  EXPECT_EQ(PluginTrust::of_this_process().owners, expected);
+}
+
+TEST_F(PluginTrustTest, TheCheckedFileIsTheOneLoaded) {
+  const std::string path = dir_ + "/driver.so";
+  copy(IRQD_PLUGIN_COUNT, path);
+  PluginTrust trust = test_trust();
+  int swaps = 0;
+  // Between the check and dlopen(): the path now names another plugin.
+  trust.before_load = [&](const std::string& p) {
+    ++swaps;
+    ASSERT_EQ(p, path);
+    ASSERT_EQ(::rename(path.c_str(), (dir_ + "/old.so").c_str()), 0);
+    copy(IRQD_PLUGIN_LEAKY, path);
+  };
+  auto driver = load_plugin(path, {}, {}, trust);
+  ASSERT_TRUE(driver.ok()) << driver.error().message;
+  EXPECT_EQ(swaps, 1);
+  EXPECT_EQ((*driver)->name(), "count");  // the checked file, not what the path names now
+  auto now = load(path.c_str());
+  ASSERT_NE(now, nullptr);
+  EXPECT_EQ(now->name(), "leaky");
+}
+
+std::size_t open_fds() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
+TEST_F(PluginTrustTest, TheFileIsOpenWhileLoadedAndClosedAfter) {
+  const std::string path = dir_ + "/count.so";
+  copy(IRQD_PLUGIN_COUNT, path);
+  const std::size_t before = open_fds();
+  auto driver = load(path.c_str());
+  ASSERT_NE(driver, nullptr);
+  EXPECT_EQ(open_fds(), before + 1);  // "/proc/self/fd/N" must go on naming this file
+  driver.reset();
+  EXPECT_EQ(open_fds(), before);
+  EXPECT_FALSE(library_loaded(path.c_str()));
+  // Refused or failed loads leave nothing open either.
+  (void)load_error(dir_ + "/missing.so");
+  (void)load_error(IRQD_TEST_PLUGIN_BAD_ABI);
+  EXPECT_EQ(open_fds(), before);
 }
 
 }  // namespace

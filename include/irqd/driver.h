@@ -147,9 +147,13 @@ struct irqd_host_ops {
    * address in *addr and the BAR's size in *size; returns 0. The mapping
    * is managed: it stays valid until the device is unbound and is unmapped
    * by the host (do not munmap it). Mapping a BAR twice returns the same
-   * mapping. Errors: -ENODEV (not a VFIO device, e.g. a software device),
-   * -EINVAL (bar > 5, NULL pointer), -EIO (the BAR cannot be mapped; the
-   * host logs why), -EPERM.
+   * mapping. The pages holding the device's MSI-X table (and whatever the
+   * kernel does not let userspace map) are left out: they stay PROT_NONE,
+   * so an access there faults (SIGSEGV) instead of overwriting the
+   * messages the kernel programmed; on a BAR that holds nothing but the
+   * table, every access faults. Errors: -ENODEV (not a VFIO device, e.g.
+   * a software device), -EINVAL (bar > 5, NULL pointer), -EIO (the BAR
+   * cannot be mapped; the host logs why), -EPERM.
    */
   int (*map_bar)(struct irqd_host* host, unsigned bar, volatile void** addr, size_t* size);
 

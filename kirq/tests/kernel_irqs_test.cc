@@ -393,20 +393,67 @@ TEST(TunePlan, MlxStyleNicPerCoreOnItsNode) {
   const std::map<unsigned, std::string> want = {{60, "4-7"}, {65, "4"}, {66, "5"}, {67, "6"}, {68, "7"}};
   EXPECT_EQ(planned_changes(*plan), want);
   EXPECT_TRUE(plan->managed.empty());
-  EXPECT_EQ(format_tune_plan(*plan),
-            "irqd tune: ens1f0np0 -> 0000:3b:00.0 (mlx5_core, class 0x020000, NUMA node 1, local CPUs 4-7)\n"
-            "plan: planner per-core, 9 vectors (pre 1, post 0), on CPUs 4-7 (test)\n"
-            "IRQ  VEC  NAME                          QUEUE  CURRENT      PLANNED\n"
-            "60   0    mlx5_async0@pci:0000:3b:00.0  -      0-7      ->  4-7\n"
-            "61   1    mlx5_comp0@pci:0000:3b:00.0   0      4        =   4        unchanged\n"
-            "62   2    mlx5_comp1@pci:0000:3b:00.0   1      5        =   5        unchanged\n"
-            "63   3    mlx5_comp2@pci:0000:3b:00.0   2      6        =   6        unchanged\n"
-            "64   4    mlx5_comp3@pci:0000:3b:00.0   3      7        =   7        unchanged\n"
-            "65   5    mlx5_comp4@pci:0000:3b:00.0   4      0        ->  4\n"
-            "66   6    mlx5_comp5@pci:0000:3b:00.0   5      1        ->  5\n"
-            "67   7    mlx5_comp6@pci:0000:3b:00.0   6      2        ->  6\n"
-            "68   8    mlx5_comp7@pci:0000:3b:00.0   7      3        ->  7\n"
-            "5 of 9 interrupts change\n");
+  EXPECT_EQ(
+      format_tune_plan(*plan),
+      "irqd tune: ens1f0np0 -> 0000:3b:00.0 (mlx5_core, class 0x020000, NUMA node 1, local CPUs 4-7)\n"
+      "plan: planner per-core, 8 queues of 9 interrupts, as 9 vectors (pre 1, post 0), on CPUs 4-7 (test)\n"
+      "IRQ  VEC  NAME                          QUEUE   CURRENT      PLANNED\n"
+      "60   0    mlx5_async0@pci:0000:3b:00.0  -       0-7      ->  4-7      not a queue: the default affinity (a "
+      "pre/post vector)\n"
+      "61   1    mlx5_comp0@pci:0000:3b:00.0   0 rxtx  4        =   4        unchanged\n"
+      "62   2    mlx5_comp1@pci:0000:3b:00.0   1 rxtx  5        =   5        unchanged\n"
+      "63   3    mlx5_comp2@pci:0000:3b:00.0   2 rxtx  6        =   6        unchanged\n"
+      "64   4    mlx5_comp3@pci:0000:3b:00.0   3 rxtx  7        =   7        unchanged\n"
+      "65   5    mlx5_comp4@pci:0000:3b:00.0   4 rxtx  0        ->  4\n"
+      "66   6    mlx5_comp5@pci:0000:3b:00.0   5 rxtx  1        ->  5\n"
+      "67   7    mlx5_comp6@pci:0000:3b:00.0   6 rxtx  2        ->  6\n"
+      "68   8    mlx5_comp7@pci:0000:3b:00.0   7 rxtx  3        ->  7\n"
+      "queues: each queue's interrupts on the same CPUs\n"
+      "QUEUE  KIND  INTERRUPTS  PLANNED\n"
+      "0      rxtx  61          4\n"
+      "1      rxtx  62          5\n"
+      "2      rxtx  63          6\n"
+      "3      rxtx  64          7\n"
+      "4      rxtx  65          4\n"
+      "5      rxtx  66          5\n"
+      "6      rxtx  67          6\n"
+      "7      rxtx  68          7\n"
+      "5 of 9 interrupts change\n");
+}
+
+// The issue's mlx5 on its node with the kernel planner of 6.1: 8 queues,
+// 4 CPUs, so comp4..7 get no mask of their own. They are listed as
+// unfilled, with why, and left as they are.
+TEST(TunePlan, UnfilledQueuesAreListedWithWhyAndLeftAsTheyAre) {
+  KernelTree t("mq-nic");
+  auto topo = Topology::load(kMqTopology);
+  ASSERT_TRUE(topo);
+  auto dev = kirq::find_device(roots_of(t), "ens1f0np0");
+  ASSERT_TRUE(dev);
+  auto table = kirq::read_irqs(roots_of(t), dev->bdf);
+  ASSERT_TRUE(table);
+  auto v61 = parse_kernel_version("6.1");
+  ASSERT_TRUE(v61);
+  auto plan =
+      make_tune_plan(*topo, {4, 5, 6, 7}, "test", *dev, table->irqs, TuneOptions{PlannerKind::kKernel, false, *v61});
+  ASSERT_TRUE(plan) << plan.error().message;
+  ASSERT_TRUE(plan->by_queue);
+  ASSERT_EQ(plan->queues.size(), 8U);
+  for (unsigned irq = 65; irq <= 68; ++irq) {
+    const TuneRow& r = plan->rows[irq - 60];
+    EXPECT_EQ(r.planned, "") << irq;
+    EXPECT_FALSE(r.changes) << irq;
+    EXPECT_EQ(r.why, "unfilled: 8 queues got 4 masks (more queues than CPUs); no mask, left as it was") << irq;
+  }
+  // From 6.16 on the kernel gives them the default affinity instead.
+  auto v618 = parse_kernel_version("6.18");
+  ASSERT_TRUE(v618);
+  auto later =
+      make_tune_plan(*topo, {4, 5, 6, 7}, "test", *dev, table->irqs, TuneOptions{PlannerKind::kKernel, false, *v618});
+  ASSERT_TRUE(later);
+  EXPECT_EQ(later->rows[5].planned, "4-7");
+  EXPECT_TRUE(later->rows[5].changes);
+  EXPECT_EQ(later->rows[5].why, "unfilled: 8 queues got 4 masks (more queues than CPUs); the default affinity");
 }
 
 TEST(TunePlan, KernelPlannerSpreadsOverTheGivenCpus) {
@@ -629,7 +676,7 @@ TEST(RestoreFile, AMaskThatCannotBeReadIsNeverWrittenNorSaved) {
   const std::map<unsigned, std::string> want = {{60, "4-7"}, {66, "5"}, {67, "6"}, {68, "7"}};
   EXPECT_EQ(planned_changes(*plan), want);
   EXPECT_THAT(format_tune_plan(*plan),
-              ::testing::HasSubstr("65   5    mlx5_comp4@pci:0000:3b:00.0   4      -            4        current mask "
+              ::testing::HasSubstr("65   5    mlx5_comp4@pci:0000:3b:00.0   4 rxtx  -            4        current mask "
                                    "unreadable: never written\n"));
   const std::string text = format_restore_file(restore_file_for(*plan, "boot-1"));
   auto back = parse_restore_file(text, "f.json");
@@ -644,7 +691,18 @@ TEST(RestoreFile, AnythingElseIsRefusedWithTheReason) {
       {"not json", "f.json is not a restore file of irqd tune --apply (not a JSON object)"},
       {"[1]", "f.json is not a restore file of irqd tune --apply (not a JSON object)"},
       {"{}", "f.json is not a restore file of irqd tune --apply (no \"irqd_tune_restore\" format number)"},
-      {R"({"irqd_tune_restore":2,"irqs":[]})", "f.json has restore format 2 (accepted: 1)"},
+      {R"({"irqd_tune_restore":3,"irqs":[]})", "f.json has restore format 3 (accepted: 1, 2)"},
+      {R"({"irqd_tune_restore":1,"irqs":[],"xps":[]})",
+       "f.json is not a restore file of irqd tune --apply (\"xps\" is format 2's array)"},
+      {R"({"irqd_tune_restore":2,"irqs":[],"xps":[{"iface":"eth0","queue":1}]})",
+       "f.json is not a restore file of irqd tune --apply (an entry of \"xps\" lacks iface, queue or xps_cpus: "
+       "{\"iface\":\"eth0\",\"queue\":1})"},
+      {R"({"irqd_tune_restore":2,"irqs":[],"xps":[{"iface":"../../x","queue":1,"xps_cpus":"1"}]})",
+       "f.json: xps interface '../../x' is not an interface name (accepted: 1-15 bytes, no '/')"},
+      {R"({"irqd_tune_restore":2,"irqs":[],"xps":[{"iface":"eth0","queue":65536,"xps_cpus":"1"}]})",
+       "f.json: xps queue 65536 is out of range (accepted: 0..65535)"},
+      {R"({"irqd_tune_restore":2,"irqs":[],"xps":[{"iface":"eth0","queue":0,"xps_cpus":"0-3"}]})",
+       "f.json: eth0 tx-0 has xps_cpus '0-3' (accepted: a hex CPU mask such as 0f or 00000000,000000ff)"},
       {R"({"irqd_tune_restore":1})", "f.json is not a restore file of irqd tune --apply (no \"irqs\" array)"},
       {R"({"irqd_tune_restore":1,"device":3,"irqs":[]})",
        "f.json is not a restore file of irqd tune --apply (\"device\" is not a string)"},
@@ -658,7 +716,7 @@ TEST(RestoreFile, AnythingElseIsRefusedWithTheReason) {
       // Numbers past what they are read into: refused, never wrapped.
       {R"({"irqd_tune_restore":1,"irqs":[{"irq":4294967366,"name":"x","smp_affinity_list":"0"}]})",
        "f.json: irq 4294967366 is out of range (accepted: 0..4294967295)"},
-      {R"({"irqd_tune_restore":4294967297,"irqs":[]})", "f.json has restore format 4294967297 (accepted: 1)"},
+      {R"({"irqd_tune_restore":4294967297,"irqs":[]})", "f.json has restore format 4294967297 (accepted: 1, 2)"},
   };
   for (const auto& [text, message] : cases) {
     auto parsed = parse_restore_file(text, "f.json");

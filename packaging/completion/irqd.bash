@@ -4,7 +4,8 @@
 # Bash completion for irqd(8): subcommands, each subcommand's flags, the
 # values of the flags that take names (planners, reactors, layouts,
 # formats, patterns, kernel lines, log levels), files where a flag takes a
-# file, PCI addresses for bind/unbind, and the device names of a running
+# file, PCI addresses for bind/unbind, tune profiles (/etc/irqd/tune.d) for
+# irqd tune --profile, and the device names of a running
 # `irqd run` for `irqd ctl` (asked with `irqd ctl --json status`; nothing
 # when no daemon answers). Installed as
 # /usr/share/bash-completion/completions/irqd; needs nothing from
@@ -18,15 +19,18 @@ _irqd_flags() {
     case $1 in
     plan) echo "--topology --vectors --pre-vectors --post-vectors --sets --offline-cpus --planner --kernel --format" ;;
     bench) echo "--reactors --layouts --vectors --pattern --choice --duration --warmup --repeat --cpus --fire-cpu" \
-        "--topology --handoff --when-full --queue-capacity --busy-poll-us --worker-cpus --json --plot" ;;
+        "--topology --handoff --when-full --queue-capacity --busy-poll-us --worker-cpus --floor --floor-methods" \
+        "--json --plot" ;;
     serve) echo "--device --driver --vectors --pre-vectors --post-vectors --planner --reactor --handoff --when-full" \
         "--queue-capacity --busy-poll-us --pattern --choice --fire-cpu --cpus --topology --duration" \
         "--unplug-after --report" ;;
     ctl) echo "--socket --json" ;;
     run) echo "--config --log-level" ;;
     devices) echo "--json" ;;
+    bind | unbind) echo "--force" ;;
     irqs) echo "--device --json" ;;
-    tune) echo "--device --planner --cpus --kernel --apply --save --restore" ;;
+    tune) echo "--device --planner --cpus --kernel --apply --save --restore --xps --json --save-profile --profile" \
+        "--if-present --ban-from-irqbalance --udev-wants" ;;
     top) echo "--socket --source --sort --interval --batch --iterations --cpu" ;;
     esac
     echo "--help"
@@ -35,13 +39,14 @@ _irqd_flags() {
 # Flags that take no value (every other flag takes the next word).
 _irqd_switch() {
     case $1 in
-    --json | --apply | --batch | --cpu | --help | -h | --version) return 0 ;;
+    --json | --apply | --batch | --cpu | --force | --help | -h | --version | --xps | --if-present | \
+        --ban-from-irqbalance) return 0 ;;
     esac
     return 1
 }
 
 _irqd_planners="kernel compact per-core single round-robin"
-_irqd_reactors="io_uring io_uring-poll io_uring-busy epoll thread"
+_irqd_reactors="io_uring io_uring-read io_uring-poll io_uring-busy epoll thread"
 
 # COMPREPLY from the words of $1 that start with $2.
 _irqd_words() {
@@ -106,6 +111,25 @@ _irqd_pci_addresses() {
     done
 }
 
+# The tune profiles: NAME of each /etc/irqd/tune.d/NAME.json
+# ($IRQD_TUNE_PROFILE_DIR instead, as irqd's test builds read it).
+_irqd_profiles() {
+    local f n
+    for f in "${IRQD_TUNE_PROFILE_DIR:-/etc/irqd/tune.d}"/*.json; do
+        [[ -f $f ]] || continue
+        n=${f##*/}
+        echo "${n%.json}"
+    done
+}
+
+# Network interfaces (for tune --udev-wants).
+_irqd_interfaces() {
+    local d
+    for d in /sys/class/net/*; do
+        [[ -e $d ]] && echo "${d##*/}"
+    done
+}
+
 # Interfaces and other devices whose interrupts irqs/tune show.
 _irqd_kernel_devices() {
     local d
@@ -118,12 +142,20 @@ _irqd_kernel_devices() {
 _irqd_value() {
     local sub=$1 flag=$2 cur=$3
     case $flag in
-    --planner) _irqd_words "$_irqd_planners" "$cur" ;;
+    --planner)
+        if [[ $sub == tune ]]; then
+            _irqd_words "$_irqd_planners hint" "$cur"
+        else
+            _irqd_words "$_irqd_planners" "$cur"
+        fi
+        ;;
+    --profile | --save-profile) _irqd_words "$(_irqd_profiles)" "$cur" ;;
+    --udev-wants) _irqd_words "$(_irqd_interfaces)" "$cur" ;;
     --layouts) _irqd_list "$_irqd_planners" "$cur" ;;
     --reactor) _irqd_words "$_irqd_reactors" "$cur" ;;
     --reactors) _irqd_list "$_irqd_reactors" "$cur" ;;
     --format) _irqd_words "table json" "$cur" ;;
-    --handoff) _irqd_words "queue inline" "$cur" ;;
+    --handoff) _irqd_words "queue inline adaptive" "$cur" ;;
     --when-full) _irqd_words "backoff drop" "$cur" ;;
     --source) _irqd_words "irqd kernel both" "$cur" ;;
     --sort) _irqd_words "rate total name cpu" "$cur" ;;

@@ -107,22 +107,8 @@ if [ ! -s "$KDIR/vmlinuz" ] || [ "$missing" = 1 ]; then
         for d in "$CACHE"/linux-image-*; do [ "$d" = "$KDIR" ] || rm -rf "$d"; done
     fi
 fi
-# The uncompressed ELF kernel boots through its PVH entry (CONFIG_PVH=y in
-# Debian): no xz decompression under TCG, which is ~5 s of a ~12 s run.
-# Debian's 6.12 is zstd-compressed, which lab_extract_vmlinux leaves alone:
-# unpack it here (zstd stops at the data after the stream, hence || true).
-if [ ! -s "$KDIR/vmlinux" ] && grep -q '^CONFIG_KERNEL_ZSTD=y' "$KDIR/config" &&
-    grep -q '^CONFIG_PVH=y' "$KDIR/config" && command -v zstd >/dev/null; then
-    off=$( (grep -abo $'\x28\xb5\x2f\xfd' "$KDIR/vmlinuz" || true) | head -1 | cut -d: -f1)
-    if [ -n "$off" ]; then
-        (tail -c +$((off + 1)) "$KDIR/vmlinuz" | zstd -dcq >"$KDIR/vmlinux.tmp" 2>/dev/null) || true
-        if [ "$(head -c 4 "$KDIR/vmlinux.tmp" 2>/dev/null || true)" = $'\x7fELF' ]; then
-            mv "$KDIR/vmlinux.tmp" "$KDIR/vmlinux"
-            rm -f "$KDIR/vmlinux.none"
-        fi
-        rm -f "$KDIR/vmlinux.tmp"
-    fi
-fi
+# The ELF vmlinux (xz or zstd unpacked by lab_extract_vmlinux) boots
+# through its PVH entry, without decompressing under TCG.
 lab_extract_vmlinux ||
     echo "kernel-lab: could not extract an ELF vmlinux (xz-utils installed?); booting the bzImage (slower)" >&2
 lab_base_initramfs initrd '*.ko' bin sbin proc sys dev tmp lib/modules

@@ -13,6 +13,8 @@
 #   -e VAR=VAL   exported in the guest before PROGRAM runs (repeatable)
 #   -n VECTORS   MSI-X vectors per device (default 64); more than ~400 needs IRQD_VFIO_LAB_SMP=8
 #   -d DEVICES   ivshmem devices (default 1), each in its own IOMMU group
+#   -B           put the devices behind one PCI-PCI bridge without ACS instead:
+#                with the vIOMMU they share one IOMMU group (with the bridge)
 #   -H HOOK      a bash command run on the host while the guest runs, with
 #                VFIO_LAB_CTL = the first device's control FIFO (write "0 VECTOR [COUNT]"
 #                lines to fire its MSI-X vector VECTOR from the host) and
@@ -38,8 +40,9 @@ FILES=()
 ENVS=()
 HOOK=
 VERBOSE=0
+BRIDGE=0
 usage() { sed -n '3,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//' >&2; exit 125; }
-while getopts "t:n:d:f:e:H:vh" o; do
+while getopts "t:n:d:f:e:H:Bvh" o; do
     case $o in
     t) TIMEOUT=$OPTARG ;;
     n) VECTORS=$OPTARG ;;
@@ -47,6 +50,7 @@ while getopts "t:n:d:f:e:H:vh" o; do
     f) FILES+=("$OPTARG") ;;
     e) ENVS+=("$OPTARG") ;;
     H) HOOK=$OPTARG ;;
+    B) BRIDGE=1 ;;
     v) VERBOSE=1 ;;
     *) usage ;;
     esac
@@ -74,11 +78,15 @@ lab_find_busybox
 # ---------- cached guest: kernel, vfio modules, base initramfs
 CACHE=${IRQD_VFIO_LAB_CACHE:-/var/tmp/irqd-vfio-lab-cache}
 mkdir -p "$CACHE" || lab_die "cannot create the cache $CACHE"
-# In dependency order (modinfo -F depends), for insmod.
-MODS="vfio vfio_iommu_type1 vfio_virqfd irqbypass vfio-pci-core vfio-pci"
 exec 9>"$CACHE/.lock"
 flock 9 # two labs at once build the cache once
 lab_resolve_kpkg IRQD_VFIO_LAB_KPKG "$CACHE"
+# In dependency order (modinfo -F depends), for insmod. vfio_virqfd is a
+# module of its own up to 6.1; 6.2 folded it into vfio.
+case "$KPKG" in
+linux-image-6.1.* | linux-image-5.*) MODS="vfio vfio_iommu_type1 vfio_virqfd irqbypass vfio-pci-core vfio-pci" ;;
+*) MODS="vfio vfio_iommu_type1 irqbypass vfio-pci-core vfio-pci" ;;
+esac
 if [ ! -s "$KDIR/vmlinuz" ] || [ ! -s "$KDIR/modules/order" ]; then
     lab_fetch_kernel "$MODS" CONFIG_INTEL_IOMMU=y
 fi
@@ -133,12 +141,19 @@ cat "$BASE" "$W/overlay.cpio.gz" >"$W/initrd.gz"
 
 # ---------- ivshmem servers, host hook, QEMU
 DEVARGS=()
+BUSARG=
+if [ "$BRIDGE" = 1 ]; then
+    # A conventional bridge has no ACS: the IOMMU cannot tell the devices
+    # behind it apart, so the kernel puts them in one group.
+    DEVARGS+=(-device pci-bridge,id=br1,chassis_nr=1)
+fi
 for i in $(seq 0 $((NDEV - 1))); do
+    [ "$BRIDGE" = 1 ] && BUSARG=",bus=br1,addr=$((i + 1))"
     "$PYTHON" "$HERE/ivshmem_server.py" "$W/ivshmem$i.sock" "$VECTORS" --control "$W/ivshmem$i.ctl" 2>"$W/ivshmem$i.log" &
     PIDS+=($!)
     for _ in $(seq 100); do [ -S "$W/ivshmem$i.sock" ] && break; sleep 0.05; done
     [ -S "$W/ivshmem$i.sock" ] || { cat "$W/ivshmem$i.log" >&2; lab_die "ivshmem server $i did not start"; }
-    DEVARGS+=(-chardev "socket,path=$W/ivshmem$i.sock,id=ivsh$i" -device "ivshmem-doorbell,chardev=ivsh$i,vectors=$VECTORS")
+    DEVARGS+=(-chardev "socket,path=$W/ivshmem$i.sock,id=ivsh$i" -device "ivshmem-doorbell,chardev=ivsh$i,vectors=$VECTORS$BUSARG")
 done
 APPEND="console=ttyS0 intel_iommu=on panic=-1 rdinit=/init cryptomgr.notests"
 [ "$VERBOSE" = 1 ] || APPEND="$APPEND quiet"

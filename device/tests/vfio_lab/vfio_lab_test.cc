@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -29,12 +30,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "base/fault.h"
 #include "base/unique_fd.h"
+#include "device/tests/vfio_lab/guest_kernel.h"
 #include "device/vfio_device.h"
 
 namespace irqd {
@@ -146,9 +149,10 @@ TEST_F(VfioLab, OpenReportsTheFunctionAsTheKernelSeesIt) {
   EXPECT_EQ(dev_->name(), bdf);
   EXPECT_STREQ(dev_->backend(), "vfio");
   EXPECT_EQ(dev_->msix_count(), lab_vectors());
-  // Linux 6.1 vfio-pci: MSI-X cannot grow once enabled (no dynamic MSI-X).
-  EXPECT_EQ(dev_->msix_info().flags, VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_NORESIZE);
-  EXPECT_FALSE(dev_->msix_can_grow());
+  // Linux 6.1 vfio-pci: MSI-X cannot grow once enabled; 6.5 on: it can.
+  const bool dynamic = guest_has_dynamic_msix();
+  EXPECT_EQ(dev_->msix_info().flags, dynamic ? VFIO_IRQ_INFO_EVENTFD : VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_NORESIZE);
+  EXPECT_EQ(dev_->msix_can_grow(), dynamic);
   EXPECT_EQ(dev_->req_info().count, 1u);
   EXPECT_GE(dev_->request_fd(), 0);
   EXPECT_EQ(dev_->device_info().flags & VFIO_DEVICE_FLAGS_PCI, VFIO_DEVICE_FLAGS_PCI);
@@ -202,6 +206,45 @@ TEST_F(VfioLab, BarsMapAsTheRegionsAllow) {
   auto past = dev_->map_bar(6);
   ASSERT_FALSE(past.ok());
   EXPECT_EQ(past.error().message, lab_bdf() + ": no BAR 6 (BARs are 0-5)");
+}
+
+// ivshmem puts its MSI-X table (and PBA) in BAR1: map_bar(1) must leave
+// the table's page out, and on this 4 KiB BAR that is all of it.
+TEST_F(VfioLab, MsixTableBarIsMappedWithTheTableLeftOut) {
+  auto layout = dev_->msix_layout();
+  ASSERT_TRUE(layout.ok()) << layout.error().message;
+  ASSERT_TRUE(layout->has_value());
+  const vfio::MsixLayout& l = **layout;
+  EXPECT_EQ(l.table_bar, 1u);
+  EXPECT_EQ(l.table_offset, 0u);
+  EXPECT_EQ(l.table_size, dev_->msix_count());
+  EXPECT_EQ(l.pba_bar, 1u);
+  note("MSI-X table BAR" + std::to_string(l.table_bar) + "+" + std::to_string(l.table_offset) + ", PBA BAR" +
+       std::to_string(l.pba_bar) + "+" + std::to_string(l.pba_offset));
+  auto r1 = dev_->region_info(VFIO_PCI_BAR1_REGION_INDEX);
+  ASSERT_TRUE(r1.ok());
+  auto sparse = dev_->sparse_mmap_areas(VFIO_PCI_BAR1_REGION_INDEX);
+  ASSERT_TRUE(sparse.ok()) << sparse.error().message;
+  note("BAR1 size " + std::to_string(r1->size) + " flags " + std::to_string(r1->flags) + " argsz " +
+       std::to_string(r1->argsz) +
+       (sparse->has_value() ? " sparse areas " + std::to_string((*sparse)->size())
+                            : std::string(" no sparse-mmap cap")));
+  auto bar1 = dev_->map_bar(1);
+  ASSERT_TRUE(bar1.ok()) << bar1.error().message;
+  EXPECT_EQ(bar1->size(), r1->size);
+  EXPECT_EQ(bar1->mapped(), std::vector<vfio::ByteRange>{});
+  EXPECT_EQ(bar1->holes(), (std::vector<vfio::ByteRange>{{0, r1->size}}));
+  EXPECT_EQ(bar1->read32(0), 0xffffffffu);
+  bar1->write32(0, 0xdeadbeefu);  // entry 0's message address: refused
+  EXPECT_EQ(bar1->refused(), 2u);
+  // The table still holds the kernel's message: vector 0 still arrives.
+  auto fds = make_eventfds(1);
+  ASSERT_TRUE(dev_->set_msix_eventfds(0, raw(fds)).ok());
+  expect_fire_lands(0, fds[0].get());
+  ASSERT_TRUE(dev_->disable_msix().ok());
+  // BAR0 (registers) has no table: all of it is mapped.
+  EXPECT_EQ(bar0_.mapped(), (std::vector<vfio::ByteRange>{{0, 256}}));
+  EXPECT_EQ(bar0_.holes(), std::vector<vfio::ByteRange>{});
 }
 
 TEST_F(VfioLab, EveryVectorSignalsExactlyItsOwnEventfd) {
@@ -299,6 +342,12 @@ TEST_F(VfioLab, ArmingOutsideTheTableOrPastTheEnabledRangeIsRefused) {
   EXPECT_FALSE(dev_->set_msix_eventfds(0, {}).ok());
   ASSERT_TRUE(dev_->set_msix_eventfds(0, raw(fds, 0, 16)).ok());
   auto grow = dev_->set_msix_eventfds(16, raw(fds, 16, 1));
+  if (guest_has_dynamic_msix()) {
+    // The kernel allocates entry 16 now (vfio_msix_vector_do_use).
+    ASSERT_TRUE(grow.ok()) << grow.error().message;
+    EXPECT_EQ(dev_->msix_enabled(), 17u);
+    return;
+  }
   ASSERT_FALSE(grow.ok());
   EXPECT_THAT(grow.error().message, HasSubstr("past the 16 MSI-X is enabled with"));
   EXPECT_THAT(grow.error().message, HasSubstr("VFIO_IRQ_INFO_NORESIZE"));
@@ -467,6 +516,100 @@ TEST_F(VfioLab, UnbindRequestsTheDeviceAndCompletesOnClose) {
     expect_fire_lands(v, again[v].get());
     EXPECT_EQ(drain(fds[v].get()), 0u) << "the old eventfd of vector " << v;
   }
+}
+
+// ---- two functions of one IOMMU group (run.sh -d 2 -B: behind one bridge)
+
+int group_of(const std::string& bdf) {
+  std::error_code ec;
+  const std::string g = fs::read_symlink("/sys/bus/pci/devices/" + bdf + "/iommu_group", ec).filename().string();
+  return ec ? -1 : std::stoi(g);
+}
+
+// The first two of $VFIO_LAB_BDFS that share an IOMMU group, or none.
+std::vector<std::string> same_group_pair() {
+  std::vector<std::string> bdfs;
+  std::istringstream in(env_or("VFIO_LAB_BDFS", ""));
+  for (std::string b; in >> b;) bdfs.push_back(b);
+  for (std::size_t i = 0; i < bdfs.size(); ++i)
+    for (std::size_t j = i + 1; j < bdfs.size(); ++j)
+      if (group_of(bdfs[i]) >= 0 && group_of(bdfs[i]) == group_of(bdfs[j])) return {bdfs[i], bdfs[j]};
+  return {};
+}
+
+TEST(VfioLabGroup, TwoFunctionsOfOneGroupShareItInOneProcess) {
+  const std::vector<std::string> pair = same_group_pair();
+  if (pair.empty()) GTEST_SKIP() << "no two lab devices in one IOMMU group (run.sh -d 2 -B)";
+  note(pair[0] + " and " + pair[1] + " share IOMMU group " + std::to_string(group_of(pair[0])));
+  vfio::GroupSet set;
+  auto a = VfioDevice::open(pair[0], {}, {}, &set);
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  // Without the set, the second function cannot open the group: the
+  // kernel allows one opener, and that is this process.
+  auto alone = VfioDevice::open(pair[1]);
+  ASSERT_FALSE(alone.ok());
+  EXPECT_THAT(alone.error().message, HasSubstr("Device or resource busy"));
+  auto b = VfioDevice::open(pair[1], {}, {}, &set);
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  EXPECT_EQ((*a)->iommu_group(), (*b)->iommu_group());
+  EXPECT_EQ((*a)->group_fd(), (*b)->group_fd());
+  EXPECT_NE((*a)->device_fd(), (*b)->device_fd());
+  EXPECT_EQ(set.opens(), 1u);
+  EXPECT_EQ(set.open_groups(), 1u);
+  auto twice = VfioDevice::open(pair[0], {}, {}, &set);
+  ASSERT_FALSE(twice.ok());
+  EXPECT_THAT(twice.error().message, HasSubstr("is open already in this process"));
+
+  // Both fire their own vectors, each onto its own eventfds only.
+  struct Fn {
+    VfioDevice* dev;
+    BarMapping bar0;
+    std::uint32_t ivpos = 0;
+    std::vector<UniqueFd> fds;
+  };
+  const unsigned n = std::min(8u, (*a)->msix_count());
+  std::vector<Fn> fns(2);
+  fns[0].dev = a->get();
+  fns[1].dev = b->get();
+  for (Fn& f : fns) {
+    auto bar = f.dev->map_bar(0);
+    ASSERT_TRUE(bar.ok()) << bar.error().message;
+    f.bar0 = std::move(*bar);
+    f.ivpos = f.bar0.read32(kIvPosition);
+    f.fds = make_eventfds(n);
+    ASSERT_TRUE(f.dev->set_msix_eventfds(0, raw(f.fds)).ok());
+  }
+  EXPECT_EQ(proc_interrupt_lines(pair[0]), n);
+  EXPECT_EQ(proc_interrupt_lines(pair[1]), n);
+  for (unsigned k = 0; k < 2; ++k) {
+    for (unsigned v = 0; v < n; ++v) {
+      for (std::size_t i = 0; i < 2; ++i) {
+        fns[i].bar0.write32(kDoorbell, (fns[i].ivpos << 16) | v);
+        EXPECT_EQ(wait_read(fns[i].fds[v].get(), kArriveMs), 1u) << fns[i].dev->name() << " vector " << v;
+        for (std::size_t j = 0; j < 2; ++j)
+          for (unsigned w = 0; w < n; ++w)
+            EXPECT_EQ(drain(fns[j].fds[w].get()), 0u) << "stray on " << fns[j].dev->name() << " vector " << w;
+      }
+    }
+  }
+
+  // The first function goes: the group stays open for the second, which
+  // still fires.
+  const int group_fd = (*a)->group_fd();
+  fns[0].bar0.reset();
+  (*a)->close();
+  EXPECT_EQ(set.open_groups(), 1u);
+  EXPECT_NE(::fcntl(group_fd, F_GETFD), -1);
+  fns[1].bar0.write32(kDoorbell, (fns[1].ivpos << 16) | 3u);
+  EXPECT_EQ(wait_read(fns[1].fds[3].get(), kArriveMs), 1u);
+  // The last one goes: group and container closed.
+  fns[1].bar0.reset();
+  (*b)->close();
+  EXPECT_EQ(set.open_groups(), 0u);
+  EXPECT_EQ(::fcntl(group_fd, F_GETFD), -1);
+  // Closed means the group can be opened again, even without the set.
+  auto again = VfioDevice::open(pair[1]);
+  EXPECT_TRUE(again.ok()) << again.error().message;
 }
 
 }  // namespace
