@@ -58,7 +58,8 @@ struct RunResult {
   LatencyHistogram latency;
   std::vector<std::pair<unsigned, std::uint64_t>> handled_per_cpu;
   bool pinned_ok = true;
-  std::string uring_choice;  // the io_uring reactor's method and why; empty for the fixed ones
+  std::string uring_choice;           // the io_uring reactor's method and why; empty for the fixed ones
+  std::uint64_t method_switches = 0;  // io_uring switching by load, over every CPU
 
   double interrupts_per_s() const { return seconds > 0 ? static_cast<double>(handled) / seconds : 0; }
   double invocations_per_s() const { return seconds > 0 ? static_cast<double>(invocations) / seconds : 0; }
@@ -183,6 +184,7 @@ Result<RunResult> run_once(const BenchOptions& o, const Topology& topo, const Re
   r.uring_choice = s.uring_choice;
   for (const CpuStats& c : s.cpus) {
     r.backoffs += c.backoffs;
+    r.method_switches += c.method_switches;
     r.handled_per_cpu.emplace_back(c.cpu, c.handled);
     if (c.reactor_ran_on != static_cast<int>(c.cpu)) r.pinned_ok = false;
     if (o.handoff != Handoff::kInline && c.worker_ran_on != c.worker_cpu) r.pinned_ok = false;
@@ -332,7 +334,8 @@ json run_json(const RunResult& r, const BenchOptions& o, const std::vector<RunRe
           {"fire_cpu_ns", r.fire_cpu_ns},
           {"per_cpu", per_cpu},
           {"repeats_interrupts_per_s", rep},
-          {"uring_choice", r.uring_choice}};
+          {"uring_choice", r.uring_choice},
+          {"method_switches", r.method_switches}};
 }
 
 // Picks the firing engine's CPU (the last present one unless given) and
@@ -584,7 +587,9 @@ int run_bench(const BenchOptions& options, std::ostream& out, std::ostream& err)
   out << format_table(medians, o.floor, floor, saturating(o)) << bench_legend(!floor.empty());
   // The adaptive io_uring reactor says which method it took, and why.
   for (const RunResult& r : medians)
-    if (!r.uring_choice.empty()) out << fmt::format("{}/{}: {}\n", r.reactor, r.layout, r.uring_choice);
+    if (!r.uring_choice.empty())
+      out << fmt::format("{}/{}: {}{}\n", r.reactor, r.layout, r.uring_choice,
+                         r.method_switches > 0 ? fmt::format("; switched {} times", r.method_switches) : "");
 
   if (!o.plot_dir.empty()) {
     // DIR itself, in the directory checked before the runs; nothing above it.

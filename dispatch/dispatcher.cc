@@ -92,6 +92,7 @@ void Dispatcher::Impl::stop() {
     it->worker_cpu = lane.worker_cpu;
     it->reactor_cpu_ns = lane.reactor_cpu_ns;
     it->worker_cpu_ns = lane.worker_cpu_ns;
+    it->method_switches = lane.method_switches;
   }
   std::sort(stats.cpus.begin(), stats.cpus.end(), [](const CpuStats& a, const CpuStats& b) { return a.cpu < b.cpu; });
 }

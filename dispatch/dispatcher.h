@@ -58,7 +58,8 @@ std::string_view uring_method_name(UringMethod method);
 struct UringChoiceCache {
   struct Entry {
     UringMethod method = UringMethod::kReadSqe;
-    std::string why;  // the measurement that chose it
+    std::string why;        // the measurement that chose it
+    double read_per_s = 0;  // what read SQEs served saturated in it
   };
   std::function<std::optional<Entry>(const std::string& key)> lookup;
   std::function<void(const std::string& key, const Entry& entry)> store;
@@ -71,6 +72,16 @@ struct DispatchOptions {
   unsigned queue_capacity = 4096;
   UringMethod uring_method = UringMethod::kReadSqe;
   UringChoiceCache uring_cache;  // kAuto only
+  // io_uring: serve with read SQEs while the load is well below what they
+  // served saturated (uring_read_ceiling_per_s) and with uring_method near
+  // it (LoadGauge), switching on the fly. Set by kAuto where multishot poll
+  // measured faster saturated: at light load read SQEs cost one system call
+  // less per interrupt.
+  bool uring_switch_by_load = false;
+  double uring_read_ceiling_per_s = 0;
+  // Tests only: with uring_switch_by_load, switch every this many waits
+  // whatever the load (0: by load).
+  unsigned uring_switch_every = 0;
   // io_uring: spin on the completion ring this long before sleeping in the
   // kernel; 0 sleeps at once.
   std::uint64_t busy_poll_ns = 0;
@@ -119,7 +130,8 @@ struct CpuStats {
   std::uint64_t negative_latency = 0;
   std::uint64_t reactor_cpu_ns = 0;
   std::uint64_t worker_cpu_ns = 0;
-  LatencyHistogram latency;  // trigger -> handler start, per invocation
+  std::uint64_t method_switches = 0;  // io_uring switching by load: times it switched
+  LatencyHistogram latency;           // trigger -> handler start, per invocation
 };
 
 struct DispatchStats {

@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "base/unique_fd.h"
+#include "dispatch/load_gauge.h"
 #include "dispatch/reactor.h"
 #include "dispatch/sys.h"
 
@@ -53,6 +54,7 @@ constexpr std::uint64_t kCalibrationNs = 30'000'000;
 
 double measure_uring(DispatchOptions options, UringMethod method, unsigned cpu, unsigned fire_cpu) {
   options.uring_method = method;
+  options.uring_switch_by_load = false;
   options.fault = {};
   auto engine = DispatchEngine::create(options);
   if (!engine) return 0;
@@ -157,25 +159,44 @@ std::string uring_choice_key(const DispatchOptions& options) {
                      handoff_name(options.handoff), options.busy_poll_ns);
 }
 
-// Read SQEs or multishot poll: which wins differs from machine to machine
-// (and kernel to kernel, and with the hand-off), so it is measured, once
-// per machine where a cache keeps it, before the first lane starts.
+// Read SQEs or multishot poll: which wins saturated differs from machine
+// to machine (and kernel to kernel, and with the hand-off), so it is
+// measured, once per machine where a cache keeps it, before the first lane
+// starts. Where multishot poll wins, the reactors switch by load: it costs
+// a read() per interrupt that read SQEs do not, which at light load, one
+// interrupt per wake, is most of the difference.
 void DispatchEngine::choose_uring(unsigned cpu) {
   const UringChoiceCache& cache = options_.uring_cache;
   const std::string key = cache.lookup || cache.store ? uring_choice_key(options_) : "";
+  bool cached = false;
+  std::string why;
   if (cache.lookup) {
-    if (auto hit = cache.lookup(key); hit && hit->method != UringMethod::kAuto) {
+    if (auto hit = cache.lookup(key); hit && hit->method != UringMethod::kAuto && hit->read_per_s > 0) {
       options_.uring_method = hit->method;
-      uring_choice_ = fmt::format("{} (cached for {}: {})", uring_method_name(hit->method), key, hit->why);
-      return;
+      options_.uring_read_ceiling_per_s = hit->read_per_s;
+      why = fmt::format("cached for {}: {}", key, hit->why);
+      cached = true;
     }
   }
-  if (calibrate_uring(cpu) && cache.store) cache.store(key, {options_.uring_method, uring_choice_});
+  if (!cached) {
+    auto measured = calibrate_uring(cpu);
+    why = measured ? *measured : "the calibration could not run; the default";
+    if (measured && cache.store) cache.store(key, {options_.uring_method, why, options_.uring_read_ceiling_per_s});
+  }
+  options_.uring_switch_by_load =
+      options_.uring_method == UringMethod::kPollMultishot && options_.uring_read_ceiling_per_s > 0;
+  uring_choice_ =
+      options_.uring_switch_by_load
+          ? fmt::format("poll-multishot from {} on, read-sqe below {} ({})",
+                        rate_text(options_.uring_read_ceiling_per_s * LoadGauge::kBehindPercent / 100),
+                        rate_text(options_.uring_read_ceiling_per_s * LoadGauge::kKeepingUpPercent / 100), why)
+          : fmt::format("{} ({})", uring_method_name(options_.uring_method), why);
 }
 
 // Each method twice, interleaved, best of its two, with this engine's
-// settings.
-bool DispatchEngine::calibrate_uring(unsigned cpu) {
+// settings. Sets options_.uring_method to the faster and what read SQEs
+// served as their ceiling; returns the figures.
+std::optional<std::string> DispatchEngine::calibrate_uring(unsigned cpu) {
   const unsigned fire_cpu = another_cpu(cpu);
   double read = 0;
   double poll = 0;
@@ -184,15 +205,10 @@ bool DispatchEngine::calibrate_uring(unsigned cpu) {
     poll = std::max(poll, measure_uring(options_, UringMethod::kPollMultishot, cpu, fire_cpu));
   }
   options_.uring_method = poll > read ? UringMethod::kPollMultishot : UringMethod::kReadSqe;
-  if (read == 0 && poll == 0) {
-    uring_choice_ = "read-sqe (the calibration could not run; the default)";
-    return false;
-  }
-  uring_choice_ = fmt::format(
-      "{} (measured on CPU {}, {} eventfds saturated from CPU {}: read-sqe {}, "
-      "poll-multishot {})",
-      uring_method_name(options_.uring_method), cpu, kCalibrationVectors, fire_cpu, rate_text(read), rate_text(poll));
-  return true;
+  options_.uring_read_ceiling_per_s = read;
+  if (read == 0 && poll == 0) return std::nullopt;
+  return fmt::format("measured on CPU {}, {} eventfds saturated from CPU {}: read-sqe {}, poll-multishot {}", cpu,
+                     kCalibrationVectors, fire_cpu, rate_text(read), rate_text(poll));
 }
 
 Result<DispatchEngine::Lane*> DispatchEngine::lane_for(unsigned cpu) {
@@ -254,6 +270,7 @@ CpuStats DispatchEngine::stop_lane(Lane& lane) {
   c.cpu = lane.cpu;
   c.reactor_ran_on = lane.reactor->ran_on();
   c.reactor_cpu_ns = lane.reactor->cpu_ns();
+  c.method_switches = lane.reactor->method_switches();
   if (lane.worker) {
     lane.worker->finish_and_join();
     c.worker_ran_on = lane.worker->ran_on();
@@ -434,6 +451,7 @@ void DispatchEngine::keep_lane_stats(const CpuStats& c) {
   it->second.worker_cpu = c.worker_cpu;
   it->second.reactor_cpu_ns += c.reactor_cpu_ns;
   it->second.worker_cpu_ns += c.worker_cpu_ns;
+  it->second.method_switches += c.method_switches;
 }
 
 std::vector<CpuStats> DispatchEngine::stop_lanes() {

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -103,8 +104,9 @@ class DispatchEngine {
   explicit DispatchEngine(DispatchOptions options);
   Result<Lane*> lane_for(unsigned cpu);
   void choose_uring(unsigned cpu);
-  // False when the calibration could not run (the default stays).
-  bool calibrate_uring(unsigned cpu);
+  // What it measured; nullopt when the calibration could not run (the
+  // default stays).
+  std::optional<std::string> calibrate_uring(unsigned cpu);
   HandlerCounts* counts_for(Device& d, unsigned cpu);
   Status arm(Device& d, Source& source);
   void fold(Device& d, Source& source);

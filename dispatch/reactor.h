@@ -51,6 +51,7 @@ class Reactor {
   virtual unsigned threads() const = 0;
 
   std::uint64_t cpu_ns() const { return cpu_ns_.load(); }
+  std::uint64_t method_switches() const { return method_switches_.load(); }
   int ran_on() const { return ran_on_.load(); }
   unsigned cpu() const { return cpu_; }
 
@@ -66,6 +67,7 @@ class Reactor {
   Status pin();
   const FaultHook& fault() const { return options_.fault; }
   void add_cpu_ns(std::uint64_t ns) { cpu_ns_ += ns; }
+  void count_method_switch() { method_switches_.fetch_add(1, std::memory_order_relaxed); }
   // A persistent error on a source, recorded with it: it is then no
   // longer armed, so the read it came from never spins a CPU.
   void record_error(Source& source, std::string message) const;
@@ -76,6 +78,7 @@ class Reactor {
 
  private:
   std::atomic<std::uint64_t> cpu_ns_{0};
+  std::atomic<std::uint64_t> method_switches_{0};
   std::atomic<int> ran_on_{-1};
 };
 

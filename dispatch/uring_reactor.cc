@@ -15,6 +15,14 @@
 //                   completion says "readable" and the count is read with
 //                   a non-blocking read().
 //
+// Switching by load (DispatchOptions::uring_switch_by_load), the reactor
+// goes from one to the other while it runs: to multishot poll, each read
+// in flight is cancelled and its completion (the cancel, or a count that
+// raced it, delivered) arms the poll; to read SQEs, each poll is abandoned
+// (its completions read nothing) and a read armed at once, which completes
+// at once with whatever the eventfd holds. Both read the eventfd's counter
+// on this one thread, so nothing is read twice or left behind.
+//
 // Without busy-poll the ring is IORING_SETUP_SINGLE_ISSUER |
 // IORING_SETUP_DEFER_TASKRUN: completions are posted only when this thread
 // waits, which is what keeps its CPU cost per interrupt at epoll's level
@@ -34,6 +42,7 @@
 #include <utility>
 
 #include "base/unique_fd.h"
+#include "dispatch/load_gauge.h"
 #include "dispatch/reactor.h"
 #include "dispatch/sys.h"
 
@@ -92,18 +101,18 @@ class UringReactor final : public SingleThreadReactor {
   ~UringReactor() override { stop_and_join(); }
 
  private:
-  // user_data: a read SQE's is its Source's address, a multishot poll's
-  // its PollOp's; both aligned, so the low bits are free to tag the
-  // cancel of a poll (address | 1) and the doorbell (2) and read cancels
-  // (4), whose completions need nothing done.
-  static constexpr std::uint64_t kDoorbellToken = 2;
-  static constexpr std::uint64_t kCancelToken = 4;
-  static constexpr std::uint64_t kPollCancelTag = 1;
+  // user_data: an address with the operation in its low three bits (a
+  // Source and a PollOp are 8-byte aligned): a read SQE's Source, a
+  // multishot poll's PollOp and that poll's removal; the doorbell and read
+  // cancels, whose completions need nothing done, carry no address.
+  enum Tag : std::uint64_t { kReadTag = 0, kPollTag = 1, kPollRemoveTag = 2, kDoorbellTag = 3, kCancelTag = 4 };
+  static constexpr std::uint64_t kTagMask = 7;
   // Registered-file slots per ring: slot 0 is the doorbell. A source that
   // finds them all taken is served through its plain fd (one fdget per
   // read more, nothing else).
   static constexpr unsigned kFixedSlots = 1024;
-  static std::uint64_t token(const void* p) { return reinterpret_cast<std::uintptr_t>(p); }
+  static std::uint64_t token(const void* p, Tag tag) { return reinterpret_cast<std::uintptr_t>(p) | tag; }
+  static_assert(alignof(Source) >= 8);
 
   // A multishot poll in flight. A source leaving cannot always wait for
   // its poll to end: under load the poll is nearly always being woken, and
@@ -112,12 +121,16 @@ class UringReactor final : public SingleThreadReactor {
   // (source = null): its completions read nothing (the counts stay in the
   // eventfd for whoever serves the vector next), the removal is retried
   // until it lands, and the op is freed with its last completion.
-  struct PollOp {
+  struct alignas(8) PollOp {
     Source* source;
   };
-  bool poll_method() const { return options_.uring_method == UringMethod::kPollMultishot; }
+  // The method new reads are armed with: fixed, or switched by load.
+  UringMethod method_ = UringMethod::kReadSqe;
+  bool poll_method() const { return method_ == UringMethod::kPollMultishot; }
 
   Status setup() override {
+    // Switching by load starts with read SQEs: the ring starts idle.
+    method_ = options_.uring_switch_by_load ? UringMethod::kReadSqe : options_.uring_method;
     Ring& ring = ring_;
     if (options_.busy_poll_ns > 0) {
       if (Status s = ring.init(kEntries, {0}, fault()); !s) return s;
@@ -145,7 +158,7 @@ class UringReactor final : public SingleThreadReactor {
     io_uring_sqe* sqe = ring_.sqe();
     io_uring_prep_read(sqe, 0, &doorbell_buf_, sizeof(doorbell_buf_), 0);
     sqe->flags |= IOSQE_FIXED_FILE;
-    io_uring_sqe_set_data64(sqe, kDoorbellToken);
+    io_uring_sqe_set_data64(sqe, kDoorbellTag);
   }
 
   void arm(Source& s) {
@@ -154,12 +167,12 @@ class UringReactor final : public SingleThreadReactor {
     if (poll_method()) {
       auto op = std::make_unique<PollOp>(PollOp{&s});
       io_uring_prep_poll_multishot(sqe, fd, POLLIN);
-      io_uring_sqe_set_data64(sqe, token(op.get()));
+      io_uring_sqe_set_data64(sqe, token(op.get(), kPollTag));
       s.poll_op = op.get();
       polls_[op.get()] = std::move(op);
     } else {
       io_uring_prep_read(sqe, fd, &s.buf, sizeof(s.buf), 0);
-      io_uring_sqe_set_data64(sqe, token(&s));
+      io_uring_sqe_set_data64(sqe, token(&s, kReadTag));
     }
     if (s.fixed >= 0) sqe->flags |= IOSQE_FIXED_FILE;
     s.armed = true;
@@ -174,8 +187,8 @@ class UringReactor final : public SingleThreadReactor {
         free_slots_.pop_back();
       }
     }
-    sources_++;
-    max_batch_ = std::max(1U, sources_ / 2);
+    sources_.push_back(&s);
+    max_batch_ = std::max<unsigned>(1, sources_.size() / 2);
     arm(s);
     return ok_status();
   }
@@ -190,24 +203,68 @@ class UringReactor final : public SingleThreadReactor {
       free_slots_.push_back(s.fixed);
       s.fixed = -1;
     }
-    sources_--;
-    max_batch_ = std::max(1U, sources_ / 2);
+    sources_.erase(std::find(sources_.begin(), sources_.end(), &s));
+    max_batch_ = std::max<unsigned>(1, sources_.size() / 2);
     Fence* fence = std::exchange(s.removal, nullptr);
     producer.push_fence(fence);
   }
 
   void start_remove(Source& s, Fence* fence, Producer& producer) {
     s.removal = fence;
-    if (s.armed && poll_method()) abandon_poll(s);
+    if (s.poll_op != nullptr) abandon_poll(s);
     if (!s.armed) {
       finish_remove(s, producer);
       return;
     }
     // A read ends with the cancel, or with a count that raced it (which is
     // delivered): finish_remove() runs on that completion.
+    cancel_read(s);
+  }
+
+  void cancel_read(Source& s) {
     io_uring_sqe* sqe = ring_.sqe();
-    io_uring_prep_cancel64(sqe, token(&s), 0);
-    io_uring_sqe_set_data64(sqe, kCancelToken);
+    io_uring_prep_cancel64(sqe, token(&s, kReadTag), 0);
+    io_uring_sqe_set_data64(sqe, kCancelTag);
+  }
+
+  // New reads are armed with `to` from now on; what is in flight moves over
+  // (see the top of this file). Sources leaving or out of service stay as
+  // they are.
+  void switch_method(UringMethod to) {
+    method_ = to;
+    count_method_switch();
+    for (Source* s : sources_) {
+      if (!s->armed || s->removal != nullptr || s->dead) continue;
+      if (s->poll_op != nullptr && to == UringMethod::kReadSqe) {
+        abandon_poll(*s);
+        arm(*s);
+      } else if (s->poll_op == nullptr && to == UringMethod::kPollMultishot) {
+        cancel_read(*s);  // its completion arms the poll
+      }
+    }
+  }
+
+  // Switching by load: read SQEs while they keep up, the configured method
+  // near their ceiling; or, in tests, every uring_switch_every waits.
+  void consider_switch() {
+    if (unsigned every = options_.uring_switch_every; every > 0) {
+      if (++waits_since_switch_ >= every) {
+        waits_since_switch_ = 0;
+        switch_method(poll_method() ? UringMethod::kReadSqe : UringMethod::kPollMultishot);
+      }
+      return;
+    }
+    const std::uint64_t now = monotonic_ns();
+    if (!gauge_.due(now)) return;
+    switch (gauge_.judge(now, served_)) {
+      case LoadGauge::Verdict::kBehind:
+        if (method_ != options_.uring_method) switch_method(options_.uring_method);
+        break;
+      case LoadGauge::Verdict::kKeepingUp:
+        if (method_ != UringMethod::kReadSqe) switch_method(UringMethod::kReadSqe);
+        break;
+      case LoadGauge::Verdict::kUndecided: break;
+    }
   }
 
   // The source stops being served by its poll at once; the poll itself
@@ -221,14 +278,13 @@ class UringReactor final : public SingleThreadReactor {
 
   void remove_poll(PollOp* op) {
     io_uring_sqe* sqe = ring_.sqe();
-    io_uring_prep_poll_remove(sqe, token(op));
-    io_uring_sqe_set_data64(sqe, token(op) | kPollCancelTag);
+    io_uring_prep_poll_remove(sqe, token(op, kPollTag));
+    io_uring_sqe_set_data64(sqe, token(op, kPollRemoveTag));
   }
 
   // A poll removal's completion: retried while the kernel says the poll is
   // busy and the poll has not ended meanwhile.
-  void poll_removal_done(std::uint64_t t, int res) {
-    auto* op = reinterpret_cast<PollOp*>(t & ~kPollCancelTag);
+  void poll_removal_done(PollOp* op, int res) {
     if (res == -EALREADY && polls_.count(op) != 0) remove_poll(op);
   }
 
@@ -303,7 +359,12 @@ class UringReactor final : public SingleThreadReactor {
   // comes without IORING_CQE_F_MORE and is not re-armed).
   void take_out_of_service(Source& s, const char* what, int res) {
     record_error(s, std::string("io_uring ") + what + ": " + errno_string(-res));
-    if (poll_method() && s.armed) abandon_poll(s);
+    if (s.poll_op != nullptr) abandon_poll(s);
+  }
+
+  void deliver(Producer& producer, Source& s, std::uint64_t count) {
+    producer.deliver(s, count);
+    served_ += count;
   }
 
   // A multishot poll's completion.
@@ -320,7 +381,7 @@ class UringReactor final : public SingleThreadReactor {
     if (s == nullptr) return;  // abandoned: reads nothing
     if (cqe.res > 0 && (cqe.res & POLLIN) != 0) {
       std::int64_t count = eventfd_read_nowait(s->fd);
-      if (count > 0) producer.deliver(*s, static_cast<std::uint64_t>(count));
+      if (count > 0) deliver(producer, *s, static_cast<std::uint64_t>(count));
       if (count < 0 && !s->dead) take_out_of_service(*s, "read", static_cast<int>(count));
     }
     if (op_over && rearm_after(*s, cqe.res, "poll")) arm(*s);
@@ -328,7 +389,7 @@ class UringReactor final : public SingleThreadReactor {
 
   // A read SQE's completion.
   void complete_read(Source& s, const io_uring_cqe& cqe, Producer& producer) {
-    if (cqe.res == sizeof(std::uint64_t)) producer.deliver(s, s.buf);
+    if (cqe.res == sizeof(std::uint64_t)) deliver(producer, s, s.buf);
     s.armed = false;
     if (s.removal != nullptr) {
       finish_remove(s, producer);
@@ -347,19 +408,16 @@ class UringReactor final : public SingleThreadReactor {
     io_uring_for_each_cqe(r, head, cqe) {
       seen++;
       const std::uint64_t t = cqe->user_data;
-      if (t == kDoorbellToken) {
-        *doorbell_rang = true;
-        continue;
-      }
-      // A cancel's own completion, and liburing's internal timeout entry on
-      // kernels without IORING_FEAT_EXT_ARG (before 5.11).
-      if (t == kCancelToken || t == LIBURING_UDATA_TIMEOUT) continue;
-      if ((t & kPollCancelTag) != 0) {
-        poll_removal_done(t, cqe->res);
-      } else if (poll_method()) {
-        complete_poll(reinterpret_cast<PollOp*>(t), *cqe, producer);
-      } else {
-        complete_read(*reinterpret_cast<Source*>(t), *cqe, producer);
+      // liburing's internal timeout entry on kernels without
+      // IORING_FEAT_EXT_ARG (before 5.11).
+      if (t == LIBURING_UDATA_TIMEOUT) continue;
+      void* p = reinterpret_cast<void*>(t & ~kTagMask);
+      switch (t & kTagMask) {
+        case kReadTag: complete_read(*static_cast<Source*>(p), *cqe, producer); break;
+        case kPollTag: complete_poll(static_cast<PollOp*>(p), *cqe, producer); break;
+        case kPollRemoveTag: poll_removal_done(static_cast<PollOp*>(p), cqe->res); break;
+        case kDoorbellTag: *doorbell_rang = true; break;
+        default: break;  // a read cancel's own completion
       }
     }
     io_uring_cq_advance(r, seen);
@@ -374,6 +432,7 @@ class UringReactor final : public SingleThreadReactor {
       bool doorbell_rang = false;
       unsigned reaped = reap(producer, &doorbell_rang);
       if (options_.busy_poll_ns == 0) adapt(reaped);
+      if (options_.uring_switch_by_load) consider_switch();
       if (doorbell_rang) {
         // Commands after the batch: a source removed now may be named by a
         // completion later in this same batch.
@@ -390,7 +449,10 @@ class UringReactor final : public SingleThreadReactor {
   Ring ring_;                                         // created on the reactor thread by setup()
   std::map<PollOp*, std::unique_ptr<PollOp>> polls_;  // in flight, abandoned ones too
   std::vector<int> free_slots_;
-  unsigned sources_ = 0;
+  std::vector<Source*> sources_;  // served here now
+  LoadGauge gauge_{options_.uring_read_ceiling_per_s};
+  std::uint64_t served_ = 0;         // interrupts read here so far, for the gauge
+  unsigned waits_since_switch_ = 0;  // uring_switch_every
   static constexpr std::uint64_t kBatchWaitNs = 20'000;
   static constexpr unsigned kMinBacklog = 4;
   unsigned batch_target_ = 1;

@@ -135,7 +135,9 @@ def table(doc):
     for i in doc["invocations"]:
         for r in i["report"]["runs"]:
             if r.get("uring_choice"):
-                choices.append(f"- {i['name']}, {r['reactor']}: {r['uring_choice']}")
+                switched = r.get("method_switches", 0)
+                note = f"; switched method {switched} times in the run" if switched else ""
+                choices.append(f"- {i['name']}, {r['reactor']}: {r['uring_choice']}{note}")
     if choices:
         out.append("")
         out.append("What the adaptive `io_uring` chose, per invocation (its median run):")

@@ -27,16 +27,17 @@ TEST(UringCacheFile, WhatIsStoredIsFoundByItsKeyOnly) {
   std::vector<std::string> warnings;
   UringChoiceCache cache = file_uring_cache(path, [&](const std::string& w) { warnings.push_back(w); });
   EXPECT_FALSE(cache.lookup("k1"));  // no file yet
-  cache.store("k1", {UringMethod::kPollMultishot, "poll-multishot (measured ...)"});
-  cache.store("k2", {UringMethod::kReadSqe, "read-sqe (measured ...)"});
+  cache.store("k1", {UringMethod::kPollMultishot, "measured ...", 450e3});
+  cache.store("k2", {UringMethod::kReadSqe, "measured ...", 500e3});
   auto one = cache.lookup("k1");
   ASSERT_TRUE(one);
   EXPECT_EQ(one->method, UringMethod::kPollMultishot);
-  EXPECT_EQ(one->why, "poll-multishot (measured ...)");
+  EXPECT_EQ(one->why, "measured ...");
+  EXPECT_EQ(one->read_per_s, 450e3);
   EXPECT_EQ(cache.lookup("k2")->method, UringMethod::kReadSqe);
   EXPECT_FALSE(cache.lookup("k3"));
   const auto root = nlohmann::json::parse(std::ifstream(path));
-  EXPECT_EQ(root["irqd_uring_choice"], 1);
+  EXPECT_EQ(root["irqd_uring_choice"], 2);
   EXPECT_EQ(root["choices"]["k1"]["method"], "poll-multishot");
   struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
@@ -49,12 +50,17 @@ TEST(UringCacheFile, AFileThatIsNotOursIsAMissAndIsReplaced) {
   const std::string path = dir.file("uring-choice.json");
   UringChoiceCache cache = file_uring_cache(path, nullptr);
   for (const char* text :
-       {"not json", R"({"irqd_uring_choice":2,"choices":{"k":{"method":"read-sqe"}}})",
-        R"({"irqd_uring_choice":1,"choices":{"k":{"method":"auto"}}})", R"({"irqd_uring_choice":1,"choices":[]})"}) {
+       {"not json", R"({"irqd_uring_choice":1,"choices":{"k":{"method":"read-sqe"}}})",
+        R"({"irqd_uring_choice":2,"choices":{"k":{"method":"auto","why":"","read_per_s":1}}})",
+        R"({"irqd_uring_choice":2,"choices":[]})",
+        R"({"irqd_uring_choice":2,"choices":{"k":{"method":"read-sqe","why":""}}})",
+        R"({"irqd_uring_choice":2,"choices":{"k":{"method":"read-sqe","why":"","read_per_s":"fast"}}})",
+        R"({"irqd_uring_choice":2,"choices":{"k":{"method":"read-sqe","why":"","read_per_s":0}}})",
+        R"({"irqd_uring_choice":2,"choices":{"k":{"method":7,"why":"","read_per_s":1}}})"}) {
     std::ofstream(path) << text;
     EXPECT_FALSE(cache.lookup("k")) << text;
   }
-  cache.store("k", {UringMethod::kReadSqe, "why"});
+  cache.store("k", {UringMethod::kReadSqe, "why", 1e6});
   EXPECT_EQ(cache.lookup("k")->method, UringMethod::kReadSqe);
 }
 
@@ -63,7 +69,7 @@ TEST(UringCacheFile, AStoreThatFailsIsReportedNotThrown) {
   std::vector<std::string> warnings;
   UringChoiceCache cache =
       file_uring_cache(dir.file("missing/uring.json"), [&](const std::string& w) { warnings.push_back(w); });
-  cache.store("k", {UringMethod::kReadSqe, "why"});
+  cache.store("k", {UringMethod::kReadSqe, "why", 1e6});
   ASSERT_EQ(warnings.size(), 1U);
   EXPECT_EQ(warnings[0].rfind("reactor.calibration_cache: cannot keep the io_uring calibration in " +
                                   dir.file("missing/uring.json") + ": ",
