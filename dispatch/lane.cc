@@ -155,8 +155,8 @@ Status Worker::start() {
 //      release)                        W2 sleeping_ = true
 //   P2 fence(seq_cst)                  W3 fence(seq_cst)
 //   P3 load sleeping_                  W4 re-check every queue (load
-//   P4 if true: ++wake_seq_, notify       write_index_)
-//                                      W5 nothing: wake_seq_.wait(seq)
+//   P4 if true: ++wake_seq_,              write_index_)
+//      futex_wake_one                  W5 nothing: futex_wait(wake_seq_, seq)
 //
 // Each side stores, then loads what the other stored. Without the fences
 // both loads may read the old values (x86 lets a load pass an earlier store
@@ -173,8 +173,9 @@ Status Worker::start() {
 //     true, P4 bumps wake_seq_. W1 read a value before that bump in wake_seq_'s
 //     modification order (had W1 read the bump or later, the bump's release
 //     would make P3 happen before W2, and P3 could not read W2), so
-//     wait(seq) returns at once or is woken: the futex compares the value,
-//     a bump between W1 and the wait is never lost.
+//     futex_wait returns at once or is woken: the kernel compares the
+//     value under the futex's lock, so a bump between W1 and the wait is
+//     never lost. A spurious return goes round the loop, which re-checks.
 // A stale sleeping_ == true (the worker already awake) costs one spurious
 // bump and a futex wake, nothing else; sleeping_ itself is only a hint,
 // hence relaxed.
@@ -184,7 +185,7 @@ Status Worker::start() {
 //   controller                         worker
 //   F1 finishing_ = true (release)     W1 seq = wake_seq_ (acquire)
 //   F2 fence(seq_cst)                  W3 fence(seq_cst)
-//   F3 ++wake_seq_, notify             W3' finishing = finishing_ (acquire)
+//   F3 ++wake_seq_, wake               W3' finishing = finishing_ (acquire)
 //
 // If W3' reads false, then W3 precedes F2 in S (else W3' would read F1).
 // W1 is sequenced before W3 and F3 after F2, so W1 is coherence-ordered
@@ -200,7 +201,7 @@ void Worker::wake() {
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (sleeping_.load(std::memory_order_relaxed)) {
     wake_seq_.fetch_add(1, std::memory_order_release);
-    wake_seq_.notify_one();
+    futex_wake_one(wake_seq_);
   }
 }
 
@@ -256,7 +257,7 @@ void Worker::loop() {
       continue;
     }
     if (finishing) break;  // producers are done and nothing is left
-    wake_seq_.wait(seq, std::memory_order_acquire);
+    if (wake_seq_.load(std::memory_order_acquire) == seq) futex_wait(wake_seq_, seq);
     sleeping_.store(false, std::memory_order_relaxed);
   }
 }
@@ -267,7 +268,7 @@ void Worker::finish_and_join() {
   finishing_.store(true, std::memory_order_release);
   std::atomic_thread_fence(std::memory_order_seq_cst);
   wake_seq_.fetch_add(1, std::memory_order_release);
-  wake_seq_.notify_one();
+  futex_wake_one(wake_seq_);
   if (thread_.joinable()) thread_.join();
 }
 

@@ -245,6 +245,21 @@ TEST(SoftwareDevice, PartialConsumesReturnTheOldestAcrossRingWraps) {
   EXPECT_EQ(device->consumed(0), 250U);
 }
 
+// The reader keeps what it last saw of `fired`: a consume that needs more
+// than that must look again, not stop at the old view.
+TEST(SoftwareDevice, AConsumeBeyondWhatTheReaderLastSawLooksAgain) {
+  auto device = make_device(1, 8);
+  ASSERT_TRUE(device->fire(0, 100));
+  ASSERT_TRUE(device->fire(0, 101));
+  EXPECT_EQ(device->consume(0, 1), 100U);  // sees 2 fired
+  for (std::uint64_t s = 102; s < 105; ++s) ASSERT_TRUE(device->fire(0, s));
+  EXPECT_EQ(device->consume(0, 4), 101U);  // needs 4, saw 1 left: looks again
+  EXPECT_EQ(device->consumed(0), 5U);
+  ASSERT_TRUE(device->fire(0, 105));
+  EXPECT_EQ(device->consume(0, 1), 105U);
+  EXPECT_EQ(device->consumed(0), 6U);
+}
+
 TEST(SoftwareDevice, ConsumingNothingReturnsZeroAndChangesNothing) {
   auto device = make_device(1, 4);
   ASSERT_TRUE(device->fire(0, 7));
