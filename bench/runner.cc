@@ -217,9 +217,14 @@ FloorResult median_floor(std::vector<FloorResult> runs, bool saturate) {
   return runs[runs.size() / 2];
 }
 
-const RunResult& median_by_throughput(std::vector<RunResult>& runs) {
-  std::sort(runs.begin(), runs.end(),
-            [](const RunResult& a, const RunResult& b) { return a.interrupts_per_s() < b.interrupts_per_s(); });
+// The run kept of the repeats, by the same figure: interrupts/s when
+// saturating; CPU ns per interrupt when paced, where every run reads the
+// pattern's rate and the median by interrupts/s would pick an arbitrary
+// repeat's cost and latency.
+const RunResult& median_run(std::vector<RunResult>& runs, bool saturate) {
+  std::sort(runs.begin(), runs.end(), [saturate](const RunResult& a, const RunResult& b) {
+    return saturate ? a.interrupts_per_s() < b.interrupts_per_s() : a.cpu_ns_per_interrupt() < b.cpu_ns_per_interrupt();
+  });
   return runs[runs.size() / 2];
 }
 
@@ -310,8 +315,16 @@ json latency_json(const LatencyHistogram& h) {
 json run_json(const RunResult& r, const BenchOptions& o, const std::vector<RunResult>& repeats) {
   json per_cpu = json::array();
   for (const auto& [cpu, handled] : r.handled_per_cpu) per_cpu.push_back({{"cpu", cpu}, {"handled", handled}});
+  // Every repeat in run order, so a reader can see the spread the median
+  // hides (on a shared machine it is often as large as the differences).
   json rep = json::array();
-  for (const RunResult& x : repeats) rep.push_back(x.interrupts_per_s());
+  json rep_cpu = json::array();
+  json rep_p99 = json::array();
+  for (const RunResult& x : repeats) {
+    rep.push_back(x.interrupts_per_s());
+    rep_cpu.push_back(x.cpu_ns_per_interrupt());
+    rep_p99.push_back(x.latency.percentile(99));
+  }
   return {{"reactor", r.reactor},
           {"layout", r.layout},
           {"vectors", o.vectors},
@@ -334,6 +347,8 @@ json run_json(const RunResult& r, const BenchOptions& o, const std::vector<RunRe
           {"fire_cpu_ns", r.fire_cpu_ns},
           {"per_cpu", per_cpu},
           {"repeats_interrupts_per_s", rep},
+          {"repeats_cpu_ns_per_interrupt", rep_cpu},
+          {"repeats_p99_ns", rep_p99},
           {"uring_choice", r.uring_choice},
           {"method_switches", r.method_switches}};
 }
@@ -572,17 +587,25 @@ int run_bench(const BenchOptions& options, std::ostream& out, std::ostream& err)
   json runs = json::array();
   for (Config& c : configs) {
     std::vector<RunResult> sorted = c.runs;
-    medians.push_back(median_by_throughput(sorted));
+    medians.push_back(median_run(sorted, saturating(o)));
     runs.push_back(run_json(medians.back(), o, c.runs));
   }
   std::vector<FloorResult> floor;
   json floor_json = json::array();
   for (std::size_t i = 0; i < o.floor.size(); ++i) {
     floor.push_back(median_floor(floor_runs[i], saturating(o)));
+    json rep = json::array();
+    json rep_cpu = json::array();
+    for (const FloorResult& f : floor_runs[i]) {
+      rep.push_back(f.interrupts_per_s());
+      rep_cpu.push_back(f.cpu_ns_per_interrupt());
+    }
     floor_json.push_back({{"method", floor_method_name(o.floor[i])},
                           {"pattern", o.pattern_text},
                           {"interrupts_per_s", floor.back().interrupts_per_s()},
-                          {"cpu_ns_per_interrupt", floor.back().cpu_ns_per_interrupt()}});
+                          {"cpu_ns_per_interrupt", floor.back().cpu_ns_per_interrupt()},
+                          {"repeats_interrupts_per_s", rep},
+                          {"repeats_cpu_ns_per_interrupt", rep_cpu}});
   }
   out << format_table(medians, o.floor, floor, saturating(o)) << bench_legend(!floor.empty());
   // The adaptive io_uring reactor says which method it took, and why.

@@ -11,7 +11,7 @@
 #   BENCH_MACHINE=epyc-16c scripts/bench-report.sh
 #   BENCH_DURATION=3 BENCH_REPEAT=3 scripts/bench-report.sh   # longer runs
 #
-# About 3-4 minutes on a 2-vCPU machine with the defaults. The machine
+# About 6 minutes on a 2-vCPU machine with the defaults (5 repeats). The machine
 # should be otherwise quiet: the load average before and after is recorded
 # next to the figures.
 set -euo pipefail
@@ -20,7 +20,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 duration=${BENCH_DURATION:-2}
-repeat=${BENCH_REPEAT:-3}
+repeat=${BENCH_REPEAT:-5}
 warmup=${BENCH_WARMUP:-0.3}
 
 cmake --preset release >/dev/null

@@ -522,8 +522,9 @@ constexpr const char* kFloorLegend =
     "paced: the row's cpu/irq over the best (lowest) bare loop's (1.00 = as cheap, lower is better)";
 
 // The report's "floor" list: one entry per method asked, in order, each with
-// exactly the four fields, and numbers a run produced.
-void expect_floor(const json& report, const std::vector<std::string>& methods, const std::string& pattern) {
+// exactly its fields, numbers a run produced, and one figure per repeat.
+void expect_floor(const json& report, const std::vector<std::string>& methods, const std::string& pattern,
+                  std::size_t repeats = 1) {
   ASSERT_TRUE(report.contains("floor")) << report.dump(1);
   const json& floor = report.at("floor");
   ASSERT_TRUE(floor.is_array());
@@ -534,7 +535,10 @@ void expect_floor(const json& report, const std::vector<std::string>& methods, c
     std::vector<std::string> keys;
     for (const auto& item : f.items()) keys.push_back(item.key());
     // nlohmann::json keeps keys sorted: the exact set, not the file's order.
-    EXPECT_EQ(keys, (std::vector<std::string>{"cpu_ns_per_interrupt", "interrupts_per_s", "method", "pattern"}));
+    EXPECT_EQ(keys, (std::vector<std::string>{"cpu_ns_per_interrupt", "interrupts_per_s", "method", "pattern",
+                                              "repeats_cpu_ns_per_interrupt", "repeats_interrupts_per_s"}));
+    EXPECT_EQ(f.at("repeats_interrupts_per_s").size(), repeats);
+    EXPECT_EQ(f.at("repeats_cpu_ns_per_interrupt").size(), repeats);
     EXPECT_EQ(f.at("method"), methods[i]);
     EXPECT_EQ(f.at("pattern"), pattern);
     EXPECT_GT(f.at("interrupts_per_s").get<double>(), 0);
@@ -584,7 +588,7 @@ TEST(BenchCliFloor, RepeatsInterleaveReactorsAndBareLoops) {
       {"--reactors", "epoll", "--floor", "--floor-methods", "thread,epoll", "--vectors", "4", "--repeat", "2"}, path);
   ASSERT_FALSE(run.report.is_discarded());
   expect_runs(run.report, {"epoll/kernel"}, 4, "saturate", "adaptive");
-  expect_floor(run.report, {"thread", "epoll"}, "saturate");
+  expect_floor(run.report, {"thread", "epoll"}, "saturate", 2);
   std::vector<std::string> order;
   for (const std::string& l : lines_of(run.result.err)) order.push_back(l.substr(0, l.find(':', 12)));
   EXPECT_EQ(order, (std::vector<std::string>{
@@ -603,6 +607,54 @@ TEST(BenchCliFloor, PacedComparesCostAndAccountsExactly) {
   expect_runs(run.report, {"epoll/kernel"}, 64, "rate:20000", "adaptive");
   expect_floor(run.report, {"epoll"}, "rate:20000");
   expect_floor_table(run.result.out, {"epoll/kernel", "floor:epoll"});
+}
+
+// The repeats' position of a run's figure among them: the median of an
+// odd count is the middle one once sorted.
+double middle(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Which repeat is reported: the median by the figure that varies. Paced,
+// every repeat reads the pattern's rate, so it is the one of median CPU
+// cost, and its p99 is that repeat's; saturated, the one of median
+// interrupts/s.
+TEST(BenchCliRepeats, PacedReportsTheRepeatOfMedianCostWithItsOwnP99) {
+  TempDir dir;
+  const std::string path = dir / "report.json";
+  BenchRun run = run_bench({"--reactors", "epoll", "--pattern", "rate:20000", "--vectors", "4", "--repeat", "3",
+                            "--duration", "0.2", "--floor", "--floor-methods", "epoll"},
+                           path);
+  ASSERT_FALSE(run.report.is_discarded());
+  const json& r = run.report.at("runs").at(0);
+  const auto cpu = r.at("repeats_cpu_ns_per_interrupt").get<std::vector<double>>();
+  const auto p99 = r.at("repeats_p99_ns").get<std::vector<std::uint64_t>>();
+  ASSERT_EQ(cpu.size(), 3U);
+  ASSERT_EQ(p99.size(), 3U);
+  ASSERT_EQ(r.at("repeats_interrupts_per_s").size(), 3U);
+  const double median = middle(cpu);
+  EXPECT_EQ(r.at("cpu_ns_per_interrupt").get<double>(), median);
+  const auto at = static_cast<std::size_t>(std::find(cpu.begin(), cpu.end(), median) - cpu.begin());
+  EXPECT_EQ(r.at("latency_ns").at("p99").get<std::uint64_t>(), p99[at]);
+  const json& f = run.report.at("floor").at(0);
+  EXPECT_EQ(f.at("cpu_ns_per_interrupt").get<double>(),
+            middle(f.at("repeats_cpu_ns_per_interrupt").get<std::vector<double>>()));
+}
+
+TEST(BenchCliRepeats, SaturatedReportsTheRepeatOfMedianThroughput) {
+  TempDir dir;
+  const std::string path = dir / "report.json";
+  BenchRun run = run_bench(
+      {"--reactors", "epoll", "--vectors", "4", "--repeat", "3", "--floor", "--floor-methods", "epoll"}, path);
+  ASSERT_FALSE(run.report.is_discarded());
+  const json& r = run.report.at("runs").at(0);
+  const auto rate = r.at("repeats_interrupts_per_s").get<std::vector<double>>();
+  ASSERT_EQ(rate.size(), 3U);
+  EXPECT_EQ(r.at("interrupts_per_s").get<double>(), middle(rate));
+  const json& f = run.report.at("floor").at(0);
+  EXPECT_EQ(f.at("interrupts_per_s").get<double>(),
+            middle(f.at("repeats_interrupts_per_s").get<std::vector<double>>()));
 }
 
 TEST(BenchCliFloor, WithoutFloorTheReportHasNoFloorAndTheTableNoColumn) {
