@@ -330,18 +330,17 @@ class UringReactor final : public SingleThreadReactor {
 
   // Whether waits may gather batches: not while busy-polling, and not with
   // read SQEs while switching by load (its gauge says the ring keeps up
-  // then) unless a worker is woken per wake (queue hand-off). Paced at
-  // 100k/s, bursts of the firer grew the batch target and the timed waits
-  // that followed cost 20% more CPU per interrupt and twice the p99 of
-  // single waits where the handler runs on the reactor (io_uring-read,
-  // adaptive hand-off: 4754-5248 ns and 63-68 us batched, 3950-4013 ns and
-  // 33-41 us not); with the queue hand-off fewer wakes save the worker's
-  // context switches (9.1 against 9.9 us per interrupt). Saturated, batches
-  // help read SQEs (462-474k/s against 441-448k).
+  // then). Paced at 100k/s, bursts of the firer grew the batch target and
+  // the timed waits that followed cost CPU and p99: with the handler on the
+  // reactor (adaptive hand-off) 4754-5248 ns and 63-68 us batched against
+  // 3950-4013 ns and 33-41 us not; with the queue hand-off, once the worker
+  // slept on a plain futex (a wake-up costs less, so fewer wakes save
+  // less), 7236-8215 ns and p99 59-126 us batched against 7006-8032 ns and
+  // 39-78 us not (5 repeats each, two runs). Saturated, batches help read
+  // SQEs (462-474k/s against 441-448k): the fixed io_uring-read keeps them.
   bool batching() const {
     if (options_.busy_poll_ns > 0) return false;
-    if (!options_.uring_switch_by_load || method_ != UringMethod::kReadSqe) return true;
-    return options_.handoff == Handoff::kQueue;
+    return !options_.uring_switch_by_load || method_ != UringMethod::kReadSqe;
   }
 
   // Grows the batch target only while completions pile up well beyond it
