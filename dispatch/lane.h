@@ -2,7 +2,7 @@
 //
 // The hand-off between a CPU's reactor thread(s) and its worker: one
 // boost::lockfree::spsc_queue per producer thread, a worker that drains
-// them and sleeps on a futex (std::atomic::wait) when all are empty, and the
+// them and sleeps on a futex (futex_wait, dispatch/sys.h) when all are empty, and the
 // accounting each side keeps for itself (no counter is written by two
 // threads).
 //
