@@ -207,22 +207,13 @@ Result<std::vector<unsigned>> vector_cpus(const BenchOptions& o, const Topology&
 
 bool saturating(const BenchOptions& o) { return o.pattern.kind == FirePattern::Kind::kSaturate; }
 
-// The floor run kept of the repeats: the median of the figure the floor
-// column compares, interrupts/s when saturating, CPU ns per interrupt when
-// paced (where interrupts/s is the pattern's rate for every method).
-FloorResult median_floor(std::vector<FloorResult> runs, bool saturate) {
-  std::sort(runs.begin(), runs.end(), [saturate](const FloorResult& a, const FloorResult& b) {
-    return saturate ? a.interrupts_per_s() < b.interrupts_per_s() : a.cpu_ns_per_interrupt() < b.cpu_ns_per_interrupt();
-  });
-  return runs[runs.size() / 2];
-}
-
-// The run kept of the repeats, by the same figure: interrupts/s when
-// saturating; CPU ns per interrupt when paced, where every run reads the
-// pattern's rate and the median by interrupts/s would pick an arbitrary
-// repeat's cost and latency.
-const RunResult& median_run(std::vector<RunResult>& runs, bool saturate) {
-  std::sort(runs.begin(), runs.end(), [saturate](const RunResult& a, const RunResult& b) {
+// The repeat kept of a reactor's or a bare loop's runs: the median of the
+// figure the tables compare, interrupts/s when saturating, CPU ns per
+// interrupt when paced (every paced repeat reads the pattern's rate, so a
+// median by interrupts/s would pick an arbitrary repeat's cost and latency).
+template <typename Run>
+Run median_repeat(std::vector<Run> runs, bool saturate) {
+  std::sort(runs.begin(), runs.end(), [saturate](const Run& a, const Run& b) {
     return saturate ? a.interrupts_per_s() < b.interrupts_per_s() : a.cpu_ns_per_interrupt() < b.cpu_ns_per_interrupt();
   });
   return runs[runs.size() / 2];
@@ -586,14 +577,13 @@ int run_bench(const BenchOptions& options, std::ostream& out, std::ostream& err)
   std::vector<RunResult> medians;
   json runs = json::array();
   for (Config& c : configs) {
-    std::vector<RunResult> sorted = c.runs;
-    medians.push_back(median_run(sorted, saturating(o)));
+    medians.push_back(median_repeat(c.runs, saturating(o)));
     runs.push_back(run_json(medians.back(), o, c.runs));
   }
   std::vector<FloorResult> floor;
   json floor_json = json::array();
   for (std::size_t i = 0; i < o.floor.size(); ++i) {
-    floor.push_back(median_floor(floor_runs[i], saturating(o)));
+    floor.push_back(median_repeat(floor_runs[i], saturating(o)));
     json rep = json::array();
     json rep_cpu = json::array();
     for (const FloorResult& f : floor_runs[i]) {
