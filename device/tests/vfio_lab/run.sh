@@ -171,7 +171,8 @@ if [ -n "$HOOK" ]; then
     VFIO_LAB_CTL=$W/ivshmem0.ctl VFIO_LAB_CONSOLE=$W/console.log bash -c "$HOOK" >&2 &
     PIDS+=($!)
 fi
-lab_qemu "$TIMEOUT" "$W" IRQD_VFIO_LAB_EXIT "${QEMU[@]}"
-lab_qemu_report "$W"
+# The host hook waits for its marker in the whole log: a second boot
+# starts the log again, and the hook keeps waiting.
+lab_qemu_boot "$TIMEOUT" "$W" IRQD_VFIO_LAB_EXIT '^vfio-lab: guest up' "${QEMU[@]}"
 lab_guest_exit_code "$TIMEOUT" "$W" IRQD_VFIO_LAB_EXIT
 exit "$RC"

@@ -148,8 +148,7 @@ QEMU=(qemu-system-x86_64 -machine q35,accel=tcg -cpu max,vendor=GenuineIntel -m 
     -chardev stdio,id=ser0,signal=off -serial chardev:ser0
     -kernel "$KERNEL" -initrd "$W/initrd.gz" -append "$APPEND")
 [ "$VERBOSE" = 1 ] && echo "tune-lab: ${QEMU[*]}" >&2
-lab_qemu "$TIMEOUT" "$W" IRQD_TUNE_LAB_EXIT "${QEMU[@]}"
-lab_qemu_report "$W"
+lab_qemu_boot "$TIMEOUT" "$W" IRQD_TUNE_LAB_EXIT '^tune-lab: guest up' "${QEMU[@]}"
 lab_guest_exit_code "$TIMEOUT" "$W" IRQD_TUNE_LAB_EXIT
 grep -q '^TUNELAB PASS' "$W/console.log" || lab_die "no check ran"
 exit "$RC"

@@ -175,20 +175,9 @@ QEMU=(qemu-system-x86_64 -machine q35,accel=tcg -cpu max,vendor=GenuineIntel -m 
     -kernel "$KERNEL" -initrd "$W/initrd.gz" -append "$APPEND")
 [ "$VERBOSE" = 1 ] && echo "$LAB: ${QEMU[*]}" >&2
 echo "$LAB: $KPKG, systemd $(systemctl --version | awk 'NR==1{print $2}'), initramfs $(($(stat -c %s "$W/initrd.gz") / 1048576)) MiB" >&2
-# QEMU's multi-threaded TCG now and then oopses the 6.12 guest while it
-# patches its own text at boot (int3 in sched_clock_cpu, as the kernel lab
-# saw): a guest that oopsed before any check ran is booted again, up to
-# three times in all. An oops once the checks run is a failure.
-for attempt in 1 2 3; do
-    lab_qemu "$TIMEOUT" "$W" IRQD_SYSTEMD_LAB_EXIT "${QEMU[@]}"
-    lab_qemu_report "$W"
-    if [ "$attempt" -lt 3 ] && grep -q 'Oops' "$W/console.log" && ! grep -q '^SDLAB ' "$W/console.log" &&
-        ! grep -q '^@@IRQD_SYSTEMD_LAB_EXIT=' "$W/console.log"; then
-        echo "$LAB: the guest oopsed at boot (attempt $attempt): $(grep -m 1 'Oops' "$W/console.log"); booting again" >&2
-        continue
-    fi
-    break
-done
+# A guest that oopsed before any check ran is booted again (lab_qemu_boot);
+# an oops once the checks run is a failure.
+lab_qemu_boot "$TIMEOUT" "$W" IRQD_SYSTEMD_LAB_EXIT '^SDLAB ' "${QEMU[@]}"
 if [ "$QRC" = 124 ] || [ "$QRC" = 137 ]; then
     echo "$LAB: last console lines:" >&2
     tail -n 30 "$W/console.log" >&2
