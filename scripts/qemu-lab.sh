@@ -237,7 +237,7 @@ lab_qemu_boot() {
         lab_qemu "$timeout" "$w" "$marker" "$@"
         lab_qemu_report "$w"
         [ "$attempt" -lt 3 ] || break
-        [ "$QRC" != 124 ] && [ "$QRC" != 137 ] || break
+        case $QRC in 124 | 137) break ;; esac
         grep -q 'Oops' "$w/console.log" || break
         ! grep -Eq "$started" "$w/console.log" || break
         [ -z "$marker" ] || ! grep -q "^@@$marker=" "$w/console.log" || break
