@@ -26,7 +26,7 @@ echo "$n" >"$t/boots"
 f=$t/boot$n
 while [ ! -e "$f" ] && [ "$n" -gt 1 ]; do n=$((n - 1)); f=$t/boot$n; done
 printf '%s\r\n' "$(cat "$f")"
-[ -s "$t/sleep" ] && sleep "$(cat "$t/sleep")"
+[ -s "$t/sleep" ] && exec sleep "$(cat "$t/sleep")"
 exit 0
 FAKE
 chmod +x "$T/fake-qemu"
