@@ -227,8 +227,8 @@ lab_qemu() {
 }
 
 # QEMU's multi-threaded TCG now and then oopses a guest kernel while it
-# patches its own text at boot (int3 in sched_clock_cpu, on 6.12 and on
-# hosts faster than ours): nothing of the lab has run yet, so the boot, not
+# patches its own text at boot (int3 in sched_clock_cpu: Debian 6.12, on CI's
+# machine; never seen on this VM): nothing of the lab has run yet, so the boot, not
 # the check, is what failed.
 lab_qemu_boot() {
     local timeout=$1 w=$2 marker=$3 started=$4 attempt
